@@ -1,0 +1,21 @@
+"""Config schema of the simple baseline (log-mel statistics + shared detectors)."""
+
+from dataclasses import dataclass, field
+from typing import List
+
+from asd_tools.baseline import LogMelConfig
+from asd_tools.config import choice
+from asd_tools.data.split import SUBSETS
+from asd_tools.detect import DetectConfig
+
+
+@dataclass
+class BaselineConfig:
+    logmel: LogMelConfig = field(default_factory=LogMelConfig)
+    # training-clip lists whose clips are the detectors' inliers (no network is trained)
+    inlier_subsets: List[str] = field(default_factory=lambda: ["train", "valid"])
+    detect: DetectConfig = field(default_factory=DetectConfig)
+
+    def __post_init__(self):
+        for subset in self.inlier_subsets:
+            choice(subset, SUBSETS[:2], "inlier_subsets")

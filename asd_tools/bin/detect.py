@@ -1,0 +1,47 @@
+"""Detector stage (shared by all systems): embeddings -> per-clip scores of every post-process.
+
+Reads ``<embeddir>/inlier.npz`` and ``<embeddir>/test.npz`` and the ``detect:`` section of
+the experiment's saved config; writes ``<embeddir>/scores.csv``.
+"""
+
+import logging
+from pathlib import Path
+
+import yaml
+
+from asd_tools.bin.common import parser, run
+from asd_tools.config import from_dict
+from asd_tools.data.manifest import load_manifest
+from asd_tools.detect import DetectConfig, run_detectors
+from asd_tools.embeddings import Embeddings
+from asd_tools.utils import write_csv
+
+
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("--config", required=True, help="the experiment's saved config.yaml (its detect: section)")
+    p.add_argument("--dumpdir", required=True)
+    p.add_argument("--machine", required=True)
+    p.add_argument("--embeddir", required=True)
+    p.add_argument("--force", action="store_true")
+    args = p.parse_args(argv)
+
+    def main_fn(a):
+        out = Path(a.embeddir) / "scores.csv"
+        if out.exists() and not a.force:
+            logging.info(f"{out} exists; skipping")
+            return
+        with open(a.config) as f:
+            cfg = from_dict(DetectConfig, (yaml.safe_load(f) or {}).get("detect"), f"{a.config}:detect")
+        manifest = load_manifest(a.dumpdir, [a.machine])
+        inlier = Embeddings.load(Path(a.embeddir) / "inlier.npz")
+        test = Embeddings.load(Path(a.embeddir) / "test.npz")
+        scores = run_detectors(inlier, test, manifest, cfg)
+        write_csv(scores, out, float_format="%.6g")
+        logging.info(f"{a.machine}: {scores.shape[1] - 2} post-processes scored -> {out}")
+
+    run(main_fn, args)
+
+
+if __name__ == "__main__":
+    main()

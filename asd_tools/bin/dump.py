@@ -1,0 +1,26 @@
+"""Stage 1: validate, normalise and dump the clips of each machine type; write the manifest."""
+
+from asd_tools.bin.common import machines_arg, parser, run
+from asd_tools.data.dump import dump_machine
+
+
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("--data_root", required=True, help="folder with dev/ and eval/ in the DCASE 2022 layout")
+    p.add_argument("--dumpdir", required=True)
+    p.add_argument("--machines", type=machines_arg, required=True)
+    p.add_argument("--ground_truth_dir", default=None,
+                   help="evaluator ground truth (ground_truth_data/, ground_truth_domain/); default <data_root>/ground_truth")
+    p.add_argument("--force", action="store_true")
+    args = p.parse_args(argv)
+
+    def main_fn(a):
+        gt = a.ground_truth_dir or f"{a.data_root}/ground_truth"
+        for machine in a.machines:
+            dump_machine(a.data_root, machine, a.dumpdir, gt, a.force)
+
+    run(main_fn, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Baseline extractor: per-clip log-mel statistics of inlier and test clips of one machine type."""
+
+from pathlib import Path
+
+from asd_tools.baseline import logmel_statistics
+from asd_tools.baseline_config import BaselineConfig
+from asd_tools.bin.common import parser, run
+from asd_tools.config import load_config, save_config
+from asd_tools.data.manifest import ClipStore, load_manifest
+from asd_tools.data.split import read_list
+
+
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("--config", required=True)
+    p.add_argument("--dumpdir", required=True)
+    p.add_argument("--machine", required=True)
+    p.add_argument("--expdir", required=True, help="exp/<machine>/<tag>: gets config.yaml and features/")
+    args = p.parse_args(argv)
+
+    def main_fn(a):
+        cfg = load_config(a.config, BaselineConfig)
+        expdir = Path(a.expdir)
+        save_config(cfg, expdir / "config.yaml")
+        manifest = load_manifest(a.dumpdir, [a.machine])
+        store = ClipStore(a.dumpdir)
+        inliers = [c for s in cfg.inlier_subsets for c in read_list(a.dumpdir, a.machine, s)]
+        test = read_list(a.dumpdir, a.machine, "test")
+        for name, ids in (("inlier", inliers), ("test", test)):
+            logmel_statistics(manifest.loc[ids], store, cfg.logmel).save(expdir / "features" / f"{name}.npz")
+
+    run(main_fn, args)
+
+
+if __name__ == "__main__":
+    main()

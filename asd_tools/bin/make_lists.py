@@ -1,0 +1,19 @@
+"""Stage 2: split each machine type's training clips into train / valid lists (+ test list)."""
+
+from asd_tools.bin.common import machines_arg, parser, run
+from asd_tools.data.split import write_lists
+
+
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("--dumpdir", required=True)
+    p.add_argument("--machines", type=machines_arg, required=True)
+    p.add_argument("--valid_ratio", type=float, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--force", action="store_true")
+    args = p.parse_args(argv)
+    run(lambda a: [write_lists(a.dumpdir, m, a.valid_ratio, a.seed, a.force) for m in a.machines], args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Data stages: names, synthetic data, download, dump, manifest, splits, windows."""

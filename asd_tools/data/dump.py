@@ -1,0 +1,209 @@
+"""Stage 1: read every clip once, validate it, normalise it and store it memory-mappable.
+
+Per machine type the dump folder holds ``train.npy`` and ``test.npy`` (all clips of that
+split, concatenated, float32, normalised by the mean and std of the machine type's
+development training clips), ``stats.json``, and ``manifest.csv``. Nothing is renamed
+into place until every file of the machine type has been read without error, so a
+killed or failed dump never leaves output that a re-run would trust.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from tqdm import tqdm
+
+from asd_tools.constants import CLIP_SECONDS, SAMPLE_RATE, SPLITS, UNKNOWN, WINDOW_SAMPLES
+from asd_tools.data.manifest import MANIFEST_COLUMNS, MANIFEST_NAME
+from asd_tools.data.names import BadClipName, parse_clip_path
+from asd_tools.frontend import resample
+from asd_tools.utils import atomic_path, atomic_write_text, write_csv
+
+DONE_FILE = ".done"
+REQUIRED_FOLDERS = (("dev", "train"), ("dev", "test"))
+OPTIONAL_FOLDERS = (("eval", "train"), ("eval", "test"))
+NORMALISE_CHUNK = 1 << 22
+
+
+class BadInputError(ValueError):
+    """One or more input files cannot be dumped; the message lists all of them."""
+
+
+def find_clips(data_root: Path, machine: str):
+    """All WAV paths of a machine type, checking that the development folders exist."""
+    paths = []
+    for dataset, split in REQUIRED_FOLDERS + OPTIONAL_FOLDERS:
+        folder = data_root / dataset / machine / split
+        if not folder.is_dir():
+            if (dataset, split) in REQUIRED_FOLDERS:
+                raise FileNotFoundError(
+                    f"{folder} does not exist: the data root must follow the DCASE 2022 layout "
+                    f"(<root>/dev/{machine}/train, ...). Run stage 0 (download or synthetic data) "
+                    "or point --data_root at the unpacked archives."
+                )
+            logging.warning(f"{folder} does not exist: {machine} is dumped without {dataset}/{split}")
+            continue
+        paths += sorted(folder.glob("*.wav"))
+    return paths
+
+
+def parse_all(paths):
+    """Parse every name and header; collect every problem instead of stopping at the first."""
+    rows, errors = [], []
+    for path in paths:
+        try:
+            info = parse_clip_path(path)
+        except BadClipName as err:
+            errors.append(str(err))
+            continue
+        try:
+            header = sf.info(str(path))
+        except Exception as err:  # soundfile raises its own error types for corrupt files
+            errors.append(f"{path}: cannot be read as a WAV file ({err})")
+            continue
+        if header.channels != 1:
+            errors.append(f"{path}: has {header.channels} channels; DCASE clips are mono (downmix it first, e.g. "
+                          "`sox in.wav out.wav remix -`)")
+            continue
+        length = header.frames if header.samplerate == SAMPLE_RATE else int(
+            np.ceil(header.frames * SAMPLE_RATE / header.samplerate))
+        rows.append({**info.as_dict(), "path": str(path), "rate": header.samplerate, "length": length})
+    return rows, errors
+
+
+def read_clip(row):
+    """Read and validate one clip; return (float64 samples at 16 kHz, error or None)."""
+    path = row["path"]
+    try:
+        wave, rate = sf.read(path, dtype="float64", always_2d=False)
+    except Exception as err:
+        return None, f"{path}: cannot be decoded ({err})"
+    if not np.all(np.isfinite(wave)):
+        return None, f"{path}: contains non-finite samples (NaN or Inf)"
+    if rate != SAMPLE_RATE:
+        wave = resample(wave, rate, SAMPLE_RATE)
+    if len(wave) < WINDOW_SAMPLES:
+        return None, (f"{path}: {len(wave) / SAMPLE_RATE:.2f} s long; every clip needs at least one "
+                      f"{WINDOW_SAMPLES / SAMPLE_RATE:.0f} s window")
+    if not np.any(wave):
+        return None, f"{path}: is silent (all samples are zero); remove it from the data set"
+    return wave, None
+
+
+def fill_ground_truth(df: pd.DataFrame, ground_truth_dir, machine: str) -> pd.DataFrame:
+    """Label evaluation test clips from the official evaluator's ground-truth CSVs, if present."""
+    unlabelled = (df["state"] == UNKNOWN) & (df["split"] == "test")
+    if ground_truth_dir is None or not unlabelled.any():
+        return df
+    for column, folder, labels in (("state", "ground_truth_data", ("normal", "anomaly")),
+                                   ("domain", "ground_truth_domain", ("source", "target"))):
+        for section in sorted(df.loc[unlabelled, "section"].unique()):
+            path = Path(ground_truth_dir) / folder / f"ground_truth_{machine}_section_{section:02d}_test.csv"
+            if not path.exists():
+                logging.warning(f"{path} not found: {machine} section {section:02d} stays unlabelled")
+                continue
+            truth = pd.read_csv(path, header=None, names=["file_name", "label"])
+            mapping = dict(zip(truth["file_name"], truth["label"].map(lambda v: labels[int(v)])))
+            rows = unlabelled & (df["section"] == section)
+            missing = sorted(set(df.loc[rows, "file_name"]) - set(mapping))
+            if missing:
+                raise BadInputError(f"{path} has no label for {len(missing)} clips, e.g. {missing[:3]}")
+            df.loc[rows, column] = df.loc[rows, "file_name"].map(mapping)
+    return df
+
+
+def dump_machine(data_root, machine, dumpdir, ground_truth_dir=None, force=False):
+    """Dump one machine type; skip it when a finished dump exists (unless ``force``)."""
+    data_root, outdir = Path(data_root), Path(dumpdir) / machine
+    done = outdir / DONE_FILE
+    if done.exists() and not force:
+        logging.info(f"{outdir}: already dumped; skipping (use --force to redo)")
+        return
+    done.unlink(missing_ok=True)
+    rows, errors = parse_all(find_clips(data_root, machine))
+    if errors:
+        raise BadInputError(_error_report(machine, errors))
+    df = pd.DataFrame(rows)
+    df["array"] = df["split"].map(lambda s: f"{machine}/{s}.npy")
+    df["offset"] = df.groupby("split")["length"].cumsum() - df["length"]
+    _warn_unusual(df)
+    stats = _write_arrays(df, outdir)
+    df = fill_ground_truth(df, ground_truth_dir, machine)
+    atomic_write_text(outdir / "stats.json", json.dumps(stats, indent=2))
+    write_csv(df[list(MANIFEST_COLUMNS)], outdir / MANIFEST_NAME)
+    atomic_write_text(done, json.dumps({"clips": len(df), **stats}))
+    logging.info(f"{machine}: dumped {len(df)} clips to {outdir}")
+
+
+def _write_arrays(df: pd.DataFrame, outdir: Path):
+    """Write raw samples, then normalise in place; rename onto the final names last."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    errors, totals = [], np.zeros(3)  # count, sum, sum of squares over dev training clips
+    with _atomic_arrays(df, outdir) as arrays:
+        for _, row in tqdm(df.iterrows(), total=len(df), desc=f"dump {df['machine'].iloc[0]}", mininterval=5):
+            wave, error = read_clip(row)
+            if error:
+                errors.append(error)
+                continue
+            wave = wave[: row["length"]]
+            arrays[row["split"]][row["offset"] : row["offset"] + len(wave)] = wave
+            if row["dataset"] == "dev" and row["split"] == "train":
+                totals += (len(wave), wave.sum(), np.square(wave).sum())
+        if errors:
+            raise BadInputError(_error_report(df["machine"].iloc[0], errors))
+        if totals[0] == 0:
+            raise BadInputError(f"{df['machine'].iloc[0]}: no development training clips to compute statistics from")
+        mean = totals[1] / totals[0]
+        std = float(np.sqrt(max(totals[2] / totals[0] - mean**2, 0.0)))
+        for array in arrays.values():
+            for start in range(0, len(array), NORMALISE_CHUNK):
+                chunk = array[start : start + NORMALISE_CHUNK]
+                array[start : start + NORMALISE_CHUNK] = (chunk.astype(np.float64) - mean) / std
+            array.flush()
+    return {"mean": float(mean), "std": std}
+
+
+class _atomic_arrays:
+    """Open one float32 .npy memory map per split under a temporary name; rename on success."""
+
+    def __init__(self, df, outdir):
+        self.sizes = df.groupby("split")["length"].sum().to_dict()
+        self.outdir = outdir
+        self._contexts = {}
+
+    def __enter__(self):
+        arrays = {}
+        for split in SPLITS:
+            if split in self.sizes:
+                ctx = atomic_path(self.outdir / f"{split}.npy")
+                tmp = ctx.__enter__()
+                self._contexts[split] = ctx
+                arrays[split] = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
+                                                          shape=(int(self.sizes[split]),))
+        self.arrays = arrays
+        return arrays
+
+    def __exit__(self, *exc):
+        self.arrays.clear()  # close the maps before renaming
+        for ctx in self._contexts.values():
+            ctx.__exit__(*exc)
+        return False
+
+
+def _warn_unusual(df):
+    expected = int(CLIP_SECONDS * SAMPLE_RATE)
+    resampled = (df["rate"] != SAMPLE_RATE).sum()
+    if resampled:
+        logging.warning(f"{resampled} clips are not at {SAMPLE_RATE} Hz and are resampled, e.g. {df.loc[df['rate'] != SAMPLE_RATE, 'path'].iloc[0]}")
+    other = (df["length"] != expected).sum()
+    if other:
+        logging.warning(f"{other} clips are not {CLIP_SECONDS:.0f} s long (kept as they are; windows adapt)")
+
+
+def _error_report(machine, errors):
+    shown = "\n  ".join(errors[:50])
+    more = f"\n  ... and {len(errors) - 50} more" if len(errors) > 50 else ""
+    return f"{machine}: {len(errors)} bad input file(s); nothing was written:\n  {shown}{more}"

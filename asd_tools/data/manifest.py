@@ -1,0 +1,72 @@
+"""The manifest: one row per clip, shared by every system and stage.
+
+Written by the dump stage (``dump/<machine>/manifest.csv``); the audio of each clip lives
+in a memory-mapped float32 array ``dump/<machine>/<split>.npy`` at ``[offset, offset+length)``,
+already normalised with the machine type's statistics.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MANIFEST_COLUMNS = (
+    "clip_id",  # <machine>/<dataset>/<split>/<file stem>: unique over the whole set
+    "path",  # the source WAV the samples came from
+    "machine",
+    "dataset",  # dev (sections 00-02) or eval (03-05)
+    "split",  # train or test
+    "section",
+    "domain",  # source / target / unknown
+    "state",  # normal / anomaly / unknown
+    "index",
+    "attributes",  # the name's attribute suffix, kept as an opaque string
+    "file_name",
+    "array",  # the .npy file (relative to the dump folder) that holds the samples
+    "offset",
+    "length",
+)
+MANIFEST_NAME = "manifest.csv"
+
+
+def read_manifest(path) -> pd.DataFrame:
+    """Read one manifest file and check its columns."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run the dump stage (stage 1) first")
+    df = pd.read_csv(path, dtype={"attributes": str, "clip_id": str}, keep_default_na=False)
+    missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path} lacks columns {missing}: re-run the dump stage with --force")
+    return df
+
+
+def load_manifest(dumpdir, machines) -> pd.DataFrame:
+    """The manifests of ``machines`` concatenated, indexed by clip_id."""
+    frames = [read_manifest(Path(dumpdir) / m / MANIFEST_NAME) for m in machines]
+    return pd.concat(frames, ignore_index=True).set_index("clip_id", drop=False)
+
+
+class ClipStore:
+    """Random access to dumped samples, opening each memory map once per process.
+
+    Safe to use from DataLoader workers: maps are opened lazily, after the fork.
+    """
+
+    def __init__(self, dumpdir):
+        self.dumpdir = Path(dumpdir)
+        self._arrays = {}
+
+    def array(self, name):
+        if name not in self._arrays:
+            self._arrays[name] = np.load(self.dumpdir / name, mmap_mode="r")
+        return self._arrays[name]
+
+    def read(self, row, start=0, length=None):
+        """Samples ``[start, start+length)`` of the clip in manifest ``row`` (float32 copy)."""
+        length = int(row["length"]) - start if length is None else length
+        offset = int(row["offset"]) + start
+        return np.array(self.array(row["array"])[offset : offset + length], dtype=np.float32)
+
+    def __getstate__(self):  # workers re-open their own maps
+        return {"dumpdir": self.dumpdir, "_arrays": {}}

@@ -1,0 +1,73 @@
+"""Stage 2: the inlier/training split of each machine type's training clips.
+
+Source clips are split stratified by section (k-fold with k = round(1 / valid_ratio),
+shuffled with a fixed seed, first fold = validation); target clips go to validation when
+their index is a multiple of 3. The lists ``lists/{train,valid,test}.txt`` hold clip ids.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold
+
+from asd_tools.data.manifest import MANIFEST_NAME, read_manifest
+from asd_tools.utils import atomic_write_text
+
+SUBSETS = ("train", "valid", "test")
+TARGET_VALID_EVERY = 3  # target clip index % 3 == 0 -> validation
+
+
+def split_training_clips(df: pd.DataFrame, valid_ratio: float, seed: int) -> pd.Series:
+    """Return 'train'/'valid' for each training clip of one machine type."""
+    if not 0 < valid_ratio < 1:
+        raise ValueError(f"valid_ratio must lie in (0, 1), got {valid_ratio}")
+    subset = pd.Series("train", index=df.index)
+    source = df[df["domain"] == "source"]
+    n_splits = max(int(round(1.0 / valid_ratio)), 2)
+    smallest = source["section"].value_counts().min() if len(source) else 0
+    if smallest < n_splits:
+        raise ValueError(
+            f"{df['machine'].iloc[0]}: a section has only {smallest} source training clips, fewer than the "
+            f"{n_splits} folds that valid_ratio={valid_ratio} needs; raise valid_ratio or add clips"
+        )
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    _, valid_positions = next(folds.split(np.zeros(len(source)), source["section"]))
+    subset[source.index[valid_positions]] = "valid"
+    target = df[df["domain"] == "target"]
+    subset[target.index[target["index"] % TARGET_VALID_EVERY == 0]] = "valid"
+    return subset
+
+
+def write_lists(dumpdir, machine, valid_ratio=0.15, seed=0, force=False):
+    """Write ``<dumpdir>/<machine>/lists/{train,valid,test}.txt``."""
+    outdir = Path(dumpdir) / machine / "lists"
+    settings = {"valid_ratio": valid_ratio, "seed": seed}
+    done = outdir / ".done"
+    if done.exists() and not force and json.loads(done.read_text()) == settings:
+        logging.info(f"{outdir}: lists already written; skipping")
+        return
+    df = read_manifest(Path(dumpdir) / machine / MANIFEST_NAME)
+    train = df[df["split"] == "train"]
+    subsets = split_training_clips(train, valid_ratio, seed)
+    lists = {
+        "train": train.loc[subsets == "train", "clip_id"],
+        "valid": train.loc[subsets == "valid", "clip_id"],
+        "test": df.loc[df["split"] == "test", "clip_id"],
+    }
+    for name, ids in lists.items():
+        atomic_write_text(outdir / f"{name}.txt", "".join(f"{i}\n" for i in ids))
+    atomic_write_text(done, json.dumps(settings))
+    logging.info(f"{machine}: " + ", ".join(f"{k} {len(v)}" for k, v in lists.items()))
+
+
+def read_list(dumpdir, machine, subset):
+    """Clip ids of one subset (train / valid / test) of a machine type."""
+    if subset not in SUBSETS:
+        raise ValueError(f"unknown subset '{subset}': choose one of {SUBSETS}")
+    path = Path(dumpdir) / machine / "lists" / f"{subset}.txt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run stage 2 (lists) first")
+    return path.read_text().split()

@@ -1,0 +1,168 @@
+"""The detector stage shared by every system: embeddings -> per-clip scores per post-process.
+
+Per section and feature set, a detector is fitted on the section's inlier windows ("all"
+domains or source only, "so"), scores the test windows, and the window scores are pooled
+per clip. Each (detector, k, inlier set, feature set, pooling) is one post-process column.
+
+Normal *reference* scores come from cross-fitting over the inlier clips (fit on the other
+folds, score the held-out fold): they z-score each column within the section, so that
+higher = more anomalous on a common scale, and they give the decision threshold of the
+submission files. Output rows: test clips (subset ``test``) and reference clips
+(subset ``reference``).
+"""
+
+import logging
+from dataclasses import dataclass, field
+from typing import List
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from asd_tools.config import choice
+from asd_tools.detectors import DETECTORS, POOLINGS, build_detector, pool_windows
+from asd_tools.embeddings import Embeddings
+
+INLIER_SETS = ("all", "so")
+SECTION_LOGIT = "section_logit"
+
+
+@dataclass
+class DetectConfig:
+    """Which post-processes the detector stage computes."""
+
+    detectors: List[str] = field(default_factory=lambda: ["gmm", "knn", "lof"])
+    ks: List[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32])
+    inlier_sets: List[str] = field(default_factory=lambda: ["all", "so"])
+    # feature set name -> embedding feature names concatenated into it
+    feature_sets: dict = field(default_factory=lambda: {
+        "all": ["machine_logit", "norm", "section_logits", "embedding"],
+        "embed": ["embedding"],
+        "prediction": ["machine_logit", "section_logits"],
+    })
+    standardize: bool = True  # scale features by the inliers' mean/std before fitting
+    poolings: List[str] = field(default_factory=lambda: list(POOLINGS))
+    section_logit_score: bool = True  # the detector-free score (needs section_logits)
+    reference_folds: int = 2  # cross-fitting folds for normal reference scores
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in self.detectors:
+            choice(name, DETECTORS, "detectors")
+        for name in self.inlier_sets:
+            choice(name, INLIER_SETS, "inlier_sets")
+        for name in self.poolings:
+            choice(name, POOLINGS, "poolings")
+        if self.reference_folds < 2:
+            raise ValueError("reference_folds must be at least 2")
+        if any(k < 1 for k in self.ks):
+            raise ValueError("ks must be positive")
+
+
+def postprocess_name(detector, k, inlier_set, feature_set, standardize, pooling):
+    std = "_std" if standardize else ""
+    return f"{detector}_k{k}_{inlier_set}_{feature_set}{std}_{pooling}"
+
+
+def clip_folds(n_clips, folds, seed):
+    """Assign clips to cross-fitting folds (windows of a clip stay together)."""
+    rng = np.random.default_rng(seed)
+    return rng.permutation(n_clips) % folds
+
+
+def run_detectors(inlier: Embeddings, test: Embeddings, clip_info: pd.DataFrame, cfg: DetectConfig) -> pd.DataFrame:
+    """Scores of test and reference clips for every post-process.
+
+    ``clip_info`` is the manifest indexed by clip_id (section and domain are read from it).
+    """
+    frames = []
+    sections = sorted(clip_info.loc[test.clip_id, "section"].unique())
+    for section in tqdm(sections, desc="detect", mininterval=5):
+        inlier_part = _section_subset(inlier, clip_info, section)
+        test_part = _section_subset(test, clip_info, section)
+        if len(inlier_part.clip_id) == 0:
+            raise ValueError(f"section {section:02d} has no inlier clips: check the inlier lists")
+        frames.append(_score_section(inlier_part, test_part, clip_info, section, cfg))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _section_subset(emb: Embeddings, clip_info, section) -> Embeddings:
+    keep_clips = np.flatnonzero(clip_info.loc[emb.clip_id, "section"].to_numpy() == section)
+    return subset_clips(emb, keep_clips)
+
+
+def subset_clips(emb: Embeddings, keep_clips) -> Embeddings:
+    """The embeddings of clips ``keep_clips`` (indices into ``emb.clip_id``), renumbered."""
+    remap = np.full(len(emb.clip_id), -1)
+    remap[keep_clips] = np.arange(len(keep_clips))
+    keep_windows = remap[emb.window_clip] >= 0
+    return Embeddings(
+        emb.clip_id[keep_clips],
+        remap[emb.window_clip[keep_windows]],
+        {k: v[keep_windows] for k, v in emb.features.items()},
+    )
+
+
+def _score_section(inlier, test, clip_info, section, cfg):
+    columns_test, columns_ref = {}, {}
+    is_source = clip_info.loc[inlier.clip_id, "domain"].to_numpy() == "source"
+    for inlier_set in cfg.inlier_sets:
+        chosen = np.arange(len(inlier.clip_id)) if inlier_set == "all" else np.flatnonzero(is_source)
+        if len(chosen) < cfg.reference_folds:
+            raise ValueError(f"section {section:02d}: only {len(chosen)} '{inlier_set}' inlier clips; "
+                             f"cross-fitting needs at least {cfg.reference_folds}")
+        fit_set = subset_clips(inlier, chosen)
+        folds = clip_folds(len(chosen), cfg.reference_folds, cfg.seed + section)
+        for fs_name, fs_keys in cfg.feature_sets.items():
+            x_fit, x_test = fit_set.stack(fs_keys), test.stack(fs_keys)
+            if cfg.standardize:
+                mean, std = x_fit.mean(0), x_fit.std(0) + 1e-8
+                x_fit, x_test = (x_fit - mean) / std, (x_test - mean) / std
+            for det in cfg.detectors:
+                for k in cfg.ks:
+                    window_test, window_ref = _fit_and_score(det, k, x_fit, x_test, fit_set.window_clip, folds, cfg.seed)
+                    for pooling in cfg.poolings:
+                        name = postprocess_name(det, k, inlier_set, fs_name, cfg.standardize, pooling)
+                        columns_test[name] = pool_windows(window_test, test.window_clip, len(test.clip_id), pooling)
+                        ref = pool_windows(window_ref, fit_set.window_clip, len(fit_set.clip_id), pooling)
+                        columns_ref[name] = pd.Series(ref, index=fit_set.clip_id)
+    if cfg.section_logit_score and "section_logits" in test.features:
+        for pooling in cfg.poolings:
+            name = f"{SECTION_LOGIT}_{pooling}"
+            columns_test[name] = _own_section_logit(test, section, pooling)
+            columns_ref[name] = pd.Series(_own_section_logit(inlier, section, pooling), index=inlier.clip_id)
+    return _assemble(columns_test, columns_ref, test.clip_id, inlier.clip_id)
+
+
+def _fit_and_score(det, k, x_fit, x_test, window_clip, folds, seed):
+    """Window scores of test windows (fit on all inliers) and of inlier windows (cross-fitted)."""
+    test_scores = build_detector(det, k, seed).fit(x_fit).score(x_test)
+    ref_scores = np.empty(len(x_fit))
+    window_fold = folds[window_clip]
+    for fold in np.unique(folds):
+        held = window_fold == fold
+        detector = build_detector(det, k, seed).fit(x_fit[~held])
+        ref_scores[held] = detector.score(x_fit[held])
+    return test_scores, ref_scores
+
+
+def _own_section_logit(emb, section, pooling):
+    """Detector-free score: the clip's own-section logit, negated, pooled over windows."""
+    window = -emb.features["section_logits"][:, section]
+    return pool_windows(window, emb.window_clip, len(emb.clip_id), pooling)
+
+
+def _assemble(columns_test, columns_ref, test_ids, inlier_ids):
+    """Z-score every column by its reference scores; return test + reference rows.
+
+    Reference rows cover every inlier clip; a column is NaN for clips outside its inlier set.
+    """
+    test_cols, ref_cols = {}, {}
+    for name, test_values in columns_test.items():
+        ref = columns_ref[name]
+        mean, std = ref.mean(), ref.std(ddof=0) + 1e-12
+        test_cols[name] = (test_values - mean) / std
+        ref_cols[name] = ((ref - mean) / std).reindex(inlier_ids).to_numpy()
+    test_df = pd.DataFrame({"clip_id": test_ids, "subset": "test", **test_cols})
+    ref_df = pd.DataFrame({"clip_id": inlier_ids, "subset": "reference", **ref_cols})
+    return pd.concat([test_df, ref_df], ignore_index=True)

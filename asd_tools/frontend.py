@@ -1,0 +1,44 @@
+"""The only module that imports torchaudio (its API churns; keep it in one place).
+
+Provides the mel-spectrogram front end used by every system, resampling for the dump
+stage, and torchaudio's Conformer block for the Conformer extractor.
+"""
+
+import torch
+import torchaudio
+
+
+def mel_spectrogram(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, power=1.0):
+    """A window-normalised, centred (reflect-padded) mel spectrogram module."""
+    return torchaudio.transforms.MelSpectrogram(
+        sample_rate=sample_rate,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        n_mels=n_mels,
+        f_min=f_min,
+        f_max=f_max,
+        power=power,
+        normalized=True,
+        center=True,
+        pad_mode="reflect",
+    )
+
+
+def resample(wave, orig_rate: int, new_rate: int):
+    """Band-limited resampling of a 1-D numpy or torch signal; returns the same kind."""
+    is_numpy = not isinstance(wave, torch.Tensor)
+    tensor = torch.as_tensor(wave, dtype=torch.float64) if is_numpy else wave
+    out = torchaudio.functional.resample(tensor, orig_rate, new_rate)
+    return out.numpy() if is_numpy else out
+
+
+def conformer(input_dim, num_heads, ffn_dim, num_layers, depthwise_conv_kernel_size, dropout=0.1):
+    """torchaudio's Conformer encoder (used by the Conformer extractor family)."""
+    return torchaudio.models.Conformer(
+        input_dim=input_dim,
+        num_heads=num_heads,
+        ffn_dim=ffn_dim,
+        num_layers=num_layers,
+        depthwise_conv_kernel_size=depthwise_conv_kernel_size,
+        dropout=dropout,
+    )

@@ -1,0 +1,1 @@
+"""Official DCASE 2022 scoring, score tables and submission files."""

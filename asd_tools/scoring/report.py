@@ -1,0 +1,144 @@
+"""Score an experiment: per-clip score tables -> official score tables and submission files.
+
+Input: one ``scores.csv`` per machine type (columns ``clip_id``, ``subset`` and one column
+per post-process; rows of subset ``test`` are test clips, rows of subset ``reference`` are
+normal training clips scored out-of-fold). Labels come from the manifest.
+
+Output folder:
+  score.csv      one row per post-process: official and per-domain scores, dev and eval
+  sections.csv   per-section metrics of the chosen post-process
+  summary.csv    per-machine harmonic means of the chosen post-process
+  score.md       readable tables (official score first, per-domain hAUC second)
+  teams/<team>/<system>/  official submission files for the chosen post-process
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from asd_tools.scoring.metrics import section_table, summarise
+from asd_tools.scoring.submission import gamma_threshold, write_submission
+from asd_tools.utils import atomic_write_text, write_csv
+
+META_COLUMNS = ("clip_id", "subset")
+LABEL_COLUMNS = ["machine", "dataset", "section", "domain", "state", "file_name"]
+
+
+def read_scores(score_files, manifest: pd.DataFrame) -> pd.DataFrame:
+    """Concatenate per-machine score tables and join the manifest's labels."""
+    frames = []
+    for path in score_files:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: run the detector stage for its machine type first")
+        frames.append(pd.read_csv(path))
+    scores = pd.concat(frames, ignore_index=True)
+    unknown = set(scores["clip_id"]) - set(manifest.index)
+    if unknown:
+        raise KeyError(f"{len(unknown)} scored clips are not in the manifest, e.g. {sorted(unknown)[:3]}")
+    labels = manifest.loc[scores["clip_id"], LABEL_COLUMNS].reset_index(drop=True)
+    return pd.concat([labels, scores], axis=1)
+
+
+def postprocess_columns(scores: pd.DataFrame):
+    return [c for c in scores.columns if c not in META_COLUMNS and c not in LABEL_COLUMNS]
+
+
+def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per post-process: official score and per-domain hAUC per set and machine."""
+    test = scores[scores["subset"] == "test"]
+    rows = []
+    for column in postprocess_columns(scores):
+        summary = summarise(section_table(test, column))
+        row = {"postprocess": column}
+        for _, r in summary.iterrows():
+            prefix = f"{r['dataset']}" if r["machine"] == "all" else f"{r['dataset']}_{r['machine']}"
+            row[f"{prefix}_official"] = r["official"]
+            if r["machine"] == "all":
+                row[f"{prefix}_hauc_domain"] = r["hauc_domain"]
+        rows.append(row)
+    board = pd.DataFrame(rows)
+    if "dev_official" not in board:
+        raise ValueError("no labelled development test clips were scored: cannot rank post-processes")
+    return board.sort_values("dev_official", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def thresholds_for(scores: pd.DataFrame, column: str) -> dict:
+    """Per machine type, the gamma threshold fitted to the reference (normal) scores."""
+    reference = scores[(scores["subset"] == "reference")]
+    out = {}
+    for machine, group in reference.groupby("machine"):
+        out[machine] = gamma_threshold(group[column].dropna().to_numpy())
+    return out
+
+
+def score_experiment(score_files, manifest, outdir, system="system", team="asd_tools", postprocess=None):
+    """Write every table and the submission files; return the chosen post-process."""
+    outdir = Path(outdir)
+    scores = read_scores(score_files, manifest)
+    board = leaderboard(scores)
+    best = postprocess or board["postprocess"].iloc[0]
+    if best not in board["postprocess"].values:
+        raise KeyError(f"post-process '{best}' is not among the scored columns")
+    test = scores[scores["subset"] == "test"]
+    sections = section_table(test, best)
+    summary = summarise(sections)
+    write_csv(board, outdir / "score.csv")
+    write_csv(sections, outdir / "sections.csv")
+    write_csv(summary, outdir / "summary.csv")
+    atomic_write_text(outdir / "score.md", render_markdown(system, best, board, sections, summary))
+    eval_test = test[test["dataset"] == "eval"]
+    if len(eval_test):
+        submission_dir = outdir / "teams" / team / system
+        thresholds = thresholds_for(scores, best)
+        files = write_submission(submission_dir, eval_test.assign(score=eval_test[best]), thresholds)
+        logging.info(f"wrote {len(files)} submission files to {submission_dir}")
+    logging.info(f"best post-process on dev: {best}; tables in {outdir}")
+    return best, summary
+
+
+# ---------------------------------------------------------------------------- markdown
+def markdown_table(df: pd.DataFrame, percent_columns=()) -> str:
+    """A GitHub-markdown table; ``percent_columns`` are printed as percentages (2 decimals)."""
+    def cell(column, value):
+        if column in percent_columns:
+            return "n/a" if pd.isna(value) else f"{100 * value:.2f}"
+        return str(value)
+
+    header = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "|".join("---" if c not in percent_columns else "---:" for c in df.columns) + "|"
+    body = ["| " + " | ".join(cell(c, v) for c, v in zip(df.columns, row)) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def render_markdown(system, best, board, sections, summary) -> str:
+    metric_cols = ("official", "auc", "pauc", "auc_source", "auc_target", "hauc_domain",
+                   "hauc_domain_source", "hauc_domain_target")
+    overall = summary[summary["machine"] == "all"][["dataset", "official", "auc", "pauc"]]
+    per_machine = summary[summary["machine"] != "all"][["dataset", "machine", "official", "auc", "pauc"]]
+    per_section = sections[["dataset", "machine", "section", "auc_source", "auc_target", "pauc"]]
+    domain = summary[summary["machine"] == "all"][["dataset", "hauc_domain_source", "hauc_domain_target", "hauc_domain"]]
+    top = board.head(10)
+    top_cols = [c for c in ("postprocess", "dev_official", "eval_official", "dev_hauc_domain") if c in top]
+    parts = [
+        f"# {system}\n",
+        f"Post-process chosen by the development official score: `{best}`.\n",
+        "## Official DCASE 2022 score (%)\n",
+        "Harmonic mean over machine types and sections of AUC source, AUC target and pAUC "
+        "(AUC per domain = that domain's normal clips against all anomalies of the section).\n",
+        markdown_table(overall, metric_cols),
+        "\n### Per machine type\n",
+        markdown_table(per_machine, metric_cols),
+        "\n### Per section\n",
+        markdown_table(per_section, metric_cols),
+        "\n## Per-domain hAUC (%) — the seeds' 2021-rule metric, NOT the official score\n",
+        "AUC and pAUC on one domain's normal and anomalous clips only, harmonic means.\n",
+        markdown_table(domain, metric_cols),
+        "\n## Top post-processes (by development official score, %)\n",
+        markdown_table(top[top_cols], {"dev_official", "eval_official", "dev_hauc_domain"}),
+    ]
+    if np.isnan(summary.loc[summary["machine"] == "all", "official"]).any() or "eval" not in set(summary["dataset"]):
+        parts.append("\nEvaluation sections without ground truth are not scored.\n")
+    return "\n".join(parts)

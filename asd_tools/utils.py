@@ -1,0 +1,66 @@
+"""Small shared helpers: atomic writes, logging set-up, harmonic mean."""
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    A killed process leaves at most a ``.tmp`` file that no stage reads, never a
+    half-written output that a re-run would trust.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
+def write_csv(df, path, **kwargs) -> None:
+    """Write a pandas DataFrame to CSV atomically."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, **kwargs)
+
+
+def harmonic_mean(values, floor: float = 0.0) -> float:
+    """Harmonic mean; values below ``floor`` are raised to it (as the evaluator does)."""
+    values = np.maximum(np.asarray(values, dtype=np.float64), floor)
+    if values.size == 0:
+        return float("nan")
+    if np.any(values <= 0):
+        return 0.0
+    return float(values.size / np.sum(1.0 / values))
+
+
+def setup_logging(log_file=None, verbosity: int = 1) -> None:
+    """Log to stderr (and to ``log_file`` when given) with time and place."""
+    level = logging.DEBUG if verbosity > 1 else logging.INFO if verbosity == 1 else logging.WARNING
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file))
+    logging.basicConfig(
+        level=level,
+        handlers=handlers,
+        format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s",
+        force=True,
+    )
