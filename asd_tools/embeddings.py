@@ -31,13 +31,19 @@ class Embeddings:
         missing = [n for n in names if n not in self.features]
         if missing:
             raise KeyError(f"features {missing} are not in these embeddings; available: {sorted(self.features)}")
-        return np.concatenate([self.features[n].reshape(len(self.window_clip), -1) for n in names], axis=1).astype(np.float64)
+        return np.concatenate([self.features[n].reshape(len(self.window_clip), -1) for n in names], axis=1).astype(
+            np.float64
+        )
 
     def save(self, path) -> None:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, clip_id=self.clip_id.astype(str), window_clip=self.window_clip,
-                         **{f"feature_{k}": v for k, v in self.features.items()})
+                np.savez(
+                    f,
+                    clip_id=self.clip_id.astype(str),
+                    window_clip=self.window_clip,
+                    **{f"feature_{k}": v for k, v in self.features.items()},
+                )
 
     @classmethod
     def load(cls, path) -> "Embeddings":
@@ -45,5 +51,5 @@ class Embeddings:
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run the embedding stage first")
         with np.load(path) as data:
-            features = {k[len("feature_"):]: data[k] for k in data.files if k.startswith("feature_")}
+            features = {k[len("feature_") :]: data[k] for k in data.files if k.startswith("feature_")}
             return cls(data["clip_id"], data["window_clip"], features)

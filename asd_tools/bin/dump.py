@@ -9,8 +9,11 @@ def main(argv=None):
     p.add_argument("--data_root", required=True, help="folder with dev/ and eval/ in the DCASE 2022 layout")
     p.add_argument("--dumpdir", required=True)
     p.add_argument("--machines", type=machines_arg, required=True)
-    p.add_argument("--ground_truth_dir", default=None,
-                   help="evaluator ground truth (ground_truth_data/, ground_truth_domain/); default <data_root>/ground_truth")
+    p.add_argument(
+        "--ground_truth_dir",
+        default=None,
+        help="evaluator ground truth (ground_truth_data/, ground_truth_domain/); default <data_root>/ground_truth",
+    )
     p.add_argument("--force", action="store_true")
     args = p.parse_args(argv)
 

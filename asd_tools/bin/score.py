@@ -4,7 +4,6 @@ Reads ``<expdir>/<machine>/<tag>/<checkpoint>/scores.csv`` for each machine type
 ``<expdir>/all/<tag>/<checkpoint>/{score.csv,score.md,sections.csv,summary.csv,teams/...}``.
 """
 
-import logging
 from pathlib import Path
 
 from asd_tools.bin.common import machines_arg, parser, run

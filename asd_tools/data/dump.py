@@ -65,11 +65,16 @@ def parse_all(paths):
             errors.append(f"{path}: cannot be read as a WAV file ({err})")
             continue
         if header.channels != 1:
-            errors.append(f"{path}: has {header.channels} channels; DCASE clips are mono (downmix it first, e.g. "
-                          "`sox in.wav out.wav remix -`)")
+            errors.append(
+                f"{path}: has {header.channels} channels; DCASE clips are mono (downmix it first, e.g. "
+                "`sox in.wav out.wav remix -`)"
+            )
             continue
-        length = header.frames if header.samplerate == SAMPLE_RATE else int(
-            np.ceil(header.frames * SAMPLE_RATE / header.samplerate))
+        length = (
+            header.frames
+            if header.samplerate == SAMPLE_RATE
+            else int(np.ceil(header.frames * SAMPLE_RATE / header.samplerate))
+        )
         rows.append({**info.as_dict(), "path": str(path), "rate": header.samplerate, "length": length})
     return rows, errors
 
@@ -86,8 +91,10 @@ def read_clip(row):
     if rate != SAMPLE_RATE:
         wave = resample(wave, rate, SAMPLE_RATE)
     if len(wave) < WINDOW_SAMPLES:
-        return None, (f"{path}: {len(wave) / SAMPLE_RATE:.2f} s long; every clip needs at least one "
-                      f"{WINDOW_SAMPLES / SAMPLE_RATE:.0f} s window")
+        return None, (
+            f"{path}: {len(wave) / SAMPLE_RATE:.2f} s long; every clip needs at least one "
+            f"{WINDOW_SAMPLES / SAMPLE_RATE:.0f} s window"
+        )
     if not np.any(wave):
         return None, f"{path}: is silent (all samples are zero); remove it from the data set"
     return wave, None
@@ -98,15 +105,17 @@ def fill_ground_truth(df: pd.DataFrame, ground_truth_dir, machine: str) -> pd.Da
     unlabelled = (df["state"] == UNKNOWN) & (df["split"] == "test")
     if ground_truth_dir is None or not unlabelled.any():
         return df
-    for column, folder, labels in (("state", "ground_truth_data", ("normal", "anomaly")),
-                                   ("domain", "ground_truth_domain", ("source", "target"))):
+    for column, folder, labels in (
+        ("state", "ground_truth_data", ("normal", "anomaly")),
+        ("domain", "ground_truth_domain", ("source", "target")),
+    ):
         for section in sorted(df.loc[unlabelled, "section"].unique()):
             path = Path(ground_truth_dir) / folder / f"ground_truth_{machine}_section_{section:02d}_test.csv"
             if not path.exists():
                 logging.warning(f"{path} not found: {machine} section {section:02d} stays unlabelled")
                 continue
             truth = pd.read_csv(path, header=None, names=["file_name", "label"])
-            mapping = dict(zip(truth["file_name"], truth["label"].map(lambda v: labels[int(v)])))
+            mapping = {name: labels[int(v)] for name, v in zip(truth["file_name"], truth["label"])}
             rows = unlabelled & (df["section"] == section)
             missing = sorted(set(df.loc[rows, "file_name"]) - set(mapping))
             if missing:
@@ -181,8 +190,9 @@ class _atomic_arrays:
                 ctx = atomic_path(self.outdir / f"{split}.npy")
                 tmp = ctx.__enter__()
                 self._contexts[split] = ctx
-                arrays[split] = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
-                                                          shape=(int(self.sizes[split]),))
+                arrays[split] = np.lib.format.open_memmap(
+                    tmp, mode="w+", dtype=np.float32, shape=(int(self.sizes[split]),)
+                )
         self.arrays = arrays
         return arrays
 
@@ -195,9 +205,10 @@ class _atomic_arrays:
 
 def _warn_unusual(df):
     expected = int(CLIP_SECONDS * SAMPLE_RATE)
-    resampled = (df["rate"] != SAMPLE_RATE).sum()
-    if resampled:
-        logging.warning(f"{resampled} clips are not at {SAMPLE_RATE} Hz and are resampled, e.g. {df.loc[df['rate'] != SAMPLE_RATE, 'path'].iloc[0]}")
+    resampled = df["rate"] != SAMPLE_RATE
+    if resampled.any():
+        example = df.loc[resampled, "path"].iloc[0]
+        logging.warning(f"{resampled.sum()} clips are not at {SAMPLE_RATE} Hz and are resampled, e.g. {example}")
     other = (df["length"] != expected).sum()
     if other:
         logging.warning(f"{other} clips are not {CLIP_SECONDS:.0f} s long (kept as they are; windows adapt)")

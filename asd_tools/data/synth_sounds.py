@@ -202,9 +202,7 @@ class Bearing(MachineModel):
     def operating_point(self, section, domain, rng):
         vel = self.VEL[section] + (4 if domain == "target" else 0) + _choice(rng, (-1, 0, 1))
         loc = _choice(rng, ("A", "B") if domain == "source" else ("C", "D"))
-        return OperatingPoint(
-            {"f_shaft": 3.0 * vel, "resonance": self.RESONANCE[section]}, f"vel_{vel}_loc_{loc}"
-        )
+        return OperatingPoint({"f_shaft": 3.0 * vel, "resonance": self.RESONANCE[section]}, f"vel_{vel}_loc_{loc}")
 
     def normal(self, p, rng, n):
         hum = harmonics(rng, n, p["f_shaft"], [1.0, 0.4, 0.2, 0.1], wander(rng, n, 0.003))
@@ -244,7 +242,11 @@ class Valve(MachineModel):
     def _events(self, p, rng, n):
         duration = n / SR
         offset = rng.uniform(0, p["period"])
-        starts = [c * p["period"] + t + offset - p["period"] for c in range(int(duration / p["period"]) + 2) for t in p["pattern"]]
+        starts = [
+            c * p["period"] + t + offset - p["period"]
+            for c in range(int(duration / p["period"]) + 2)
+            for t in p["pattern"]
+        ]
         return np.array([s for s in starts if -1.0 < s < duration])
 
     def normal(self, p, rng, n):

@@ -121,11 +121,11 @@ def write_machine(root: Path, dataset: str, machine: str, size: SyntheticSize, s
             pcm, attributes, _kind = render_clip(spec, size, seed, anomaly_scale)
             name = eval_names.get(spec) or labelled_name(spec, attributes)
             sf.write(tmp / spec.split / name, pcm, SAMPLE_RATE, subtype="PCM_16")
-            attribute_rows.setdefault(section, []).append(f"{machine}/{spec.split}/{name}," + attributes_csv(attributes))
+            attribute_rows.setdefault(section, []).append(
+                f"{machine}/{spec.split}/{name}," + attributes_csv(attributes)
+            )
             if spec in eval_names:
-                truth.setdefault(section, []).append(
-                    (name, int(spec.state == "anomaly"), int(spec.domain == "target"))
-                )
+                truth.setdefault(section, []).append((name, int(spec.state == "anomaly"), int(spec.domain == "target")))
     for section, rows in attribute_rows.items():
         header = "file_name,d1p,d1v,d2p,d2v,d3p,d3v,d4p,d4v\n"
         (tmp / f"attributes_{section:02d}.csv").write_text(header + "\n".join(rows) + "\n")
@@ -157,8 +157,13 @@ def generate(root, size_name="small", machines=MACHINE_TYPES, seed=0, anomaly_sc
     unknown = sorted(set(machines) - set(MACHINE_TYPES))
     if unknown:
         raise ValueError(f"unknown machine types {unknown}: choose from {MACHINE_TYPES}")
-    settings = {"size": size_name, "machines": sorted(machines), "seed": seed, "anomaly_scale": anomaly_scale,
-                **asdict(SIZES[size_name])}
+    settings = {
+        "size": size_name,
+        "machines": sorted(machines),
+        "seed": seed,
+        "anomaly_scale": anomaly_scale,
+        **asdict(SIZES[size_name]),
+    }
     done = root / DONE_FILE
     if done.exists() and not force:
         previous = json.loads(done.read_text())

@@ -71,17 +71,19 @@ def summarise(sections: pd.DataFrame) -> pd.DataFrame:
         for machine, group in groups:
             aucs = group[["auc_source", "auc_target"]].to_numpy().ravel()
             paucs = group["pauc"].to_numpy()
-            rows.append({
-                "dataset": dataset,
-                "machine": machine,
-                "official": _hmean(np.concatenate([aucs, paucs])),
-                "auc": _hmean(aucs),
-                "pauc": _hmean(paucs),
-                "hauc_domain": _hmean(group[list(DOMAIN_COLUMNS)].to_numpy().ravel()),
-                "hauc_domain_source": _hmean(group[["dom_auc_source", "dom_pauc_source"]].to_numpy().ravel()),
-                "hauc_domain_target": _hmean(group[["dom_auc_target", "dom_pauc_target"]].to_numpy().ravel()),
-                "sections": len(group),
-            })
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "machine": machine,
+                    "official": _hmean(np.concatenate([aucs, paucs])),
+                    "auc": _hmean(aucs),
+                    "pauc": _hmean(paucs),
+                    "hauc_domain": _hmean(group[list(DOMAIN_COLUMNS)].to_numpy().ravel()),
+                    "hauc_domain_source": _hmean(group[["dom_auc_source", "dom_pauc_source"]].to_numpy().ravel()),
+                    "hauc_domain_target": _hmean(group[["dom_auc_target", "dom_pauc_target"]].to_numpy().ravel()),
+                    "sections": len(group),
+                }
+            )
     return pd.DataFrame(rows)
 
 

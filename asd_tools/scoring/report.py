@@ -102,6 +102,7 @@ def score_experiment(score_files, manifest, outdir, system="system", team="asd_t
 # ---------------------------------------------------------------------------- markdown
 def markdown_table(df: pd.DataFrame, percent_columns=()) -> str:
     """A GitHub-markdown table; ``percent_columns`` are printed as percentages (2 decimals)."""
+
     def cell(column, value):
         if column in percent_columns:
             return "n/a" if pd.isna(value) else f"{100 * value:.2f}"
@@ -114,12 +115,22 @@ def markdown_table(df: pd.DataFrame, percent_columns=()) -> str:
 
 
 def render_markdown(system, best, board, sections, summary) -> str:
-    metric_cols = ("official", "auc", "pauc", "auc_source", "auc_target", "hauc_domain",
-                   "hauc_domain_source", "hauc_domain_target")
+    metric_cols = (
+        "official",
+        "auc",
+        "pauc",
+        "auc_source",
+        "auc_target",
+        "hauc_domain",
+        "hauc_domain_source",
+        "hauc_domain_target",
+    )
     overall = summary[summary["machine"] == "all"][["dataset", "official", "auc", "pauc"]]
     per_machine = summary[summary["machine"] != "all"][["dataset", "machine", "official", "auc", "pauc"]]
     per_section = sections[["dataset", "machine", "section", "auc_source", "auc_target", "pauc"]]
-    domain = summary[summary["machine"] == "all"][["dataset", "hauc_domain_source", "hauc_domain_target", "hauc_domain"]]
+    domain = summary[summary["machine"] == "all"][
+        ["dataset", "hauc_domain_source", "hauc_domain_target", "hauc_domain"]
+    ]
     top = board.head(10)
     top_cols = [c for c in ("postprocess", "dev_official", "eval_official", "dev_hauc_domain") if c in top]
     parts = [

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The "local" job backend: run a command, tee its output to a log file, fail loudly.
+# Usage: utils/run_local.sh [--gpu N] <log file> <command> [args...]
+# (--gpu is accepted so that the same call works with cluster backends; locally the
+#  command sees whatever devices this machine has.)
+set -euo pipefail
+if [ "${1:-}" = "--gpu" ]; then
+    shift 2
+fi
+if [ $# -lt 2 ]; then
+    echo "usage: $0 [--gpu N] <log> <command> [args...]" >&2
+    exit 1
+fi
+log=$1
+shift
+mkdir -p "$(dirname "${log}")"
+{
+    echo "# $*"
+    echo "# started at $(date)"
+} > "${log}"
+status=0
+"$@" >> "${log}" 2>&1 || status=$?
+echo "# ended at $(date) with status ${status}" >> "${log}"
+if [ "${status}" -ne 0 ]; then
+    echo "ERROR: command failed with status ${status}; last lines of ${log}:" >&2
+    tail -n 30 "${log}" >&2
+    exit "${status}"
+fi

@@ -1,0 +1,40 @@
+"""Shared fixtures: a tiny synthetic data set, generated once per test session."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asd_tools.constants import SAMPLE_RATE
+from asd_tools.data.synthetic import generate
+
+TINY_MACHINES = ("fan", "valve")
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory):
+    """The tiny synthetic set for two machine types (DCASE 2022 layout)."""
+    root = tmp_path_factory.mktemp("synthetic_tiny")
+    generate(root, "tiny", TINY_MACHINES, seed=0, jobs=2)
+    return root
+
+
+def write_wav(path, seconds=3.0, rate=SAMPLE_RATE, channels=1, seed=0, subtype="PCM_16", silent=False):
+    """A noise clip (or a silent one) at ``path``; returns the int16 samples written."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    data = np.zeros((n, channels)) if silent else rng.normal(0, 0.1, (n, channels))
+    pcm = np.clip(np.round(data * 32768), -32768, 32767).astype(np.int16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, pcm if channels > 1 else pcm[:, 0], rate, subtype=subtype)
+    return pcm
+
+
+def make_layout(root, machine="fan", n_train=8, n_test=2, seconds=3.0):
+    """A minimal hand-made DCASE 2022 folder (dev only) for dump tests."""
+    for i in range(n_train):
+        write_wav(root / "dev" / machine / "train" / f"section_00_source_train_normal_{i:04d}_a_1.wav", seconds, seed=i)
+    for i in range(n_test):
+        for state in ("normal", "anomaly"):
+            name = f"section_00_source_test_{state}_{i:04d}_a_1.wav"
+            write_wav(root / "dev" / machine / "test" / name, seconds, seed=100 + i)
+    return root

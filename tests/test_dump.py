@@ -1,0 +1,115 @@
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from asd_tools.data.dump import BadInputError, dump_machine
+from asd_tools.data.manifest import MANIFEST_COLUMNS, ClipStore, load_manifest
+from tests.conftest import make_layout, write_wav
+
+
+def _reconstruct_int16(dumpdir, row, stats):
+    values = ClipStore(dumpdir).read(row).astype(np.float64) * stats["std"] + stats["mean"]
+    return np.round(values * 32768).astype(np.int16)
+
+
+def test_round_trip_is_bit_exact(tiny_root, tmp_path):
+    dump_machine(tiny_root, "fan", tmp_path, tiny_root / "ground_truth")
+    manifest = load_manifest(tmp_path, ["fan"])
+    assert list(manifest.columns) == list(MANIFEST_COLUMNS)
+    stats = json.loads((tmp_path / "fan" / "stats.json").read_text())
+    for _, row in manifest.iterrows():
+        source, _ = sf.read(row["path"], dtype="int16")
+        assert np.array_equal(_reconstruct_int16(tmp_path, row, stats), source), row["clip_id"]
+    # normalised with the development training clips' statistics
+    dev_train = manifest[(manifest.dataset == "dev") & (manifest.split == "train")]
+    samples = np.concatenate([ClipStore(tmp_path).read(r) for _, r in dev_train.iterrows()])
+    assert abs(samples.mean()) < 1e-4 and abs(samples.std() - 1) < 1e-4
+    # evaluation test clips carry the ground truth labels
+    eval_test = manifest[(manifest.dataset == "eval") & (manifest.split == "test")]
+    assert set(eval_test["state"]) == {"normal", "anomaly"}
+    truth = pd.read_csv(
+        tiny_root / "ground_truth/ground_truth_data/ground_truth_fan_section_03_test.csv",
+        header=None,
+        names=["file_name", "label"],
+    )
+    labelled = eval_test.set_index("file_name")
+    for name, label in zip(truth.file_name, truth.label):
+        assert labelled.loc[name[: len(name)], "state"] == ("anomaly" if label else "normal")
+
+
+def test_finished_dump_is_skipped(tmp_path):
+    root = make_layout(tmp_path / "data")
+    dump_machine(root, "fan", tmp_path / "dump")
+    before = (tmp_path / "dump/fan/train.npy").stat().st_mtime_ns
+    dump_machine(root, "fan", tmp_path / "dump")
+    assert (tmp_path / "dump/fan/train.npy").stat().st_mtime_ns == before
+
+
+def _assert_nothing_written(dumpdir):
+    produced = [p for p in dumpdir.rglob("*") if p.is_file()] if dumpdir.exists() else []
+    assert produced == [], produced
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("corrupt", "cannot be read as a WAV"),
+        ("stereo", "2 channels"),
+        ("short", "at least one"),
+        ("silent", "silent"),
+        ("bad_name", "fits no DCASE 2022 name pattern"),
+    ],
+)
+def test_bad_inputs_are_clear_errors_and_nothing_is_written(tmp_path, damage, message):
+    root = make_layout(tmp_path / "data")
+    bad = root / "dev/fan/train/section_00_source_train_normal_0100_a_1.wav"
+    other_bad = root / "dev/fan/test/section_00_source_test_normal_0100_a_1.wav"
+    for path in (bad, other_bad):
+        if damage == "corrupt":
+            path.write_bytes(b"RIFF\x00\x00garbage")
+        elif damage == "stereo":
+            write_wav(path, channels=2)
+        elif damage == "short":
+            write_wav(path, seconds=0.5)
+        elif damage == "silent":
+            write_wav(path, silent=True)
+        else:
+            path = path.with_name("section_00_source_train_normal_12_a.wav")
+            write_wav(path)
+    with pytest.raises(BadInputError) as err:
+        dump_machine(root, "fan", tmp_path / "dump")
+    text = str(err.value)
+    assert message in text
+    assert "nothing was written" in text
+    if damage != "bad_name":  # every bad file is reported in the one message
+        assert bad.name in text and other_bad.name in text
+    _assert_nothing_written(tmp_path / "dump")
+
+
+def test_non_finite_float_wav_is_an_error(tmp_path):
+    root = make_layout(tmp_path / "data")
+    data = np.zeros(48000, dtype=np.float32)
+    data[5] = np.nan
+    sf.write(root / "dev/fan/train/section_00_source_train_normal_0100_a_1.wav", data, 16000, subtype="FLOAT")
+    with pytest.raises(BadInputError, match="non-finite"):
+        dump_machine(root, "fan", tmp_path / "dump")
+
+
+def test_other_rates_are_resampled_with_a_warning(tmp_path, caplog):
+    root = make_layout(tmp_path / "data")
+    write_wav(root / "dev/fan/train/section_00_source_train_normal_0100_a_1.wav", seconds=3.0, rate=44100)
+    with caplog.at_level(logging.WARNING):
+        dump_machine(root, "fan", tmp_path / "dump")
+    assert "resampled" in caplog.text
+    manifest = load_manifest(tmp_path / "dump", ["fan"])
+    assert manifest.loc["fan/dev/train/section_00_source_train_normal_0100_a_1", "length"] == 48000
+
+
+def test_missing_folder_names_the_folder_and_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"dev/fan/train does not exist.*stage 0"):
+        dump_machine(tmp_path / "nowhere", "fan", tmp_path / "dump")
+    _assert_nothing_written(tmp_path / "dump")
