@@ -42,3 +42,27 @@ def conformer(input_dim, num_heads, ffn_dim, num_layers, depthwise_conv_kernel_s
         depthwise_conv_kernel_size=depthwise_conv_kernel_size,
         dropout=dropout,
     )
+
+
+def spec_augment(time_mask: int, freq_mask: int):
+    """SpecAugment masking of (B, n_mels, frames) spectrograms; None when both widths are 0."""
+    masks = []
+    if freq_mask:
+        masks.append(torchaudio.transforms.FrequencyMasking(freq_mask, iid_masks=True))
+    if time_mask:
+        masks.append(torchaudio.transforms.TimeMasking(time_mask, iid_masks=True))
+    return torch.nn.Sequential(*masks) if masks else None
+
+
+def pitch_shift(waves, semitones, sample_rate):
+    """Shift each wave (B, T) by its whole number of semitones (phase vocoder + resampling).
+
+    Waves that share a shift are processed together, so a batch costs a few calls.
+    """
+    out = waves.clone()
+    for steps in torch.unique(semitones):
+        if int(steps) == 0:
+            continue
+        rows = semitones == steps
+        out[rows] = torchaudio.functional.pitch_shift(waves[rows], sample_rate, int(steps))
+    return out

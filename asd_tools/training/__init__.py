@@ -1,0 +1,1 @@
+"""The trainer core shared by both systems, and the optimiser / scheduler registries."""

@@ -1,0 +1,64 @@
+"""Optimisers and learning-rate schedulers, chosen by name (well-kept implementations only)."""
+
+import torch
+from timm.optim import Lars
+from timm.scheduler import CosineLRScheduler
+
+OPTIMIZERS = {
+    "adamw": torch.optim.AdamW,
+    "adam": torch.optim.Adam,
+    "sgd": torch.optim.SGD,
+    "lars": Lars,  # timm's LARS (DG-Mix pre-training)
+}
+
+
+def build_optimizer(name, parameters, **params):
+    if name not in OPTIMIZERS:
+        raise KeyError(f"unknown optimizer '{name}': choose from {sorted(OPTIMIZERS)}")
+    return OPTIMIZERS[name](parameters, **params)
+
+
+class StepScheduler:
+    """Adapter giving every scheduler one interface: ``step()`` once per optimiser step."""
+
+    def __init__(self, scheduler, per_update=False):
+        self.scheduler = scheduler
+        self.per_update = per_update  # timm schedulers take the update count
+        self.updates = 0
+
+    def step(self):
+        self.updates += 1
+        if self.per_update:
+            self.scheduler.step_update(self.updates)
+        else:
+            self.scheduler.step()
+
+    def state_dict(self):
+        return {"scheduler": self.scheduler.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state):
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.updates = state["updates"]
+
+
+def _one_cycle(optimizer, total_steps, **params):
+    return StepScheduler(torch.optim.lr_scheduler.OneCycleLR(optimizer, total_steps=total_steps, **params))
+
+
+def _cosine(optimizer, total_steps, warmup_steps=0, lr_min=0.0, warmup_lr_init=0.0):
+    scheduler = CosineLRScheduler(optimizer, t_initial=total_steps, lr_min=lr_min, warmup_t=warmup_steps,
+                                  warmup_lr_init=warmup_lr_init, t_in_epochs=False)
+    return StepScheduler(scheduler, per_update=True)
+
+
+def _constant(optimizer, total_steps):
+    return StepScheduler(torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0))
+
+
+SCHEDULERS = {"onecycle": _one_cycle, "cosine": _cosine, "constant": _constant}
+
+
+def build_scheduler(name, optimizer, total_steps, **params):
+    if name not in SCHEDULERS:
+        raise KeyError(f"unknown scheduler '{name}': choose from {sorted(SCHEDULERS)}")
+    return SCHEDULERS[name](optimizer, total_steps, **params)

@@ -1,0 +1,189 @@
+"""The trainer core shared by both systems: epochs, AMP, validation, checkpoints and resume.
+
+A system supplies a *task* object with:
+  ``steps_per_epoch()``, ``batches(epoch)`` (an iterable of batches),
+  ``loss(model, batch, step, max_step)`` -> (loss tensor, {name: float}),
+  ``validate(model)`` -> {name: float} including ``loss``,
+  ``state_dict()`` / ``load_state_dict()`` for its own random state.
+
+Checkpoints (in ``outdir``):
+  checkpoint-last.pt       full state after the latest epoch (resume point)
+  checkpoint-best.pt       model weights with the lowest validation loss
+  checkpoint-<N>epochs.pt  model weights every ``save_interval_epochs``
+A killed run restarts from checkpoint-last.pt with model, optimiser, scheduler, scaler,
+counters and every random state restored, so it continues as if never stopped.
+"""
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from asd_tools.utils import atomic_path, atomic_write_text
+
+LAST = "checkpoint-last.pt"
+BEST = "checkpoint-best.pt"
+DONE = "train.done"
+
+
+@dataclass
+class TrainerSettings:
+    epochs: int
+    log_interval_epochs: int  # validate every this many epochs
+    save_interval_epochs: int  # keep a checkpoint every this many epochs
+    grad_accum: int = 1  # optimiser step every this many batches
+    grad_clip: float = 0.0  # max gradient norm (0 = off)
+    amp: bool = True  # mixed precision on CUDA (ignored on CPU)
+    amp_dtype: str = "bfloat16"  # bfloat16 (no scaler needed) or float16 (with GradScaler)
+
+
+def interval_checkpoint(epoch: int) -> str:
+    return f"checkpoint-{epoch}epochs.pt"
+
+
+def checkpoint_names(outdir):
+    """Checkpoint stems present in ``outdir`` (best first, then by epoch)."""
+    outdir = Path(outdir)
+    names = sorted(outdir.glob("checkpoint-*epochs.pt"), key=lambda p: int(p.stem.split("-")[1][: -len("epochs")]))
+    best = [outdir / BEST] if (outdir / BEST).exists() else []
+    return [p.stem for p in best + names]
+
+
+def rng_state():
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state):
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_torch(obj, path):
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+class Trainer:
+    def __init__(self, model, task, optimizer, scheduler, settings: TrainerSettings, outdir, device):
+        self.model, self.task = model.to(device), task
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.settings, self.outdir, self.device = settings, Path(outdir), torch.device(device)
+        self.use_amp = settings.amp and self.device.type == "cuda"
+        self.amp_dtype = getattr(torch, settings.amp_dtype)
+        self.scaler = torch.amp.GradScaler(enabled=self.use_amp and self.amp_dtype == torch.float16)
+        self.epoch, self.step, self.best_loss = 0, 0, math.inf
+        self.max_step = settings.epochs * math.ceil(task.steps_per_epoch() / settings.grad_accum)
+        self.writer = None
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self):
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_loss": self.best_loss,
+            "rng": rng_state(),
+            "task": self.task.state_dict(),
+        }
+
+    def load_state_dict(self, state):
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step, self.best_loss = state["epoch"], state["step"], state["best_loss"]
+        self.task.load_state_dict(state["task"])
+        set_rng_state(state["rng"])
+
+    def resume(self) -> bool:
+        path = self.outdir / LAST
+        if not path.exists():
+            return False
+        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+        logging.info(f"resumed from {path} after epoch {self.epoch} (step {self.step})")
+        return True
+
+    # ------------------------------------------------------------------ loop
+    def run(self):
+        """Train to ``settings.epochs``, resuming if a previous run left a checkpoint."""
+        if (self.outdir / DONE).exists():
+            logging.info(f"{self.outdir}: training already finished; skipping")
+            return
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        self.resume()
+        self.writer = SummaryWriter(self.outdir / "tensorboard")
+        logging.info(f"training on {self.device} (amp: {self.use_amp}), {self.max_step} optimiser steps in all")
+        while self.epoch < self.settings.epochs:
+            self.epoch += 1
+            self._train_epoch()
+            if self.epoch % self.settings.log_interval_epochs == 0 or self.epoch == self.settings.epochs:
+                self._validate()
+            if self.epoch % self.settings.save_interval_epochs == 0:
+                save_torch({"model": self.model.state_dict(), "epoch": self.epoch},
+                           self.outdir / interval_checkpoint(self.epoch))
+            save_torch(self.state_dict(), self.outdir / LAST)
+        self.writer.close()
+        atomic_write_text(self.outdir / DONE, f"epochs: {self.epoch}\nbest_loss: {self.best_loss}\n")
+
+    def _train_epoch(self):
+        self.model.train()
+        totals, count, start = {}, 0, time.time()
+        bar = tqdm(self.task.batches(self.epoch), total=self.task.steps_per_epoch(),
+                   desc=f"epoch {self.epoch}/{self.settings.epochs}", mininterval=5, leave=False)
+        for i, batch in enumerate(bar):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                loss, scalars = self.task.loss(self.model, batch, self.step, self.max_step)
+            self.scaler.scale(loss / self.settings.grad_accum).backward()
+            if (i + 1) % self.settings.grad_accum == 0:
+                self._optimiser_step()
+            for k, v in scalars.items():
+                totals[k] = totals.get(k, 0.0) + v
+            count += 1
+            bar.set_postfix(loss=f"{scalars.get('loss', float(loss)):.4f}")
+        samples = count * self.task.batch_size
+        elapsed = time.time() - start
+        means = {k: v / max(count, 1) for k, v in totals.items()}
+        for k, v in means.items():
+            self.writer.add_scalar(f"train/{k}", v, self.epoch)
+        self.writer.add_scalar("train/samples_per_second", samples / elapsed, self.epoch)
+        self.writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.epoch)
+        text = ", ".join(f"{k} {v:.4f}" for k, v in means.items())
+        logging.info(f"epoch {self.epoch}: train {text} ({samples / elapsed:.1f} samples/s)")
+
+    def _optimiser_step(self):
+        if self.settings.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.step += 1
+
+    def _validate(self):
+        self.model.eval()
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            metrics = self.task.validate(self.model)
+        for k, v in metrics.items():
+            self.writer.add_scalar(f"valid/{k}", v, self.epoch)
+        logging.info(f"epoch {self.epoch}: valid " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        if metrics["loss"] < self.best_loss:
+            self.best_loss = metrics["loss"]
+            save_torch({"model": self.model.state_dict(), "epoch": self.epoch}, self.outdir / BEST)
+            logging.info(f"epoch {self.epoch}: best validation loss so far -> {BEST}")
