@@ -72,8 +72,9 @@ class EmbeddingHeads(nn.Module):
 
     NECKS = ("option-F", "option-D")
 
-    def __init__(self, in_dim, embedding_size=128, neck="option-F", dropout=0.3, n_sections=N_SECTIONS,
-                 domain_head=False):
+    def __init__(
+        self, in_dim, embedding_size=128, neck="option-F", dropout=0.3, n_sections=N_SECTIONS, domain_head=False
+    ):
         super().__init__()
         if neck not in self.NECKS:
             raise ValueError(f"neck '{neck}' is not one of {self.NECKS}")
@@ -105,17 +106,25 @@ class EmbeddingHeads(nn.Module):
 class ASDModel(nn.Module):
     """timm image backbone on a 3-channel mel image, pooled to a vector, then neck and heads."""
 
-    def __init__(self, backbone="tf_efficientnet_b0.ns_jft_in1k", pretrained=False, pretrained_path=None,
-                 pooling="avg", embedding_size=128, neck="option-F", dropout=0.3, domain_head=False,
-                 frontend=None):
+    def __init__(
+        self,
+        backbone="tf_efficientnet_b0.ns_jft_in1k",
+        pretrained=False,
+        pretrained_path=None,
+        pooling="avg",
+        embedding_size=128,
+        neck="option-F",
+        dropout=0.3,
+        domain_head=False,
+        frontend=None,
+    ):
         super().__init__()
         self.frontend = MelFrontend(frontend or FrontendConfig())
         self.backbone = create_backbone(backbone, pretrained, pretrained_path)
         if pooling not in ("avg", "gem"):
             raise ValueError(f"pooling '{pooling}' is not one of ['avg', 'gem']")
         self.pool = GeM() if pooling == "gem" else nn.AdaptiveAvgPool2d(1)
-        self.heads = EmbeddingHeads(self.backbone.num_features, embedding_size, neck, dropout,
-                                    domain_head=domain_head)
+        self.heads = EmbeddingHeads(self.backbone.num_features, embedding_size, neck, dropout, domain_head=domain_head)
 
     def forward(self, wave):
         spec = self.frontend(wave).unsqueeze(1).expand(-1, 3, -1, -1)  # mel image, 3 channels
@@ -132,8 +141,9 @@ def create_backbone(name, pretrained=False, pretrained_path=None):
     name = BACKBONE_ALIASES.get(name, name)
     kwargs = dict(num_classes=0, global_pool="")
     if pretrained_path:
-        return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(pretrained_path)),
-                                 **kwargs)
+        return timm.create_model(
+            name, pretrained=True, pretrained_cfg_overlay=dict(file=str(pretrained_path)), **kwargs
+        )
     if not pretrained:
         return timm.create_model(name, pretrained=False, **kwargs)
     try:
@@ -185,12 +195,23 @@ def _sequence_frontend(frontend):
 class TransformerModel(_SequenceModel):
     """Transformer encoder (family 100-103): 4 layers, 4 heads, feed-forward 128, GELU."""
 
-    def __init__(self, num_layers=4, num_heads=4, ffn_dim=128, dropout=0.1, embedding_size=128, neck="option-D",
-                 neck_dropout=0.3, domain_head=False, frontend=None):
+    def __init__(
+        self,
+        num_layers=4,
+        num_heads=4,
+        ffn_dim=128,
+        dropout=0.1,
+        embedding_size=128,
+        neck="option-D",
+        neck_dropout=0.3,
+        domain_head=False,
+        frontend=None,
+    ):
         frontend = _sequence_frontend(frontend)
         super().__init__(frontend, embedding_size, neck, neck_dropout, domain_head)
-        layer = nn.TransformerEncoderLayer(frontend.n_mels, num_heads, ffn_dim, dropout, activation="gelu",
-                                           batch_first=True)
+        layer = nn.TransformerEncoderLayer(
+            frontend.n_mels, num_heads, ffn_dim, dropout, activation="gelu", batch_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
 
     def encode(self, tokens):
@@ -200,8 +221,19 @@ class TransformerModel(_SequenceModel):
 class ConformerModel(_SequenceModel):
     """torchaudio's Conformer (family 200-203): 4 heads, feed-forward 64, depthwise kernel 31."""
 
-    def __init__(self, num_layers=4, num_heads=4, ffn_dim=64, kernel_size=31, dropout=0.1, embedding_size=128,
-                 neck="option-D", neck_dropout=0.3, domain_head=False, frontend=None):
+    def __init__(
+        self,
+        num_layers=4,
+        num_heads=4,
+        ffn_dim=64,
+        kernel_size=31,
+        dropout=0.1,
+        embedding_size=128,
+        neck="option-D",
+        neck_dropout=0.3,
+        domain_head=False,
+        frontend=None,
+    ):
         from asd_tools.frontend import conformer
 
         frontend = _sequence_frontend(frontend)

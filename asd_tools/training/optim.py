@@ -46,8 +46,14 @@ def _one_cycle(optimizer, total_steps, **params):
 
 
 def _cosine(optimizer, total_steps, warmup_steps=0, lr_min=0.0, warmup_lr_init=0.0):
-    scheduler = CosineLRScheduler(optimizer, t_initial=total_steps, lr_min=lr_min, warmup_t=warmup_steps,
-                                  warmup_lr_init=warmup_lr_init, t_in_epochs=False)
+    scheduler = CosineLRScheduler(
+        optimizer,
+        t_initial=total_steps,
+        lr_min=lr_min,
+        warmup_t=warmup_steps,
+        warmup_lr_init=warmup_lr_init,
+        t_in_epochs=False,
+    )
     return StepScheduler(scheduler, per_update=True)
 
 

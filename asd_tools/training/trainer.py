@@ -135,8 +135,10 @@ class Trainer:
             if self.epoch % self.settings.log_interval_epochs == 0 or self.epoch == self.settings.epochs:
                 self._validate()
             if self.epoch % self.settings.save_interval_epochs == 0:
-                save_torch({"model": self.model.state_dict(), "epoch": self.epoch},
-                           self.outdir / interval_checkpoint(self.epoch))
+                save_torch(
+                    {"model": self.model.state_dict(), "epoch": self.epoch},
+                    self.outdir / interval_checkpoint(self.epoch),
+                )
             save_torch(self.state_dict(), self.outdir / LAST)
         self.writer.close()
         atomic_write_text(self.outdir / DONE, f"epochs: {self.epoch}\nbest_loss: {self.best_loss}\n")
@@ -144,8 +146,13 @@ class Trainer:
     def _train_epoch(self):
         self.model.train()
         totals, count, start = {}, 0, time.time()
-        bar = tqdm(self.task.batches(self.epoch), total=self.task.steps_per_epoch(),
-                   desc=f"epoch {self.epoch}/{self.settings.epochs}", mininterval=5, leave=False)
+        bar = tqdm(
+            self.task.batches(self.epoch),
+            total=self.task.steps_per_epoch(),
+            desc=f"epoch {self.epoch}/{self.settings.epochs}",
+            mininterval=5,
+            leave=False,
+        )
         for i, batch in enumerate(bar):
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                 loss, scalars = self.task.loss(self.model, batch, self.step, self.max_step)
@@ -155,7 +162,7 @@ class Trainer:
             for k, v in scalars.items():
                 totals[k] = totals.get(k, 0.0) + v
             count += 1
-            bar.set_postfix(loss=f"{scalars.get('loss', float(loss)):.4f}")
+            bar.set_postfix(loss=f"{loss.item():.4f}")
         samples = count * self.task.batch_size
         elapsed = time.time() - start
         means = {k: v / max(count, 1) for k, v in totals.items()}

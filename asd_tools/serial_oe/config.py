@@ -1,0 +1,85 @@
+"""Config schema of the serial outlier-exposure system (defaults = the original recipe's)."""
+
+import inspect
+from dataclasses import dataclass, field
+from typing import List
+
+from asd_tools.config import choice
+from asd_tools.data.split import SUBSETS
+from asd_tools.detect import DetectConfig
+from asd_tools.models import MODELS
+from asd_tools.models.asd_model import FrontendConfig
+from asd_tools.training.optim import OPTIMIZERS, SCHEDULERS
+
+AMP_DTYPES = ("bfloat16", "float16")
+
+
+@dataclass
+class ModelConfig:
+    name: str = "asd_model"  # registry name: asd_model, transformer, conformer
+    params: dict = field(default_factory=dict)  # constructor arguments of that model
+
+    def __post_init__(self):
+        choice(self.name, MODELS, "model.name")
+        accepted = set(inspect.signature(MODELS[self.name].__init__).parameters) - {"self", "frontend"}
+        unknown = sorted(set(self.params) - accepted)
+        if unknown:
+            raise ValueError(
+                f"model.params: unknown key(s) {unknown} for '{self.name}'; valid keys are {sorted(accepted)}"
+            )
+
+
+@dataclass
+class OETrainConfig:
+    batch_size: int = 128  # half positives (this machine type), half negatives (the others)
+    n_target: int = 0  # positives replaced by random target-domain clips in every batch
+    use_mixup: bool = True
+    mixup_alpha: float = 0.2  # Beta(alpha, alpha) weight per sample
+    section_loss_weight: float = 10.0  # loss = BCE(machine) + weight * BCE(section)
+    pitch_shift_std: float = 0.0  # semitones ~ N(0, std), rounded; 0 = off
+    epochs: int = 300  # one epoch = one pass over the source training clips
+    log_interval_epochs: int = 5  # validation interval
+    save_interval_epochs: int = 50  # checkpoint interval
+    optimizer: str = "adamw"
+    optimizer_params: dict = field(default_factory=lambda: {"lr": 1.0e-3, "weight_decay": 0.0})
+    scheduler: str = "onecycle"
+    scheduler_params: dict = field(default_factory=lambda: {"max_lr": 1.0e-3})
+    grad_clip: float = 0.0
+    amp: bool = True  # mixed precision on CUDA
+    amp_dtype: str = "bfloat16"
+    num_workers: int = 2  # DataLoader workers reading the memory-mapped dump
+    valid_negatives_per_machine: int = 200  # validation negatives drawn from each other machine type
+    seed: int = 0
+
+    def __post_init__(self):
+        choice(self.optimizer, OPTIMIZERS, "train.optimizer")
+        choice(self.scheduler, SCHEDULERS, "train.scheduler")
+        choice(self.amp_dtype, AMP_DTYPES, "train.amp_dtype")
+        if self.batch_size < 2 or self.batch_size % 2:
+            raise ValueError("train.batch_size must be an even number >= 2")
+        if not 0 <= self.n_target <= self.batch_size // 2:
+            raise ValueError("train.n_target must lie in [0, batch_size / 2]")
+
+
+@dataclass
+class EmbedConfig:
+    inlier_subsets: List[str] = field(default_factory=lambda: ["valid"])  # inlier clips: valid, or train+valid
+    n_split: int = 10  # evenly spaced 2 s windows per clip; 0 = the whole clip once ("10 s" mode)
+    batch_size: int = 256  # windows per forward pass (across clips)
+    target_mixup: bool = False  # add inlier windows mixed with target crops of the same section
+    target_mixup_alpha: float = 0.2
+    num_workers: int = 2
+    seed: int = 0
+
+    def __post_init__(self):
+        for subset in self.inlier_subsets:
+            choice(subset, SUBSETS[:2], "embed.inlier_subsets")
+
+
+@dataclass
+class SerialOEConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    train: OETrainConfig = field(default_factory=OETrainConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)

@@ -1,0 +1,115 @@
+"""Stages 3 (train) and 4 (embed) of the serial outlier-exposure system for one machine type."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asd_tools.config import load_config, save_config
+from asd_tools.data.manifest import load_manifest
+from asd_tools.data.split import read_list
+from asd_tools.embeddings import Embeddings
+from asd_tools.extract import extract, target_mixer
+from asd_tools.models import build_model
+from asd_tools.serial_oe.config import SerialOEConfig
+from asd_tools.serial_oe.task import OutlierExposureTask
+from asd_tools.training.optim import build_optimizer, build_scheduler
+from asd_tools.training.trainer import Trainer, TrainerSettings
+
+CONFIG_NAME = "config.yaml"
+
+
+def make_model(cfg: SerialOEConfig):
+    return build_model(cfg.model.name, frontend=cfg.frontend, **cfg.model.params)
+
+
+def train(config_path, dumpdir, machine, machines, expdir, device):
+    """Train (or resume) one machine type's model; the resolved config goes to ``expdir``."""
+    cfg = load_config(config_path, SerialOEConfig)
+    torch.manual_seed(cfg.train.seed)
+    model = make_model(cfg)
+    task = OutlierExposureTask(cfg.train, dumpdir, machine, machines, device)
+    optimizer = build_optimizer(cfg.train.optimizer, model.parameters(), **cfg.train.optimizer_params)
+    total_steps = cfg.train.epochs * task.steps_per_epoch()
+    scheduler = build_scheduler(cfg.train.scheduler, optimizer, total_steps, **cfg.train.scheduler_params)
+    settings = TrainerSettings(
+        cfg.train.epochs,
+        cfg.train.log_interval_epochs,
+        cfg.train.save_interval_epochs,
+        grad_clip=cfg.train.grad_clip,
+        amp=cfg.train.amp,
+        amp_dtype=cfg.train.amp_dtype,
+    )
+    save_config(cfg, Path(expdir) / CONFIG_NAME)  # after every object is built from it
+    n_params = sum(p.numel() for p in model.parameters())
+    logging.info(
+        f"{machine}: {cfg.model.name} with {n_params / 1e6:.2f} M parameters; "
+        f"{task.steps_per_epoch()} steps per epoch of {cfg.train.batch_size}"
+    )
+    Trainer(model, task, optimizer, scheduler, settings, expdir, device).run()
+
+
+def model_outputs_to_features(out):
+    """Window features of System 1: embedding, section logits, machine logit, embedding norm."""
+    features = {
+        "embedding": out["embedding"],
+        "section_logits": out["section"],
+        "machine_logit": out["machine"][:, None],
+        "norm": out["embedding"].norm(dim=1, keepdim=True),
+    }
+    if "domain" in out:
+        features["domain_logit"] = out["domain"][:, None]
+    return features
+
+
+def embed(expdir, dumpdir, machine, checkpoint, device):
+    """Embeddings of the inlier and test clips with one checkpoint -> ``expdir/<checkpoint>/``."""
+    expdir = Path(expdir)
+    cfg = load_config(expdir / CONFIG_NAME, SerialOEConfig)
+    outdir = expdir / checkpoint
+    if (outdir / "test.npz").exists():
+        logging.info(f"{outdir}: embeddings exist; skipping")
+        return
+    model = make_model(cfg).to(device)
+    weights = expdir / f"{checkpoint}.pt"
+    if not weights.exists():
+        raise FileNotFoundError(f"{weights} is missing: run the training stage (stage 3) first")
+    model.load_state_dict(torch.load(weights, map_location=device)["model"])
+    manifest = load_manifest(dumpdir, [machine])
+    e = cfg.embed
+    inliers = manifest.loc[[c for s in e.inlier_subsets for c in read_list(dumpdir, machine, s)]]
+    run = dict(
+        n_split=e.n_split,
+        batch_size=e.batch_size,
+        device=device,
+        to_features=model_outputs_to_features,
+        num_workers=e.num_workers,
+    )
+    inlier_emb = extract(model, inliers, dumpdir, **run)
+    if e.target_mixup:
+        inlier_emb = _with_target_mixup(inlier_emb, model, inliers, manifest, dumpdir, machine, e, run)
+    inlier_emb.save(outdir / "inlier.npz")
+    test = manifest.loc[read_list(dumpdir, machine, "test")]
+    extract(model, test, dumpdir, **run).save(outdir / "test.npz")
+    logging.info(f"{machine}/{checkpoint}: embedded {len(inliers)} inlier and {len(test)} test clips")
+
+
+def _with_target_mixup(inlier_emb, model, inliers, manifest, dumpdir, machine, e, run):
+    """Append target-mixed copies of every inlier window (as extra windows of the same clip)."""
+    training = manifest.loc[read_list(dumpdir, machine, "train") + read_list(dumpdir, machine, "valid")]
+    targets = training[training["domain"] == "target"]
+    mixer = target_mixer(inliers, targets, dumpdir, e.target_mixup_alpha, e.seed, run["device"])
+    mixed = extract(model, inliers, dumpdir, mix_partner=mixer, **run)
+    return Embeddings(
+        inlier_emb.clip_id,
+        np.concatenate([inlier_emb.window_clip, mixed.window_clip]),
+        {k: np.concatenate([v, mixed.features[k]]) for k, v in inlier_emb.features.items()},
+    )
+
+
+def best_device(requested="auto"):
+    """``auto``: CUDA when present, else CPU."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
