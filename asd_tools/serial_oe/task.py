@@ -59,7 +59,7 @@ class OutlierExposureTask:
         self.lengths = clips["length"].to_numpy()
         is_positive = np.arange(len(clips)) < len(positives)
         self.machine_label = torch.as_tensor(is_positive, dtype=torch.float32)
-        self.section = torch.as_tensor(clips["section"].to_numpy(), dtype=torch.long)
+        self.section = torch.tensor(clips["section"].to_numpy(), dtype=torch.long)
         self.source_positions = np.flatnonzero(is_positive & (clips["domain"].to_numpy() == "source"))
         self.target_positions = np.flatnonzero(is_positive & (clips["domain"].to_numpy() == "target"))
         self.negative_positions = np.flatnonzero(~is_positive)
@@ -152,7 +152,7 @@ class OutlierExposureTask:
             for i in range(0, len(clips), self.batch_size)
         ]
         self.valid_machine = torch.as_tensor(np.arange(len(clips)) < len(positives), dtype=torch.float32)
-        self.valid_section = torch.as_tensor(clips["section"].to_numpy(), dtype=torch.long)
+        self.valid_section = torch.tensor(clips["section"].to_numpy(), dtype=torch.long)
 
     def validate(self, model):
         loader = torch.utils.data.DataLoader(

@@ -1,0 +1,28 @@
+"""End to end on tiny synthetic data: job.sh with the tiny config (all stages, scoring, submission)."""
+
+import pandas as pd
+
+from tests.test_recipe_baseline import run_recipe
+
+
+def test_job_on_tiny(tmp_path):
+    dirs = ["--data_root", str(tmp_path / "data"), "--dumpdir", str(tmp_path / "dump"),
+            "--expdir", str(tmp_path / "exp")]
+    out = run_recipe("job.sh", "--no", "tiny", "--synthetic_size", "tiny", "--machines", "fan valve", *dirs)
+    assert out.count("official score") == 3  # checkpoint-1epochs, -2epochs, -best
+    result = tmp_path / "exp/all/asd_model.tiny/checkpoint-best"
+    board = pd.read_csv(result / "score.csv")
+    assert len(board) == 3 * 2 * 2 * 3 * 2 + 2  # detectors x ks x inlier sets x feature sets x poolings + section logit
+    assert board.postprocess.str.startswith("section_logit_").sum() == 2
+    assert "Official DCASE 2022 score" in (result / "score.md").read_text()
+    submission = list((result / "teams/asd_tools/asd_model.tiny_checkpoint-best").glob("*.csv"))
+    assert len(submission) == 12
+    for machine in ("fan", "valve"):
+        machine_dir = tmp_path / "exp" / machine / "asd_model.tiny"
+        assert (machine_dir / "train.log").exists() and (machine_dir / "config.yaml").exists()
+        assert list((machine_dir / "tensorboard").iterdir())
+    # a second run skips finished work (training is not repeated)
+    again = run_recipe("job.sh", "--no", "tiny", "--synthetic_size", "tiny", "--machines", "fan valve",
+                       "--start_stage", "3", *dirs)
+    assert "official score" in again
+    assert "training already finished" in (tmp_path / "exp/fan/asd_model.tiny/train.log").read_text()

@@ -1,0 +1,159 @@
+"""System 1 training pieces: mixup, batches, windows, and exact resume."""
+
+import glob
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from asd_tools.config import ConfigError, load_config
+from asd_tools.data.dump import dump_machine
+from asd_tools.data.split import write_lists
+from asd_tools.data.windows import window_starts
+from asd_tools.serial_oe import recipe
+from asd_tools.serial_oe.config import SerialOEConfig
+from asd_tools.serial_oe.task import mixup, mixup_apply_rate
+from tests.conftest import TINY_MACHINES
+
+CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
+
+
+def test_window_starts():
+    assert window_starts(160000, 32000, 10).tolist() == [round(i * 128000 / 9) for i in range(10)]
+    assert window_starts(160000, 32000, 10)[-1] + 32000 == 160000  # the last window ends at the clip's end
+    assert window_starts(160000, 32000, 0).tolist() == [0]  # whole-clip mode
+    assert window_starts(20000, 32000, 10).tolist() == [0]
+
+
+def test_mixup_schedule_and_targets():
+    assert mixup_apply_rate(0, 100) == 1.0
+    assert mixup_apply_rate(50, 100) == pytest.approx(math.cos(math.pi / 4))
+    assert mixup_apply_rate(100, 100) == pytest.approx(0.0, abs=1e-12)
+    torch.manual_seed(0)
+    waves = torch.randn(8, 100)
+    machine = torch.tensor([1.0, 1, 1, 1, 0, 0, 0, 0])
+    section = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 3, 0, 0, 0, 0]), 6).float() * machine[:, None]
+    mixed, (m, s) = mixup(waves, [machine, section], 0.2, torch.Generator().manual_seed(0))
+    # every mixed row is a convex combination: machine weight recovers the wave mix exactly
+    assert torch.all((m >= 0) & (m <= 1))
+    assert torch.allclose(s.sum(1), m, atol=1e-6)  # negatives' sections are zero before mixing
+    assert not torch.allclose(mixed, waves)
+
+
+def test_every_shipped_config_loads_and_builds():
+    files = sorted(glob.glob(str(CONF / "asd_model.*.yaml")))
+    assert len(files) >= 14
+    for path in files:
+        cfg = load_config(path, SerialOEConfig)
+        if "pretrained" in cfg.model.params:
+            cfg.model.params["pretrained"] = False  # tests never download weights
+        model = recipe.make_model(cfg)
+        assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_unknown_model_parameter_is_a_config_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model:\n  name: asd_model\n  params: {backbone: resnet18, dropuot: 0.1}\n")
+    with pytest.raises(ConfigError, match="dropuot"):
+        load_config(path, SerialOEConfig)
+
+
+@pytest.fixture(scope="module")
+def tiny_dump(tiny_root, tmp_path_factory):
+    dumpdir = tmp_path_factory.mktemp("dump")
+    for machine in TINY_MACHINES:
+        dump_machine(tiny_root, machine, dumpdir, tiny_root / "ground_truth")
+        write_lists(dumpdir, machine, 0.15, 0)
+    return dumpdir
+
+
+def _config(tmp_path, epochs):
+    text = (CONF / "asd_model.tiny.yaml").read_text().replace("epochs: 2 ", f"epochs: {epochs} ")
+    text = text.replace("save_interval_epochs: 1 ", "save_interval_epochs: 100 ")
+    path = tmp_path / f"tiny_{epochs}.yaml"
+    path.write_text(text)
+    return path
+
+
+def _weights(expdir):
+    return torch.load(Path(expdir) / "checkpoint-last.pt", weights_only=False)["model"]
+
+
+def test_batches_follow_the_outlier_exposure_recipe(tiny_dump):
+    from asd_tools.serial_oe.task import OutlierExposureTask
+
+    cfg = load_config(CONF / "asd_model.tiny.yaml", SerialOEConfig).train
+    task = OutlierExposureTask(cfg, tiny_dump, "fan", list(TINY_MACHINES), "cpu")
+    plan = task.epoch_plan(1)
+    assert len(plan) == task.steps_per_epoch()
+    source = set(task.source_positions.tolist())
+    targets = set(task.target_positions.tolist())
+    negatives = set(task.negative_positions.tolist())
+    for batch in plan:
+        positions = [p for p, _ in batch]
+        half = cfg.batch_size // 2
+        assert all(p in source for p in positions[: half - cfg.n_target])
+        assert all(p in targets for p in positions[half - cfg.n_target : half])
+        assert all(p in negatives for p in positions[half:])
+    # one pass over the source clips: no clip repeats before the last (topped-up) batch
+    seen = [p for batch in plan[:-1] for p, _ in batch[: cfg.batch_size // 2 - cfg.n_target]]
+    assert len(seen) == len(set(seen))
+    assert plan == task.epoch_plan(1) and plan != task.epoch_plan(2)
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypatch):
+    from asd_tools.training.trainer import Trainer
+
+    machines, config = list(TINY_MACHINES), _config(tmp_path, 3)
+    straight = tmp_path / "straight"
+    recipe.train(config, tiny_dump, "fan", machines, straight, "cpu")
+
+    resumed = tmp_path / "resumed"
+    original_epoch = Trainer._train_epoch
+
+    def killed_in_epoch_3(self):
+        if self.epoch == 3:
+            raise KeyboardInterrupt("killed")
+        original_epoch(self)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", killed_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        recipe.train(config, tiny_dump, "fan", machines, resumed, "cpu")
+    assert torch.load(resumed / "checkpoint-last.pt", weights_only=False)["epoch"] == 2
+    trained = []
+
+    def counted(self):
+        trained.append(self.epoch)
+        original_epoch(self)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", counted)
+    torch.manual_seed(1234)  # the resumed run must restore every random state itself
+    recipe.train(config, tiny_dump, "fan", machines, resumed, "cpu")
+    assert trained == [3]  # it continued; it did not start again
+    a, b = _weights(straight), _weights(resumed)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    for name in ("optimizer", "scheduler", "step"):
+        sa = torch.load(straight / "checkpoint-last.pt", weights_only=False)[name]
+        sb = torch.load(resumed / "checkpoint-last.pt", weights_only=False)[name]
+        assert str(sa) == str(sb), name
+
+
+def test_target_mixup_of_inliers_adds_mixed_windows(tiny_dump, tmp_path):
+    expdir = tmp_path / "exp"
+    recipe.train(_config(tmp_path, 1), tiny_dump, "valve", list(TINY_MACHINES), expdir, "cpu")
+    config = (expdir / "config.yaml").read_text()
+    recipe.embed(expdir, tiny_dump, "valve", "checkpoint-best", "cpu")
+    (expdir / "config.yaml").write_text(config.replace("target_mixup: false", "target_mixup: true"))
+    (expdir / "mixed").mkdir()
+    for name in ("checkpoint-best.pt",):
+        (expdir / "mixed.pt").write_bytes((expdir / name).read_bytes())
+    recipe.embed(expdir, tiny_dump, "valve", "mixed", "cpu")
+    plain = np.load(expdir / "checkpoint-best/inlier.npz")
+    mixed = np.load(expdir / "mixed/inlier.npz")
+    n = len(plain["window_clip"])
+    assert len(mixed["window_clip"]) == 2 * n
+    assert np.allclose(mixed["feature_embedding"][:n], plain["feature_embedding"], atol=1e-5)
+    assert not np.allclose(mixed["feature_embedding"][n:], plain["feature_embedding"], atol=1e-3)
