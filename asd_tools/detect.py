@@ -23,7 +23,7 @@ from asd_tools.config import choice
 from asd_tools.detectors import DETECTORS, POOLINGS, build_detector, pool_windows
 from asd_tools.embeddings import Embeddings
 
-INLIER_SETS = ("all", "so")
+INLIER_SETS = ("all", "so", "valid")  # all inlier clips, source-domain ones, validation-list ones
 SECTION_LOGIT = "section_logit"
 
 
@@ -72,11 +72,17 @@ def clip_folds(n_clips, folds, seed):
     return rng.permutation(n_clips) % folds
 
 
-def run_detectors(inlier: Embeddings, test: Embeddings, clip_info: pd.DataFrame, cfg: DetectConfig) -> pd.DataFrame:
+def run_detectors(
+    inlier: Embeddings, test: Embeddings, clip_info: pd.DataFrame, cfg: DetectConfig, valid_ids=()
+) -> pd.DataFrame:
     """Scores of test and reference clips for every post-process.
 
-    ``clip_info`` is the manifest indexed by clip_id (section and domain are read from it).
+    ``clip_info`` is the manifest indexed by clip_id (section and domain are read from it);
+    ``valid_ids`` are the validation-list clips (the "valid" inlier set).
     """
+    if "valid" in cfg.inlier_sets and len(valid_ids) == 0:
+        raise ValueError("inlier set 'valid' needs the validation list (valid_ids)")
+    valid_ids = set(valid_ids)
     frames = []
     sections = sorted(clip_info.loc[test.clip_id, "section"].unique())
     # The fits are many and small: multi-threaded BLAS only adds overhead (6x slower measured).
@@ -86,7 +92,7 @@ def run_detectors(inlier: Embeddings, test: Embeddings, clip_info: pd.DataFrame,
             test_part = _section_subset(test, clip_info, section)
             if len(inlier_part.clip_id) == 0:
                 raise ValueError(f"section {section:02d} has no inlier clips: check the inlier lists")
-            frames.append(_score_section(inlier_part, test_part, clip_info, section, cfg))
+            frames.append(_score_section(inlier_part, test_part, clip_info, section, cfg, valid_ids))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -107,11 +113,19 @@ def subset_clips(emb: Embeddings, keep_clips) -> Embeddings:
     )
 
 
-def _score_section(inlier, test, clip_info, section, cfg):
+def _inlier_choice(inlier, clip_info, inlier_set, valid_ids):
+    """Positions of the inlier clips that make up one inlier set."""
+    if inlier_set == "all":
+        return np.arange(len(inlier.clip_id))
+    if inlier_set == "so":
+        return np.flatnonzero(clip_info.loc[inlier.clip_id, "domain"].to_numpy() == "source")
+    return np.flatnonzero([c in valid_ids for c in inlier.clip_id])
+
+
+def _score_section(inlier, test, clip_info, section, cfg, valid_ids):
     columns_test, columns_ref = {}, {}
-    is_source = clip_info.loc[inlier.clip_id, "domain"].to_numpy() == "source"
     for inlier_set in cfg.inlier_sets:
-        chosen = np.arange(len(inlier.clip_id)) if inlier_set == "all" else np.flatnonzero(is_source)
+        chosen = _inlier_choice(inlier, clip_info, inlier_set, valid_ids)
         if len(chosen) < cfg.reference_folds:
             raise ValueError(
                 f"section {section:02d}: only {len(chosen)} '{inlier_set}' inlier clips; "

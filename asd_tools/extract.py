@@ -9,7 +9,7 @@ import torch
 from tqdm import tqdm
 
 from asd_tools.constants import WINDOW_SAMPLES
-from asd_tools.data.windows import WindowDataset, collate_windows, random_starts, window_starts
+from asd_tools.data.windows import WindowDataset, random_starts, window_loader, window_starts
 from asd_tools.embeddings import Embeddings
 
 
@@ -31,13 +31,7 @@ def extract(model, clips, dumpdir, n_split, batch_size, device, to_features, num
     if n_split == 0 and clips["length"].nunique() > 1:
         batch_size = 1  # whole clips of different lengths cannot share a batch
     plan = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
-    loader = torch.utils.data.DataLoader(
-        WindowDataset(clips, dumpdir, window),
-        batch_sampler=plan,
-        num_workers=num_workers,
-        collate_fn=collate_windows,
-        pin_memory=torch.device(device).type == "cuda",
-    )
+    loader = window_loader(WindowDataset(clips, dumpdir, window), plan, num_workers, device)
     features, positions = {}, []
     for batch_positions, waves in tqdm(loader, desc="embed", mininterval=5, leave=False):
         waves = waves.to(device, non_blocking=True)

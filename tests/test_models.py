@@ -11,8 +11,10 @@ SMALL_FRONTEND = FrontendConfig(n_fft=1024, hop_length=512, n_mels=64)
     "name, params",
     [
         ("asd_model", dict(backbone="mobilenetv3_small_050", frontend=SMALL_FRONTEND)),
-        ("asd_model", dict(backbone="resnet10t", pooling="gem", neck="option-D", domain_head=True,
-                           frontend=SMALL_FRONTEND)),
+        (
+            "asd_model",
+            dict(backbone="resnet10t", pooling="gem", neck="option-D", domain_head=True, frontend=SMALL_FRONTEND),
+        ),
         ("transformer", dict(num_layers=1, frontend=FrontendConfig(hop_length=512, n_mels=32))),
         ("conformer", dict(num_layers=1, frontend=FrontendConfig(hop_length=512, n_mels=32))),
     ],

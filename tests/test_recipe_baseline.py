@@ -42,3 +42,53 @@ def test_baseline_recipe_on_tiny(tmp_path):
     again = run_recipe("baseline.sh", "--synthetic_size", "tiny", "--machines", "fan valve", *dirs)
     assert "already" in (tmp_path / "dump/dump.log").read_text() + again
     assert pd.read_csv(result / "score.csv").equals(board)
+
+
+def _real_layout(root):
+    """A folder in the real DCASE 2022 layout that the project did not generate: noise clips,
+    real attribute forms, unlabelled evaluation test names, no ground truth."""
+    from tests.conftest import write_wav
+
+    attrs = {"gearbox": "volt_2.5_wt_30", "ToyCar": "car_A1_spd_28V_mic_1_noise_1"}
+    seed = 0
+    for machine, attr in attrs.items():
+        for section in range(6):
+            dataset = "dev" if section < 3 else "eval"
+            for domain, count in (("source", 8), ("target", 2)):
+                for i in range(count):
+                    seed += 1
+                    name = f"section_{section:02d}_{domain}_train_normal_{i:04d}_{attr}.wav"
+                    write_wav(root / dataset / machine / "train" / name, seconds=2.5, seed=seed)
+            for i in range(8):
+                seed += 1
+                if dataset == "dev":
+                    domain, state = ("source", "target")[i % 2], ("normal", "anomaly")[i // 4]
+                    name = f"section_{section:02d}_{domain}_test_{state}_{i:04d}_{attr}.wav"
+                else:
+                    name = f"section_{section:02d}_{i:04d}.wav"
+                write_wav(root / dataset / machine / "test" / name, seconds=2.5, seed=seed)
+
+
+def test_baseline_runs_unchanged_on_a_real_layout_folder(tmp_path):
+    _real_layout(tmp_path / "real")
+    out = run_recipe(
+        "baseline.sh",
+        "--data",
+        "dcase2022",
+        "--stage",
+        "1",
+        "--machines",
+        "gearbox ToyCar",
+        "--data_root",
+        str(tmp_path / "real"),
+        "--dumpdir",
+        str(tmp_path / "dump"),
+        "--expdir",
+        str(tmp_path / "exp"),
+    )
+    assert "official score" in out and "dev" in out
+    result = tmp_path / "exp/all/baseline/features"
+    assert "Evaluation sections without ground truth are not scored" in (result / "score.md").read_text()
+    files = list((result / "teams/asd_tools/baseline_features").glob("anomaly_score_*.csv"))
+    assert len(files) == 2 * 3
+    assert all(len(f.read_text().splitlines()) == 8 for f in files)

@@ -6,8 +6,14 @@ from tests.test_recipe_baseline import run_recipe
 
 
 def test_job_on_tiny(tmp_path):
-    dirs = ["--data_root", str(tmp_path / "data"), "--dumpdir", str(tmp_path / "dump"),
-            "--expdir", str(tmp_path / "exp")]
+    dirs = [
+        "--data_root",
+        str(tmp_path / "data"),
+        "--dumpdir",
+        str(tmp_path / "dump"),
+        "--expdir",
+        str(tmp_path / "exp"),
+    ]
     out = run_recipe("job.sh", "--no", "tiny", "--synthetic_size", "tiny", "--machines", "fan valve", *dirs)
     assert out.count("official score") == 3  # checkpoint-1epochs, -2epochs, -best
     result = tmp_path / "exp/all/asd_model.tiny/checkpoint-best"
@@ -22,7 +28,8 @@ def test_job_on_tiny(tmp_path):
         assert (machine_dir / "train.log").exists() and (machine_dir / "config.yaml").exists()
         assert list((machine_dir / "tensorboard").iterdir())
     # a second run skips finished work (training is not repeated)
-    again = run_recipe("job.sh", "--no", "tiny", "--synthetic_size", "tiny", "--machines", "fan valve",
-                       "--start_stage", "3", *dirs)
+    again = run_recipe(
+        "job.sh", "--no", "tiny", "--synthetic_size", "tiny", "--machines", "fan valve", "--start_stage", "3", *dirs
+    )
     assert "official score" in again
     assert "training already finished" in (tmp_path / "exp/fan/asd_model.tiny/train.log").read_text()

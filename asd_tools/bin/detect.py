@@ -12,6 +12,7 @@ import yaml
 from asd_tools.bin.common import parser, run
 from asd_tools.config import from_dict
 from asd_tools.data.manifest import load_manifest
+from asd_tools.data.split import read_list
 from asd_tools.detect import DetectConfig, run_detectors
 from asd_tools.embeddings import Embeddings
 from asd_tools.utils import write_csv
@@ -36,7 +37,8 @@ def main(argv=None):
         manifest = load_manifest(a.dumpdir, [a.machine])
         inlier = Embeddings.load(Path(a.embeddir) / "inlier.npz")
         test = Embeddings.load(Path(a.embeddir) / "test.npz")
-        scores = run_detectors(inlier, test, manifest, cfg)
+        valid_ids = read_list(a.dumpdir, a.machine, "valid") if "valid" in cfg.inlier_sets else ()
+        scores = run_detectors(inlier, test, manifest, cfg, valid_ids)
         write_csv(scores, out, float_format="%.6g")
         logging.info(f"{a.machine}: {scores.shape[1] - 2} post-processes scored -> {out}")
 

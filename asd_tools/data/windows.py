@@ -52,3 +52,34 @@ class WindowDataset(torch.utils.data.Dataset):
 def collate_windows(items):
     positions, waves = zip(*items)
     return torch.as_tensor(positions), torch.stack(waves)
+
+
+def window_loader(dataset, plan, num_workers, device):
+    """A DataLoader over a precomputed plan: a list of batches of (clip position, start) items.
+
+    The plan carries all randomness, so batches depend only on the plan's seed (exact resume),
+    and workers only read the memory-mapped dump.
+    """
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=plan,
+        num_workers=num_workers,
+        collate_fn=collate_windows,
+        pin_memory=torch.device(device).type == "cuda",
+    )
+
+
+def epoch_crops(rng, positions, lengths, batch_size, window):
+    """One pass over ``positions`` in random order, as batches of (position, random crop start).
+
+    The last batch is topped up with random positions so that every batch is full.
+    """
+    order = rng.permutation(positions)
+    plan = []
+    for first in range(0, len(order), batch_size):
+        chunk = order[first : first + batch_size]
+        if len(chunk) < batch_size:
+            chunk = np.concatenate([chunk, rng.choice(positions, batch_size - len(chunk))])
+        starts = random_starts(rng, lengths[chunk], window)
+        plan.append(list(zip(chunk.tolist(), starts.tolist())))
+    return plan

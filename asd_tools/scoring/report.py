@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from asd_tools.constants import MIN_METRIC_VALUE
 from asd_tools.scoring.metrics import section_table, summarise
 from asd_tools.scoring.submission import gamma_threshold, write_submission
-from asd_tools.utils import atomic_write_text, write_csv
+from asd_tools.utils import atomic_write_text, harmonic_mean, write_csv
 
 META_COLUMNS = ("clip_id", "subset")
 LABEL_COLUMNS = ["machine", "dataset", "section", "domain", "state", "file_name"]
@@ -114,6 +115,28 @@ def markdown_table(df: pd.DataFrame, percent_columns=()) -> str:
     return "\n".join([header, rule, *body]) + "\n"
 
 
+def domain_auc_table(sections: pd.DataFrame):
+    """Rows source_dev, source_eval, target_dev, target_eval; columns AUC and <machine>_auc (harmonic means)."""
+    machines = sorted(sections["machine"].unique())
+    rows = []
+    for domain in ("source", "target"):
+        for dataset in ("dev", "eval"):
+            part = sections[sections["dataset"] == dataset]
+            if part.empty:
+                continue
+            row = {"": f"{domain}_{dataset}", "AUC": _hmean_column(part[f"dom_auc_{domain}"])}
+            for machine in machines:
+                row[f"{machine}_auc"] = _hmean_column(part.loc[part["machine"] == machine, f"dom_auc_{domain}"])
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    return table, set(table.columns) - {""}
+
+
+def _hmean_column(values):
+    values = np.asarray(values, dtype=np.float64)
+    return np.nan if values.size == 0 or np.isnan(values).any() else harmonic_mean(values, MIN_METRIC_VALUE)
+
+
 def render_markdown(system, best, board, sections, summary) -> str:
     metric_cols = (
         "official",
@@ -147,6 +170,9 @@ def render_markdown(system, best, board, sections, summary) -> str:
         "\n## Per-domain hAUC (%) — the seeds' 2021-rule metric, NOT the official score\n",
         "AUC and pAUC on one domain's normal and anomalous clips only, harmonic means.\n",
         markdown_table(domain, metric_cols),
+        "\n## Per-domain AUC by machine type (%) — the DG-Mix README's table, 2021 rule\n",
+        "AUC of one domain's normal and anomalous clips (no pAUC), harmonic mean over sections (`AUC`: over all machine types too).\n",
+        markdown_table(*domain_auc_table(sections)),
         "\n## Top post-processes (by development official score, %)\n",
         markdown_table(top[top_cols], {"dev_official", "eval_official", "dev_hauc_domain"}),
     ]

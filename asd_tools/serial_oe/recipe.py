@@ -33,10 +33,11 @@ def train(config_path, dumpdir, machine, machines, expdir, device):
     optimizer = build_optimizer(cfg.train.optimizer, model.parameters(), **cfg.train.optimizer_params)
     total_steps = cfg.train.epochs * task.steps_per_epoch()
     scheduler = build_scheduler(cfg.train.scheduler, optimizer, total_steps, **cfg.train.scheduler_params)
+    t = cfg.train
     settings = TrainerSettings(
-        cfg.train.epochs,
-        cfg.train.log_interval_epochs,
-        cfg.train.save_interval_epochs,
+        t.epochs,
+        t.log_interval_epochs,
+        tuple(range(t.save_interval_epochs, t.epochs + 1, t.save_interval_epochs)),
         grad_clip=cfg.train.grad_clip,
         amp=cfg.train.amp,
         amp_dtype=cfg.train.amp_dtype,

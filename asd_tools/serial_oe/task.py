@@ -19,7 +19,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 from asd_tools.constants import N_SECTIONS, SAMPLE_RATE, WINDOW_SAMPLES
 from asd_tools.data.manifest import load_manifest
 from asd_tools.data.split import read_list
-from asd_tools.data.windows import WindowDataset, collate_windows, random_starts, window_starts
+from asd_tools.data.windows import WindowDataset, random_starts, window_loader, window_starts
 from asd_tools.frontend import pitch_shift
 from asd_tools.serial_oe.config import OETrainConfig
 
@@ -91,17 +91,7 @@ class OutlierExposureTask:
         return plan
 
     def batches(self, epoch):
-        return self._loader(self.epoch_plan(epoch))
-
-    def _loader(self, plan):
-        return torch.utils.data.DataLoader(
-            self.dataset,
-            batch_sampler=plan,
-            num_workers=self.cfg.num_workers,
-            collate_fn=collate_windows,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
-        )
+        return window_loader(self.dataset, self.epoch_plan(epoch), self.cfg.num_workers, self.device)
 
     # ---------------------------------------------------------------- loss
     def targets(self, positions):
@@ -155,12 +145,7 @@ class OutlierExposureTask:
         self.valid_section = torch.tensor(clips["section"].to_numpy(), dtype=torch.long)
 
     def validate(self, model):
-        loader = torch.utils.data.DataLoader(
-            self.valid_dataset,
-            batch_sampler=self.valid_plan,
-            num_workers=self.cfg.num_workers,
-            collate_fn=collate_windows,
-        )
+        loader = window_loader(self.valid_dataset, self.valid_plan, self.cfg.num_workers, self.device)
         machine_logits, section_logits, losses, count = [], [], {}, 0
         for positions, waves in loader:
             out = model(waves.to(self.device))

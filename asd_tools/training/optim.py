@@ -46,9 +46,11 @@ def _one_cycle(optimizer, total_steps, **params):
 
 
 def _cosine(optimizer, total_steps, warmup_steps=0, lr_min=0.0, warmup_lr_init=0.0):
+    """Linear warm-up to the base LR, then a cosine from the base LR to ``lr_min`` over the rest."""
     scheduler = CosineLRScheduler(
         optimizer,
-        t_initial=total_steps,
+        t_initial=max(total_steps - warmup_steps, 1),
+        warmup_prefix=True,
         lr_min=lr_min,
         warmup_t=warmup_steps,
         warmup_lr_init=warmup_lr_init,

@@ -9,7 +9,7 @@ A system supplies a *task* object with:
 Checkpoints (in ``outdir``):
   checkpoint-last.pt       full state after the latest epoch (resume point)
   checkpoint-best.pt       model weights with the lowest validation loss
-  checkpoint-<N>epochs.pt  model weights every ``save_interval_epochs``
+  checkpoint-<N>epochs.pt  model weights after each epoch N of ``save_epochs``
 A killed run restarts from checkpoint-last.pt with model, optimiser, scheduler, scaler,
 counters and every random state restored, so it continues as if never stopped.
 """
@@ -37,7 +37,7 @@ DONE = "train.done"
 class TrainerSettings:
     epochs: int
     log_interval_epochs: int  # validate every this many epochs
-    save_interval_epochs: int  # keep a checkpoint every this many epochs
+    save_epochs: tuple  # keep the model weights after these epochs
     grad_accum: int = 1  # optimiser step every this many batches
     grad_clip: float = 0.0  # max gradient norm (0 = off)
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
@@ -134,7 +134,7 @@ class Trainer:
             self._train_epoch()
             if self.epoch % self.settings.log_interval_epochs == 0 or self.epoch == self.settings.epochs:
                 self._validate()
-            if self.epoch % self.settings.save_interval_epochs == 0:
+            if self.epoch in self.settings.save_epochs:
                 save_torch(
                     {"model": self.model.state_dict(), "epoch": self.epoch},
                     self.outdir / interval_checkpoint(self.epoch),

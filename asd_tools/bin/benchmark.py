@@ -1,0 +1,143 @@
+"""Benchmark System 1 on a dumped data set and print figures (no test asserts on them).
+
+Measures, for one machine type and a config:
+  data loader alone (samples/s), training steps (samples/s, with AMP on CUDA),
+  embedding extraction (windows/s), and the detector stage (seconds), plus peak memory.
+
+  python -m asd_tools.bin.benchmark --config conf/tuning/asd_model.000.yaml \
+      --dumpdir dump/synthetic_small --machine fan --machines "bearing fan ..." [--device cuda]
+"""
+
+import resource
+import time
+
+import torch
+
+from asd_tools.bin.common import machines_arg, parser, run
+from asd_tools.config import load_config
+from asd_tools.data.manifest import load_manifest
+from asd_tools.data.split import read_list
+from asd_tools.detect import run_detectors
+from asd_tools.extract import extract
+from asd_tools.serial_oe.config import SerialOEConfig
+from asd_tools.serial_oe.recipe import best_device, make_model, model_outputs_to_features
+from asd_tools.serial_oe.task import OutlierExposureTask
+from asd_tools.training.optim import build_optimizer
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def loader_throughput(task, steps):
+    start, count = time.time(), 0
+    for i, (_, waves) in enumerate(task.batches(1)):
+        count += len(waves)
+        if i + 1 >= steps:
+            break
+    return count / (time.time() - start)
+
+
+def train_throughput(model, task, cfg, device, steps, warmup=2):
+    optimizer = build_optimizer(cfg.train.optimizer, model.parameters(), **cfg.train.optimizer_params)
+    use_amp = cfg.train.amp and torch.device(device).type == "cuda"
+    dtype = getattr(torch, cfg.train.amp_dtype)
+    model.train()
+    batches = iter(task.batches(1))
+    count, start = 0, None
+    for i in range(warmup + steps):
+        if i == warmup:
+            _sync(device)
+            start = time.time()
+        try:
+            batch = next(batches)
+        except StopIteration:
+            batches = iter(task.batches(2))
+            batch = next(batches)
+        with torch.autocast(torch.device(device).type, dtype=dtype, enabled=use_amp):
+            loss, _ = task.loss(model, batch, i, warmup + steps)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if i >= warmup:
+            count += len(batch[1])
+    _sync(device)
+    return count / (time.time() - start)
+
+
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("--config", required=True)
+    p.add_argument("--dumpdir", required=True)
+    p.add_argument("--machine", required=True)
+    p.add_argument("--machines", type=machines_arg, required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=int, default=10, help="timed training / loader steps")
+    p.add_argument("--batch_size", type=int, default=None, help="override train.batch_size")
+    p.add_argument("--embed_clips", type=int, default=100, help="test clips embedded for the timing")
+    args = p.parse_args(argv)
+
+    def main_fn(a):
+        device = best_device(a.device)
+        cfg = load_config(a.config, SerialOEConfig)
+        if a.batch_size:
+            cfg.train.batch_size = a.batch_size
+        if "pretrained" in cfg.model.params:  # throughput does not depend on the initial weights
+            cfg.model.params["pretrained"] = False
+        torch.manual_seed(0)
+        model = make_model(cfg).to(device)
+        task = OutlierExposureTask(cfg.train, a.dumpdir, a.machine, a.machines, device)
+        figures = {
+            "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
+            "threads": torch.get_num_threads(),
+            "batch_size": cfg.train.batch_size,
+        }
+        figures["loader_samples_per_s"] = loader_throughput(task, a.steps)
+        figures["train_samples_per_s"] = train_throughput(model, task, cfg, device, a.steps)
+        manifest = load_manifest(a.dumpdir, [a.machine])
+        test = manifest.loc[read_list(a.dumpdir, a.machine, "test")[: a.embed_clips]]
+        inliers = manifest.loc[[c for s in cfg.embed.inlier_subsets for c in read_list(a.dumpdir, a.machine, s)]]
+        _sync(device)
+        start = time.time()
+        with torch.autocast(
+            torch.device(device).type, dtype=torch.bfloat16, enabled=cfg.train.amp and device.startswith("cuda")
+        ):
+            test_emb = extract(
+                model,
+                test,
+                a.dumpdir,
+                cfg.embed.n_split,
+                cfg.embed.batch_size,
+                device,
+                model_outputs_to_features,
+                cfg.embed.num_workers,
+            )
+        _sync(device)
+        figures["embed_windows_per_s"] = len(test_emb.window_clip) / (time.time() - start)
+        inlier_emb = extract(
+            model,
+            inliers,
+            a.dumpdir,
+            cfg.embed.n_split,
+            cfg.embed.batch_size,
+            device,
+            model_outputs_to_features,
+            cfg.embed.num_workers,
+        )
+        start = time.time()
+        scores = run_detectors(inlier_emb, test_emb, manifest, cfg.detect)
+        figures["detect_seconds"] = time.time() - start
+        figures["detect_postprocesses"] = scores.shape[1] - 2
+        figures["detect_test_clips"] = len(test)
+        figures["peak_host_memory_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        if device.startswith("cuda"):
+            figures["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        for k, v in figures.items():
+            print(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}")
+
+    run(main_fn, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Config schema of DG-Mix (defaults = the original hyper-parameters)."""
+
+from dataclasses import dataclass, field
+from typing import List
+
+from asd_tools.config import choice
+from asd_tools.data.split import SUBSETS
+from asd_tools.detect import DetectConfig
+from asd_tools.models.asd_model import FrontendConfig
+from asd_tools.training.optim import OPTIMIZERS
+
+POOLS = ("mean", "first")
+
+
+def _dgmix_frontend():
+    return FrontendConfig(n_fft=1024, hop_length=512, n_mels=128, f_min=0.0, f_max=8000.0)
+
+
+@dataclass
+class DGMixModelConfig:
+    final_groups: int = 8  # groups of the last 1x1 convolution
+
+
+@dataclass
+class StageConfig:
+    """One training stage (pre-training or fine-tuning)."""
+
+    epochs: int = 100
+    batch_size: int = 2048
+    grad_accum: int = 1  # micro-batches per optimiser step (batch_size is the micro-batch x grad_accum)
+    optimizer: str = "lars"
+    optimizer_params: dict = field(
+        default_factory=lambda: {"lr": 0.8, "weight_decay": 1.0e-4, "momentum": 0.9, "trust_coeff": 0.001}
+    )
+    warmup_epochs: int = 10  # cosine schedule warm-up
+    lr_min: float = 2.0e-3  # cosine schedule floor
+    save_epochs: List[int] = field(default_factory=lambda: [50, 100])  # checkpoints kept
+    log_interval_epochs: int = 5
+    amp: bool = True
+    amp_dtype: str = "bfloat16"
+    num_workers: int = 2
+    seed: int = 0
+
+    def __post_init__(self):
+        choice(self.optimizer, OPTIMIZERS, "optimizer")
+        if self.batch_size % (2 * self.grad_accum):
+            raise ValueError("batch_size must be divisible by 2 * grad_accum (mixup pairs the two halves)")
+
+
+@dataclass
+class VICRegConfig:
+    invariance_weight: float = 25.0
+    variance_weight: float = 25.0
+    covariance_weight: float = 1.0
+    mixup_alpha: float = 0.5  # lambda ~ Beta(alpha, alpha) per pair
+
+
+@dataclass
+class DGMixEmbedConfig:
+    inlier_subsets: List[str] = field(default_factory=lambda: ["train", "valid"])  # "all" inliers
+    n_split: int = 10  # 2 s windows per clip, pooled to one clip embedding
+    pool: str = "mean"  # mean of the windows, or "first": whole clip, first time position (original)
+    batch_size: int = 256
+    checkpoints: List[str] = field(
+        default_factory=lambda: ["checkpoint-50epochs", "checkpoint-100epochs", "checkpoint-120epochs"]
+    )
+    num_workers: int = 2
+
+    def __post_init__(self):
+        choice(self.pool, POOLS, "embed.pool")
+        for subset in self.inlier_subsets:
+            choice(subset, SUBSETS[:2], "embed.inlier_subsets")
+
+
+def _dgmix_detect():
+    return DetectConfig(
+        detectors=["knn"],
+        ks=[1],
+        inlier_sets=["all", "valid"],
+        feature_sets={"embed": ["embedding"]},
+        standardize=False,
+        poolings=["max"],
+        section_logit_score=False,
+    )
+
+
+def _finetune():
+    return StageConfig(
+        epochs=20,
+        batch_size=64,
+        optimizer="adamw",
+        optimizer_params={"lr": 1.0e-4, "weight_decay": 1.0e-4},
+        warmup_epochs=0,
+        lr_min=1.0e-4,
+        save_epochs=[20],
+    )
+
+
+@dataclass
+class DGMixConfig:
+    model: DGMixModelConfig = field(default_factory=DGMixModelConfig)
+    frontend: FrontendConfig = field(default_factory=_dgmix_frontend)
+    vicreg: VICRegConfig = field(default_factory=VICRegConfig)
+    pretrain: StageConfig = field(default_factory=StageConfig)
+    finetune: StageConfig = field(default_factory=_finetune)
+    embed: DGMixEmbedConfig = field(default_factory=DGMixEmbedConfig)
+    detect: DetectConfig = field(default_factory=_dgmix_detect)

@@ -1,0 +1,147 @@
+"""DG-Mix training tasks for the shared trainer core: VICReg-with-mixup pre-training and fine-tuning.
+
+Each batch of random 2 s crops is split into halves x and y; z = lam*spec(x) + (1-lam)*spec(y)
+with lam ~ Beta(alpha, alpha) per pair, mixed in the spectrogram domain.
+Pre-training: 25 * MSE(P(z), lam P(x) + (1-lam) P(y)) + 25 * variance + 1 * covariance (VICReg).
+Fine-tuning: MSE(e(z), lam e(x) + (1-lam) e(y)) + KL(section posterior of z || mixed one-hots).
+"""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from asd_tools.constants import N_SECTIONS, WINDOW_SAMPLES
+from asd_tools.data.manifest import load_manifest
+from asd_tools.data.split import read_list
+from asd_tools.data.windows import WindowDataset, epoch_crops, window_loader, window_starts
+
+
+def variance_term(x, eps=1e-4):
+    """Hinge at standard deviation 1 on every dimension (VICReg)."""
+    std = torch.sqrt(x.var(dim=0) + eps)
+    return F.relu(1.0 - std).mean()
+
+
+def covariance_term(x):
+    """Sum of squared off-diagonal covariances divided by the dimension (VICReg)."""
+    n, dim = x.shape
+    x = x - x.mean(dim=0)
+    cov = (x.T @ x) / (n - 1)
+    off_diagonal = cov - torch.diag(torch.diag(cov))
+    return off_diagonal.pow(2).sum() / dim
+
+
+def vicreg_mixup_loss(px, py, pz, lam, weights):
+    """Loss terms of VICReg with mixup; ``lam`` has one weight per pair, shape (B/2,)."""
+    lam = lam[:, None]
+    invariance = F.mse_loss(pz, lam * px + (1 - lam) * py)
+    variance = (variance_term(px) + variance_term(py)) / 2
+    covariance = covariance_term(px) + covariance_term(py)
+    loss = weights.invariance_weight * invariance + weights.variance_weight * variance
+    loss = loss + weights.covariance_weight * covariance
+    return loss, {"invariance": invariance.item(), "variance": variance.item(), "covariance": covariance.item()}
+
+
+class _MixupCrops:
+    """Shared data side of both stages: one machine type's clips, random crops, mixed halves."""
+
+    def __init__(self, stage, vicreg, dumpdir, machine, device):
+        self.cfg, self.vicreg, self.device = stage, vicreg, torch.device(device)
+        self.batch_size = stage.batch_size // stage.grad_accum  # micro-batch
+        manifest = load_manifest(dumpdir, [machine])
+        train = manifest.loc[read_list(dumpdir, machine, "train")]
+        valid = manifest.loc[read_list(dumpdir, machine, "valid")]
+        self.dataset = WindowDataset(train, dumpdir, WINDOW_SAMPLES)
+        self.lengths = train["length"].to_numpy()
+        self.sections = torch.tensor(train["section"].to_numpy(), dtype=torch.long)
+        self.valid_dataset = WindowDataset(valid, dumpdir, WINDOW_SAMPLES)
+        self.valid_sections = torch.tensor(valid["section"].to_numpy(), dtype=torch.long)
+        starts = [int(window_starts(n, WINDOW_SAMPLES, 3)[1]) for n in valid["length"]]
+        items = list(zip(range(len(valid)), starts))
+        # Validation batches keep an even size so that every clip has a mixing partner.
+        size = max(2, min(self.batch_size, len(items) - len(items) % 2))
+        self.valid_plan = [items[i : i + size] for i in range(0, len(items) - size + 1, size)]
+        # Beta draws use the global RNG, which the trainer saves and restores on resume.
+        self.beta = torch.distributions.Beta(vicreg.mixup_alpha, vicreg.mixup_alpha)
+
+    def steps_per_epoch(self):
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def batches(self, epoch):
+        rng = np.random.default_rng([self.cfg.seed, epoch])
+        plan = epoch_crops(rng, np.arange(len(self.lengths)), self.lengths, self.batch_size, WINDOW_SAMPLES)
+        return window_loader(self.dataset, plan, self.cfg.num_workers, self.device)
+
+    def mixed_halves(self, model, waves):
+        """Spectrograms of halves x, y and of their mixture z, with the per-pair weights."""
+        spec = model.spectrogram(waves.to(self.device, non_blocking=True))
+        half = spec.shape[0] // 2
+        sx, sy = spec[:half], spec[half : 2 * half]
+        lam = self.beta.sample((half,)).to(spec.device)
+        sz = lam[:, None, None, None] * sx + (1 - lam[:, None, None, None]) * sy
+        return sx, sy, sz, lam
+
+    def validate(self, model):
+        loader = window_loader(self.valid_dataset, self.valid_plan, self.cfg.num_workers, self.device)
+        totals, count = {}, 0
+        with torch.random.fork_rng():  # fixed mixing weights, without disturbing training's RNG
+            torch.manual_seed(0)
+            for positions, waves in loader:
+                _, scalars = self.batch_loss(model, waves, self.valid_sections[positions])
+                for k, v in scalars.items():
+                    totals[k] = totals.get(k, 0.0) + v * len(positions)
+                count += len(positions)
+        return {k: v / max(count, 1) for k, v in totals.items()}
+
+    def loss(self, model, batch, step, max_step):
+        positions, waves = batch
+        return self.batch_loss(model, waves, self.sections[positions])
+
+    def state_dict(self):
+        return {}  # all randomness lives in the epoch plans and the global RNG
+
+    def load_state_dict(self, state):
+        pass
+
+
+class VICRegMixupTask(_MixupCrops):
+    """Pre-training: the extractor and a projector (``model`` is a PretrainModel)."""
+
+    def batch_loss(self, model, waves, sections):
+        sx, sy, sz, lam = self.mixed_halves(model.extractor, waves)
+        half = sx.shape[0]
+        p = model.project(torch.cat([sx, sy, sz]))
+        loss, scalars = vicreg_mixup_loss(
+            p[:half].float(), p[half : 2 * half].float(), p[2 * half :].float(), lam, self.vicreg
+        )
+        return loss, {"loss": loss.item(), **scalars}
+
+
+class FinetuneTask(_MixupCrops):
+    """Fine-tuning: embedding mixup consistency + section KL (``model`` has a section head)."""
+
+    def batch_loss(self, model, waves, sections):
+        sx, sy, sz, lam = self.mixed_halves(model, waves)
+        half = sx.shape[0]
+        embeddings = model.embed_spectrogram(torch.cat([sx, sy, sz])).float()
+        ex, ey, ez = embeddings[:half], embeddings[half : 2 * half], embeddings[2 * half :]
+        consistency = F.mse_loss(ez, lam[:, None] * ex + (1 - lam[:, None]) * ey)
+        onehot = F.one_hot(sections.to(lam.device), N_SECTIONS).float()
+        target = lam[:, None] * onehot[:half] + (1 - lam[:, None]) * onehot[half : 2 * half]
+        log_probs = F.log_softmax(model.section_head(ez).float(), dim=1)
+        kl = F.kl_div(log_probs, target, reduction="batchmean")
+        loss = consistency + kl
+        return loss, {"loss": loss.item(), "consistency": consistency.item(), "section_kl": kl.item()}
+
+
+class PretrainModel(torch.nn.Module):
+    """The extractor with the VICReg projector on top (the projector is dropped after pre-training)."""
+
+    def __init__(self, extractor, projector):
+        super().__init__()
+        self.extractor, self.projector = extractor, projector
+
+    def project(self, spec):
+        return self.projector(self.extractor.embed_spectrogram(spec))

@@ -1,0 +1,97 @@
+"""System 2's extractor: the MobileNetV2 variant of DG-Mix (Nejjar et al., DCASE 2022 workshop).
+
+3x3 conv stride 2 (16) -> 3x3 conv (32) -> inverted residual stages (t, c, n, s) ->
+1x1 conv to 320 -> depthwise 4x2 conv (no padding) -> ReLU6 -> 1x1 grouped conv -> 320-d.
+For a 2 s input (128 mel bands x 63 frames) the final map is 4 x 2, which the 4x2 kernel
+collapses to 1x1. Longer inputs give several time positions; the first is kept (the
+original's whole-clip inference).
+"""
+
+from torch import nn
+
+from asd_tools.constants import N_SECTIONS
+from asd_tools.models.asd_model import FrontendConfig, MelFrontend
+
+# (expansion t, channels c, repeats n, stride s) of the inverted residual stages
+STAGES = ((1, 8, 1, 1), (6, 16, 2, 2), (6, 16, 3, 2), (6, 32, 4, 2), (6, 48, 3, 1), (6, 80, 3, 2), (6, 160, 1, 1))
+EMBEDDING_SIZE = 320
+
+
+def conv_bn(cin, cout, kernel, stride=1, groups=1, activation=True, padding=None):
+    padding = kernel // 2 if padding is None else padding
+    layers = [nn.Conv2d(cin, cout, kernel, stride, padding, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+    if activation:
+        layers.append(nn.ReLU6(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin, cout, stride, expansion):
+        super().__init__()
+        hidden = cin * expansion
+        layers = [] if expansion == 1 else [conv_bn(cin, hidden, 1)]
+        layers += [conv_bn(hidden, hidden, 3, stride, groups=hidden), conv_bn(hidden, cout, 1, activation=False)]
+        self.block = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        return x + self.block(x) if self.residual else self.block(x)
+
+
+class DGMixExtractor(nn.Module):
+    """Wave (B, T) -> 320-d embedding; ``spectrogram`` and ``embed_spectrogram`` are exposed
+    separately because DG-Mix mixes in the spectrogram domain."""
+
+    def __init__(self, final_groups=8, section_head=False, frontend=None):
+        super().__init__()
+        self.frontend = MelFrontend(
+            frontend or FrontendConfig(n_fft=1024, hop_length=512, n_mels=128, f_min=0.0, f_max=8000.0)
+        )
+        layers = [conv_bn(3, 16, 3, stride=2), conv_bn(16, 32, 3)]
+        cin = 32
+        for t, c, n, s in STAGES:
+            for i in range(n):
+                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                cin = c
+        layers.append(conv_bn(cin, EMBEDDING_SIZE, 1))
+        self.features = nn.Sequential(*layers)
+        self.collapse = nn.Sequential(  # the 4x2 depthwise kernel collapses a 2 s map to 1x1
+            nn.Conv2d(EMBEDDING_SIZE, EMBEDDING_SIZE, (4, 2), groups=EMBEDDING_SIZE, bias=False),
+            nn.BatchNorm2d(EMBEDDING_SIZE),
+            nn.ReLU6(inplace=True),
+            nn.Conv2d(EMBEDDING_SIZE, EMBEDDING_SIZE, 1, groups=final_groups, bias=False),
+        )
+        self.section_head = (
+            nn.Sequential(nn.Linear(EMBEDDING_SIZE, 128), nn.ReLU(inplace=True), nn.Linear(128, N_SECTIONS))
+            if section_head
+            else None
+        )
+
+    def spectrogram(self, wave):
+        return self.frontend(wave).unsqueeze(1).expand(-1, 3, -1, -1)
+
+    def embed_spectrogram(self, spec):
+        out = self.collapse(self.features(spec))
+        return out[:, :, 0, 0]  # the first time position (the only one for 2 s inputs)
+
+    def forward(self, wave):
+        embedding = self.embed_spectrogram(self.spectrogram(wave))
+        out = {"embedding": embedding}
+        if self.section_head is not None:
+            out["section"] = self.section_head(embedding)
+        return out
+
+
+class Projector(nn.Module):
+    """VICReg projector 320 -> 1280 -> 1280 -> 1280 (Linear-BN-ReLU twice, last Linear without bias)."""
+
+    def __init__(self, dims=(EMBEDDING_SIZE, 1280, 1280, 1280)):
+        super().__init__()
+        layers = []
+        for cin, cout in zip(dims[:-2], dims[1:-1]):
+            layers += [nn.Linear(cin, cout), nn.BatchNorm1d(cout), nn.ReLU(inplace=True)]
+        layers.append(nn.Linear(dims[-2], dims[-1], bias=False))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)

@@ -1,0 +1,103 @@
+"""DG-Mix: model shapes, the VICReg-with-mixup loss, LARS and schedule wiring, a tiny recipe run."""
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from timm.optim import Lars
+
+from asd_tools.config import load_config
+from asd_tools.dgmix.config import DGMixConfig
+from asd_tools.dgmix.tasks import covariance_term, variance_term, vicreg_mixup_loss
+from asd_tools.models.dgmix import DGMixExtractor, Projector
+from asd_tools.training.optim import build_optimizer, build_scheduler
+from tests.test_recipe_baseline import run_recipe
+
+CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
+
+
+def test_extractor_collapses_a_2s_map_to_one_position():
+    model = DGMixExtractor(section_head=True).eval()
+    spec = model.spectrogram(torch.randn(2, 32000))
+    assert spec.shape == (2, 3, 128, 63)
+    assert model.features(spec).shape == (2, 320, 4, 2)  # the 4x2 depthwise kernel's input
+    out = model(torch.randn(2, 32000))
+    assert out["embedding"].shape == (2, 320) and out["section"].shape == (2, 6)
+    assert model(torch.randn(1, 160000))["embedding"].shape == (1, 320)  # whole clip: first position
+    assert Projector()(torch.randn(4, 320)).shape == (4, 1280)
+
+
+def test_vicreg_terms_on_known_inputs():
+    weights = load_config(CONF / "dgmix.original.yaml", DGMixConfig).vicreg
+    torch.manual_seed(0)
+    px = torch.randn(256, 16) * 3
+    py = torch.randn(256, 16) * 3
+    lam = torch.rand(256)
+    pz = lam[:, None] * px + (1 - lam[:, None]) * py
+    loss, terms = vicreg_mixup_loss(px, py, pz, lam, weights)
+    assert terms["invariance"] == pytest.approx(0.0, abs=1e-10)  # z's projection is exactly the mixture
+    assert terms["variance"] == 0.0  # std 3 > 1: the hinge is inactive
+    identical, _ = vicreg_mixup_loss(px, px, px, lam, weights)  # identical branches: no invariance term
+    assert _["invariance"] == pytest.approx(0.0, abs=1e-10)
+    # variance hinge: constant outputs have std ~0 -> term ~1; covariance of decorrelated dims ~0
+    assert variance_term(torch.zeros(8, 4)) == pytest.approx(1 - math.sqrt(1e-4), abs=1e-6)
+    x = torch.tensor([[1.0, 1.0], [-1.0, -1.0], [1.0, 1.0], [-1.0, -1.0]])  # perfectly correlated dims
+    cov = 4 / 3  # covariance of the two dims
+    assert covariance_term(x) == pytest.approx(2 * cov**2 / 2)
+    assert loss == pytest.approx(weights.covariance_weight * terms["covariance"])
+
+
+def test_lars_and_cosine_schedule_wiring():
+    cfg = load_config(CONF / "dgmix.original.yaml", DGMixConfig).pretrain
+    model = torch.nn.Linear(4, 4)
+    optimizer = build_optimizer(cfg.optimizer, model.parameters(), **cfg.optimizer_params)
+    assert isinstance(optimizer, Lars)
+    group = optimizer.param_groups[0]
+    assert (group["lr"], group["weight_decay"], group["momentum"], group["trust_coeff"]) == (0.8, 1e-4, 0.9, 0.001)
+    total, warmup = 100, 10
+    scheduler = build_scheduler("cosine", optimizer, total, warmup_steps=warmup, lr_min=cfg.lr_min)
+    lrs = []
+    for _ in range(total):
+        scheduler.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+    assert lrs[0] < lrs[warmup - 2] < 0.8 + 1e-9  # warm-up rises
+    assert max(lrs) == pytest.approx(0.8, rel=0.02)
+    assert lrs[-1] == pytest.approx(cfg.lr_min, rel=0.05)  # cosine ends at the floor
+    assert all(a >= b - 1e-12 for a, b in zip(lrs[warmup:], lrs[warmup + 1 :]))
+
+
+def test_every_dgmix_config_loads():
+    for path in sorted(CONF.glob("dgmix.*.yaml")):
+        cfg = load_config(path, DGMixConfig)
+        assert cfg.detect.detectors == ["knn"] and cfg.detect.ks == [1]
+
+
+def test_dgmix_job_on_tiny(tmp_path):
+    dirs = [
+        "--data_root",
+        str(tmp_path / "data"),
+        "--dumpdir",
+        str(tmp_path / "dump"),
+        "--expdir",
+        str(tmp_path / "exp"),
+    ]
+    out = run_recipe(
+        "dgmix_job.sh",
+        "--conf",
+        "conf/tuning/dgmix.tiny.yaml",
+        "--synthetic_size",
+        "tiny",
+        "--machines",
+        "fan valve",
+        *dirs,
+    )
+    assert out.count("official score") == 3
+    result = tmp_path / "exp/all/dgmix.tiny/checkpoint-3epochs"
+    board = pd.read_csv(result / "score.csv")
+    assert sorted(board.postprocess) == ["knn_k1_all_embed_max", "knn_k1_valid_embed_max"]
+    md = (result / "score.md").read_text()
+    assert "Official DCASE 2022 score" in md and "the DG-Mix README's table" in md and "source_dev" in md
+    assert len(list((result / "teams/asd_tools/dgmix.tiny_checkpoint-3epochs").glob("*.csv"))) == 12
+    assert (tmp_path / "exp/fan/dgmix.tiny/finetune/train.done").exists()
