@@ -171,7 +171,8 @@ def render_markdown(system, best, board, sections, summary) -> str:
         "AUC and pAUC on one domain's normal and anomalous clips only, harmonic means.\n",
         markdown_table(domain, metric_cols),
         "\n## Per-domain AUC by machine type (%) — the DG-Mix README's table, 2021 rule\n",
-        "AUC of one domain's normal and anomalous clips (no pAUC), harmonic mean over sections (`AUC`: over all machine types too).\n",
+        "AUC of one domain's normal and anomalous clips (no pAUC), harmonic mean over sections "
+        "(`AUC`: over all machine types too).\n",
         markdown_table(*domain_auc_table(sections)),
         "\n## Top post-processes (by development official score, %)\n",
         markdown_table(top[top_cols], {"dev_official", "eval_official", "dev_hauc_domain"}),
