@@ -19,6 +19,7 @@ expdir=                # default: exp/<data name>
 conf=                  # config file (default: conf/tuning/asd_model.<no>.yaml)
 tag=                   # experiment name (default: the config's file name)
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
+outlier_pool=          # external outlier exposure pool: a folder of WAV files or "synthetic" (audioset configs)
 
 help_message="Usage: $0 [options]   e.g. $0 --no 000 --data dcase2022 --machines \"fan valve\""
 . utils/parse_options.sh
@@ -35,7 +36,7 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     if [ "${start_stage}" -le 2 ]; then
         local/data.sh --stage "${start_stage}" --stop_stage "$((end_stage < 2 ? end_stage : 2))" \
             --machines "${machines}" --data "${data}" --synthetic_size "${synthetic_size}" \
-            --data_root "${data_root}" --dumpdir "${dumpdir}"
+            --data_root "${data_root}" --dumpdir "${dumpdir}" --outlier_pool "${outlier_pool}"
     fi
     if [ "${end_stage}" -ge 3 ]; then
         for machine in ${machines}; do

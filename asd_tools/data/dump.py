@@ -138,6 +138,7 @@ def dump_machine(data_root, machine, dumpdir, ground_truth_dir=None, force=False
     df = pd.DataFrame(rows)
     df["array"] = df["split"].map(lambda s: f"{machine}/{s}.npy")
     df["offset"] = df.groupby("split")["length"].cumsum() - df["length"]
+    df["for_stats"] = (df["dataset"] == "dev") & (df["split"] == "train")
     _warn_unusual(df)
     stats = _write_arrays(df, outdir)
     df = fill_ground_truth(df, ground_truth_dir, machine)
@@ -159,12 +160,12 @@ def _write_arrays(df: pd.DataFrame, outdir: Path):
                 continue
             wave = wave[: row["length"]]
             arrays[row["split"]][row["offset"] : row["offset"] + len(wave)] = wave
-            if row["dataset"] == "dev" and row["split"] == "train":
+            if row["for_stats"]:
                 totals += (len(wave), wave.sum(), np.square(wave).sum())
         if errors:
             raise BadInputError(_error_report(df["machine"].iloc[0], errors))
         if totals[0] == 0:
-            raise BadInputError(f"{df['machine'].iloc[0]}: no development training clips to compute statistics from")
+            raise BadInputError(f"{df['machine'].iloc[0]}: no clips to compute the normalisation statistics from")
         mean = totals[1] / totals[0]
         std = float(np.sqrt(max(totals[2] / totals[0] - mean**2, 0.0)))
         for array in arrays.values():
@@ -218,3 +219,61 @@ def _error_report(machine, errors):
     shown = "\n  ".join(errors[:50])
     more = f"\n  ... and {len(errors) - 50} more" if len(errors) > 50 else ""
     return f"{machine}: {len(errors)} bad input file(s); nothing was written:\n  {shown}{more}"
+
+
+POOL_NAME = "outlier_pool"
+
+
+def dump_pool(folder, dumpdir, force=False):
+    """Dump any folder of WAV files as an outlier pool (``<dumpdir>/outlier_pool/``).
+
+    Names are free; clips are validated like DCASE clips and normalised by the pool's own
+    statistics. The manifest marks them machine "outlier", dataset "pool", split "train".
+    """
+    folder, outdir = Path(folder), Path(dumpdir) / POOL_NAME
+    done = outdir / DONE_FILE
+    if done.exists() and not force:
+        logging.info(f"{outdir}: already dumped; skipping")
+        return
+    paths = sorted(folder.rglob("*.wav"))
+    if not paths:
+        raise FileNotFoundError(f"{folder} holds no .wav files to use as an outlier pool")
+    rows, errors = [], []
+    for path in paths:
+        try:
+            header = sf.info(str(path))
+        except Exception as err:
+            errors.append(f"{path}: cannot be read as a WAV file ({err})")
+            continue
+        if header.channels != 1:
+            errors.append(f"{path}: has {header.channels} channels; the pool must be mono")
+            continue
+        length = int(np.ceil(header.frames * SAMPLE_RATE / header.samplerate))
+        stem = path.relative_to(folder).with_suffix("").as_posix()
+        rows.append(
+            {
+                "clip_id": f"outlier/pool/train/{stem}",
+                "path": str(path),
+                "machine": "outlier",
+                "dataset": "pool",
+                "split": "train",
+                "section": -1,
+                "domain": UNKNOWN,
+                "state": "normal",
+                "index": len(rows),
+                "attributes": "",
+                "file_name": path.name,
+                "rate": header.samplerate,
+                "length": length,
+                "for_stats": True,
+            }
+        )
+    if errors:
+        raise BadInputError(_error_report(POOL_NAME, errors))
+    df = pd.DataFrame(rows)
+    df["array"] = f"{POOL_NAME}/train.npy"
+    df["offset"] = df["length"].cumsum() - df["length"]
+    stats = _write_arrays(df, outdir)
+    write_csv(df[list(MANIFEST_COLUMNS)], outdir / MANIFEST_NAME)
+    atomic_write_text(done, json.dumps({"clips": len(df), **stats}))
+    logging.info(f"outlier pool: dumped {len(df)} clips from {folder} to {outdir}")

@@ -406,3 +406,51 @@ def background(rng, n, domain, section):
     transients = ringing(n, times, rng.uniform(300, 3000), rng.uniform(30, 120), rng.uniform(0.5, 2.0, count), rng, 0.3)
     hum_level = 0.15 if domain == "source" else 0.35
     return at_rms(noise, 1.0) + at_rms(hum, hum_level) + 0.6 * transients
+
+
+# --------------------------------------------------------------------- outlier pool sounds
+def _speech_like(rng, n):
+    """A glottal pulse train with a wandering pitch through moving formant bands, in syllables."""
+    f0 = rng.uniform(90, 220) * wander(rng, n, 0.15, 3.0)
+    source = harmonics(rng, n, 1.0, [1.0 / k for k in range(1, 40)], f0)
+    formants = sum(shaped_noise(rng, n, 0.0, f, f * 1.15) * 0.3 for f in rng.uniform(300, 3000, 3))
+    syllables = (np.sin(2 * np.pi * rng.uniform(3, 6) * np.arange(n) / SR) > -0.2).astype(float)
+    return (source + formants) * syllables
+
+
+def _music_like(rng, n):
+    """Chords of harmonic tones with note onsets."""
+    out = np.zeros(n)
+    note = int(SR * rng.uniform(0.25, 0.6))
+    for start in range(0, n, note):
+        seg = min(note, n - start)
+        envelope = np.exp(-np.arange(seg) / (0.3 * note))
+        for root in 110 * 2 ** (rng.integers(0, 24, 3) / 12):
+            out[start : start + seg] += envelope * harmonics(rng, seg, root, [1.0, 0.5, 0.25, 0.12])
+    return out
+
+
+def _birds(rng, n):
+    """Frequency-swept chirps."""
+    out = np.zeros(n)
+    for start in rng.uniform(0, n / SR, rng.integers(5, 20)):
+        seg = int(SR * rng.uniform(0.05, 0.3))
+        i = int(start * SR)
+        seg = min(seg, n - i)
+        f = np.linspace(rng.uniform(2000, 5000), rng.uniform(2000, 6000), seg)
+        out[i : i + seg] += np.sin(2 * np.pi * np.cumsum(f) / SR) * np.hanning(seg)
+    return out
+
+
+def _rain(rng, n):
+    """Broadband noise with droplet clicks."""
+    drops = ringing(n, rng.uniform(0, n / SR, rng.integers(50, 300)), 3500.0, 400.0, 1.0, rng, 0.4)
+    return shaped_noise(rng, n, 0.3, 200, 7800) + 2 * drops
+
+
+OUTLIER_SOUNDS = {"speech": _speech_like, "music": _music_like, "birds": _birds, "rain": _rain}
+
+
+def outlier_sound(kind, rng, n):
+    """A non-machine sound of ``kind`` (a key of OUTLIER_SOUNDS), unit RMS."""
+    return at_rms(OUTLIER_SOUNDS[kind](rng, n), 1.0)

@@ -17,7 +17,8 @@ import numpy as np
 import soundfile as sf
 
 from asd_tools.constants import DOMAINS, MACHINE_TYPES, SAMPLE_RATE, SECTIONS, dataset_of_section
-from asd_tools.data.synth_sounds import MACHINE_MODELS, at_rms, background
+from asd_tools.data.synth_sounds import MACHINE_MODELS, OUTLIER_SOUNDS, at_rms, background, outlier_sound
+from asd_tools.utils import atomic_path
 
 DONE_FILE = ".synthetic_done.json"
 OUTPUT_RMS = 0.05  # about -26 dBFS: headroom for transients before 16-bit clipping
@@ -190,3 +191,27 @@ def generate(root, size_name="small", machines=MACHINE_TYPES, seed=0, anomaly_sc
 
 def _write_machine_task(args):
     return write_machine(*args)
+
+
+def generate_outlier_pool(folder, count=40, seconds=10.0, seed=0):
+    """Write ``count`` non-machine sounds (speech-, music-, bird- and rain-like) as a flat WAV folder.
+
+    Any folder of WAV files can serve as the pool of external outlier exposure; this one lets
+    the path run without downloading AudioSet.
+    """
+    folder = Path(folder)
+    done = folder / DONE_FILE
+    if done.exists():
+        logging.info(f"{folder}: outlier pool already written; skipping")
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    kinds = sorted(OUTLIER_SOUNDS)
+    n = int(seconds * SAMPLE_RATE)
+    for i in range(count):
+        kind = kinds[i % len(kinds)]
+        rng = np.random.default_rng([seed, 7777, i])
+        wave = at_rms(outlier_sound(kind, rng, n), OUTPUT_RMS)
+        pcm = np.clip(np.round(wave * 32768), -32768, 32767).astype(np.int16)
+        with atomic_path(folder / f"{kind}_{i:04d}.wav") as tmp:
+            sf.write(tmp, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    done.write_text(json.dumps({"count": count, "seconds": seconds, "seed": seed}))

@@ -12,6 +12,7 @@ Output folder:
   teams/<team>/<system>/  official submission files for the chosen post-process
 """
 
+import json
 import logging
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from asd_tools.scoring.submission import gamma_threshold, write_submission
 from asd_tools.utils import atomic_write_text, harmonic_mean, write_csv
 
 META_COLUMNS = ("clip_id", "subset")
+SOURCES = "sources.json"
 LABEL_COLUMNS = ["machine", "dataset", "section", "domain", "state", "file_name"]
 
 
@@ -43,6 +45,11 @@ def read_scores(score_files, manifest: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([labels, scores], axis=1)
 
 
+def machines_of(scores: pd.DataFrame):
+    """Machine types in the order their score files were read."""
+    return list(dict.fromkeys(scores["machine"]))
+
+
 def postprocess_columns(scores: pd.DataFrame):
     return [c for c in scores.columns if c not in META_COLUMNS and c not in LABEL_COLUMNS]
 
@@ -56,7 +63,8 @@ def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
         row = {"postprocess": column}
         for _, r in summary.iterrows():
             prefix = f"{r['dataset']}" if r["machine"] == "all" else f"{r['dataset']}_{r['machine']}"
-            row[f"{prefix}_official"] = r["official"]
+            for metric in ("official", "auc_source", "auc_target"):
+                row[f"{prefix}_{metric}"] = r[metric]
             if r["machine"] == "all":
                 row[f"{prefix}_hauc_domain"] = r["hauc_domain"]
         rows.append(row)
@@ -87,6 +95,11 @@ def score_experiment(score_files, manifest, outdir, system="system", team="asd_t
     sections = section_table(test, best)
     summary = summarise(sections)
     write_csv(board, outdir / "score.csv")
+    # Where the per-clip scores came from: the ensembles read them through this record.
+    atomic_write_text(
+        outdir / SOURCES,
+        json.dumps({"scores": {m: str(Path(f).resolve()) for m, f in zip(machines_of(scores), score_files)}}, indent=2),
+    )
     write_csv(sections, outdir / "sections.csv")
     write_csv(summary, outdir / "summary.csv")
     atomic_write_text(outdir / "score.md", render_markdown(system, best, board, sections, summary))

@@ -2,7 +2,7 @@
 
 import inspect
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Optional
 
 from asd_tools.config import choice
 from asd_tools.data.split import SUBSETS
@@ -50,6 +50,14 @@ class OETrainConfig:
     num_workers: int = 2  # DataLoader workers reading the memory-mapped dump
     valid_negatives_per_machine: int = 200  # validation negatives drawn from each other machine type
     seed: int = 0
+    # Domain classifier (needs model.params.domain_head: true)
+    target_batch_size: int = 0  # target-domain clips of this machine type added to every batch (0 = off)
+    target_mix_ratio: float = 0.5  # share of that target batch mixed among themselves
+    target_machine_weight: float = 0.5  # target loss = w_m BCE(machine) + w_s BCE(section) + BCE(domain)
+    # External outlier exposure: unrelated sounds as extra negatives
+    outlier_pool: Optional[str] = None  # pool sub-folder of the dump folder, e.g. outlier_pool (bin/dump_pool)
+    n_pos: int = 0  # positives per batch (0 = batch_size / 2)
+    n_neg: int = 0  # negatives from the other machine types (0 = batch_size / 2); the rest are outliers
 
     def __post_init__(self):
         choice(self.optimizer, OPTIMIZERS, "train.optimizer")
@@ -57,8 +65,14 @@ class OETrainConfig:
         choice(self.amp_dtype, AMP_DTYPES, "train.amp_dtype")
         if self.batch_size < 2 or self.batch_size % 2:
             raise ValueError("train.batch_size must be an even number >= 2")
-        if not 0 <= self.n_target <= self.batch_size // 2:
-            raise ValueError("train.n_target must lie in [0, batch_size / 2]")
+        self.n_pos = self.n_pos or self.batch_size // 2
+        self.n_neg = self.n_neg or self.batch_size // 2
+        if self.n_pos + self.n_neg > self.batch_size:
+            raise ValueError("train.n_pos + train.n_neg must not exceed train.batch_size")
+        if self.n_pos + self.n_neg < self.batch_size and not self.outlier_pool:
+            raise ValueError("train.n_pos + train.n_neg < batch_size needs train.outlier_pool for the rest")
+        if not 0 <= self.n_target <= self.n_pos:
+            raise ValueError("train.n_target must lie in [0, n_pos]")
 
 
 @dataclass

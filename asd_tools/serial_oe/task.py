@@ -9,6 +9,7 @@ machine label is positive; mixup is applied to a batch with probability cos(pi/2
 """
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score, roc_auc_score
 
 from asd_tools.constants import N_SECTIONS, SAMPLE_RATE, WINDOW_SAMPLES
-from asd_tools.data.manifest import load_manifest
+from asd_tools.data.manifest import MANIFEST_NAME, load_manifest, read_manifest
 from asd_tools.data.split import read_list
 from asd_tools.data.windows import WindowDataset, random_starts, window_loader, window_starts
 from asd_tools.frontend import pitch_shift
@@ -46,46 +47,63 @@ def mixup(waves, targets, alpha, generator):
 class OutlierExposureTask:
     def __init__(self, cfg: OETrainConfig, dumpdir, machine, machines, device):
         self.cfg, self.device = cfg, torch.device(device)
-        self.batch_size = cfg.batch_size
-        self.half = cfg.batch_size // 2
+        self.n_outliers = cfg.batch_size - cfg.n_pos - cfg.n_neg
+        self.batch_size = cfg.batch_size + cfg.target_batch_size
         others = [m for m in machines if m != machine]
         if not others:
             raise ValueError("outlier exposure needs at least one other machine type for negatives")
         manifest = load_manifest(dumpdir, machines)
         positives = manifest.loc[read_list(dumpdir, machine, "train")]
         negatives = manifest.loc[[c for m in others for c in read_list(dumpdir, m, "train")]]
-        clips = _concat(positives, negatives)
+        pool = (
+            read_manifest(Path(dumpdir) / cfg.outlier_pool / MANIFEST_NAME) if cfg.outlier_pool else positives.iloc[:0]
+        )
+        clips = pd.concat([positives, negatives, pool], ignore_index=True)
         self.dataset = WindowDataset(clips, dumpdir, WINDOW_SAMPLES)
         self.lengths = clips["length"].to_numpy()
         is_positive = np.arange(len(clips)) < len(positives)
+        domain = clips["domain"].to_numpy()
         self.machine_label = torch.as_tensor(is_positive, dtype=torch.float32)
-        self.section = torch.tensor(clips["section"].to_numpy(), dtype=torch.long)
-        self.source_positions = np.flatnonzero(is_positive & (clips["domain"].to_numpy() == "source"))
-        self.target_positions = np.flatnonzero(is_positive & (clips["domain"].to_numpy() == "target"))
-        self.negative_positions = np.flatnonzero(~is_positive)
-        if cfg.n_target and len(self.target_positions) == 0:
-            raise ValueError(f"{machine}: n_target > 0 but the training list has no target-domain clips")
+        self.domain_label = torch.as_tensor(domain == "target", dtype=torch.float32)
+        self.section = torch.tensor(clips["section"].clip(lower=0).to_numpy(), dtype=torch.long)
+        self.source_positions = np.flatnonzero(is_positive & (domain == "source"))
+        self.target_positions = np.flatnonzero(is_positive & (domain == "target"))
+        self.negative_positions = np.arange(len(positives), len(positives) + len(negatives))
+        self.outlier_positions = np.arange(len(positives) + len(negatives), len(clips))
+        if (cfg.n_target or cfg.target_batch_size) and len(self.target_positions) == 0:
+            raise ValueError(f"{machine}: target clips are asked for but the training list has none")
+        if self.n_outliers and len(self.outlier_positions) == 0:
+            raise ValueError(f"{cfg.outlier_pool} holds no clips for the outlier share of the batch")
         self._build_validation(dumpdir, machine, others, manifest)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.seed = cfg.seed
 
     # ---------------------------------------------------------------- batches
     def steps_per_epoch(self):
-        return math.ceil(len(self.source_positions) / self.half)
+        return math.ceil(len(self.source_positions) / self.cfg.n_pos)
 
     def epoch_plan(self, epoch):
-        """The (position, crop start) items of every batch of ``epoch`` (depends on seed and epoch only)."""
+        """The (position, crop start) items of every batch of ``epoch`` (depends on seed and epoch only).
+
+        Batch layout: n_pos positives (the last n_target of them target clips), n_neg negatives,
+        the rest of batch_size outliers, then target_batch_size target clips (domain classifier).
+        """
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(self.source_positions)
+        n_pos, cfg = self.cfg.n_pos, self.cfg
         plan = []
         for step in range(self.steps_per_epoch()):
-            positives = order[step * self.half : (step + 1) * self.half]
-            if len(positives) < self.half:  # top up the last batch with random source clips
-                positives = np.concatenate([positives, rng.choice(self.source_positions, self.half - len(positives))])
-            if self.cfg.n_target:
-                positives[-self.cfg.n_target :] = rng.choice(self.target_positions, self.cfg.n_target)
-            negatives = rng.choice(self.negative_positions, self.half)
-            positions = np.concatenate([positives, negatives])
+            positives = order[step * n_pos : (step + 1) * n_pos]
+            if len(positives) < n_pos:  # top up the last batch with random source clips
+                positives = np.concatenate([positives, rng.choice(self.source_positions, n_pos - len(positives))])
+            if cfg.n_target:
+                positives[-cfg.n_target :] = rng.choice(self.target_positions, cfg.n_target)
+            parts = [positives, rng.choice(self.negative_positions, cfg.n_neg)]
+            if self.n_outliers:
+                parts.append(rng.choice(self.outlier_positions, self.n_outliers))
+            if cfg.target_batch_size:
+                parts.append(rng.choice(self.target_positions, cfg.target_batch_size))
+            positions = np.concatenate(parts)
             starts = random_starts(rng, self.lengths[positions], WINDOW_SAMPLES)
             plan.append(list(zip(positions.tolist(), starts.tolist())))
         return plan
@@ -95,23 +113,69 @@ class OutlierExposureTask:
 
     # ---------------------------------------------------------------- loss
     def targets(self, positions):
+        """Machine, section one-hot (zeros for negatives) and domain targets of ``positions``."""
         machine = self.machine_label[positions]
-        section = F.one_hot(self.section[positions], N_SECTIONS).float() * machine[:, None]  # negatives: zeros
-        return machine.to(self.device), section.to(self.device)
+        section = F.one_hot(self.section[positions], N_SECTIONS).float() * machine[:, None]
+        return machine.to(self.device), section.to(self.device), self.domain_label[positions].to(self.device)
 
     def loss(self, model, batch, step, max_step):
         positions, waves = batch
         waves = waves.to(self.device, non_blocking=True)
-        machine, section = self.targets(positions)
+        machine, section, domain = self.targets(positions)
         if self.cfg.pitch_shift_std > 0:
             shifts = torch.round(torch.randn(len(waves), generator=self.generator) * self.cfg.pitch_shift_std)
             waves = pitch_shift(waves, shifts.to(self.device), SAMPLE_RATE)
+        main = slice(0, self.cfg.batch_size)
         mixed = False
         if self.cfg.use_mixup and torch.rand(1, generator=self.generator).item() < mixup_apply_rate(step, max_step):
-            waves, (machine, section) = mixup(waves, [machine, section], self.cfg.mixup_alpha, self.generator)
+            waves[main], (machine[main], section[main], domain[main]) = mixup(
+                waves[main], [machine[main], section[main], domain[main]], self.cfg.mixup_alpha, self.generator
+            )
             mixed = True
+        if self.cfg.target_batch_size:
+            self._mix_targets(waves, section)
         out = model(waves)
-        return self._losses(out, machine, section, {"mixup": float(mixed)})
+        main_out = {k: v[main] for k, v in out.items()}
+        loss, scalars = self._losses(main_out, machine[main], section[main], {"mixup": float(mixed)})
+        if self.cfg.target_batch_size:
+            loss, scalars = self._add_target_loss(loss, scalars, out, section, domain, step, max_step)
+        return loss, scalars
+
+    def _mix_targets(self, waves, section):
+        """Mix the first ``target_mix_ratio`` share of the target batch among themselves."""
+        first = self.cfg.batch_size
+        count = int(round(self.cfg.target_batch_size * self.cfg.target_mix_ratio))
+        if count < 2:
+            return
+        part = slice(first, first + count)
+        waves[part], (section[part],) = mixup(waves[part], [section[part]], self.cfg.mixup_alpha, self.generator)
+
+    def _add_target_loss(self, loss, scalars, out, section, domain, step, max_step):
+        """Domain classifier: + c(step) * (w_m BCE(machine) + w_s BCE(section) + BCE(domain)) on the targets.
+
+        c(step) = (1 - cos(min(pi, 2 pi step / max_step))) / 2 rises to 1 at mid-training. The
+        domain head also learns "source" (0) from the positives of the main batch.
+        """
+        target = slice(self.cfg.batch_size, None)
+        positives = torch.arange(self.cfg.n_pos, device=domain.device)
+        ones = torch.ones_like(out["machine"][target].float())
+        target_loss = (
+            self.cfg.target_machine_weight * F.binary_cross_entropy_with_logits(out["machine"][target].float(), ones)
+            + self.cfg.section_loss_weight
+            * F.binary_cross_entropy_with_logits(out["section"][target].float(), section[target])
+            + F.binary_cross_entropy_with_logits(out["domain"][target].float(), ones)
+        )
+        source_domain = F.binary_cross_entropy_with_logits(out["domain"][positives].float(), domain[positives])
+        weight = (1 - math.cos(min(math.pi, 2 * math.pi * step / max(max_step, 1)))) / 2
+        loss = loss + source_domain + weight * target_loss
+        scalars = {
+            **scalars,
+            "loss": loss.item(),
+            "target_loss": target_loss.item(),
+            "target_weight": weight,
+            "source_domain_loss": source_domain.item(),
+        }
+        return loss, scalars
 
     def _losses(self, out, machine, section, extra):
         machine_loss = F.binary_cross_entropy_with_logits(out["machine"].float(), machine)

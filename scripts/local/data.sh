@@ -17,6 +17,7 @@ expdir=                # default: exp/<data name> (unused here; shared naming)
 valid_ratio=0.15       # share of source training clips held out for validation
 split_seed=0           # seed of the train/valid split
 nj=2                   # parallel jobs for data generation
+outlier_pool=          # external outlier exposure: a folder of WAV files, or "synthetic" (built-in sounds)
 
 help_message="Usage: $0 [options]  (data stages 0-2 shared by every recipe)"
 . utils/parse_options.sh
@@ -45,6 +46,15 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     mkdir -p "${dumpdir}"
     ${train_cmd} "${dumpdir}/dump.log" python -m asd_tools.bin.dump \
         --data_root "${data_root}" --dumpdir "${dumpdir}" --machines "${machines}"
+    if [ -n "${outlier_pool}" ]; then
+        if [ "${outlier_pool}" = synthetic ]; then
+            pool_args=(--folder "${data_root}/outlier_pool" --synthetic 40)
+        else
+            pool_args=(--folder "${outlier_pool}")
+        fi
+        log "Stage 1: outlier pool -> ${dumpdir}/outlier_pool (log: ${dumpdir}/dump_pool.log)"
+        ${train_cmd} "${dumpdir}/dump_pool.log" python -m asd_tools.bin.dump_pool "${pool_args[@]}" --dumpdir "${dumpdir}"
+    fi
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
