@@ -42,8 +42,8 @@ for machine in ${machines}; do
         fi
     fi
     if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
-        log "Stage 4: ${machine}: detectors (log: ${machine_dir}/detect.log)"
-        ${train_cmd} "${machine_dir}/detect.log" python -m asd_tools.bin.detect \
+        log "Stage 4: ${machine}: detectors (log: ${machine_dir}/features/detect.log)"
+        ${train_cmd} "${machine_dir}/features/detect.log" python -m asd_tools.bin.detect \
             --config "${machine_dir}/config.yaml" --dumpdir "${dumpdir}" --machine "${machine}" \
             --embeddir "${machine_dir}/features"
     fi

@@ -54,25 +54,12 @@ for machine in ${machines}; do
             --device "${device}"
     fi
     if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
-        for embeddir in "${machine_dir}"/checkpoint-*/; do
-            embeddir=${embeddir%/}
-            log "Stage 6: ${machine}: 1-NN scores on $(basename "${embeddir}") (log: ${embeddir}/detect.log)"
-            ${train_cmd} "${embeddir}/detect.log" python -m asd_tools.bin.detect \
-                --config "${machine_dir}/config.yaml" --dumpdir "${dumpdir}" --machine "${machine}" \
-                --embeddir "${embeddir}"
-        done
+        local/detect.sh --machine_dir "${machine_dir}" --machine "${machine}" --dumpdir "${dumpdir}" \
+            --stage_name "Stage 6"
     fi
 done
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
-    first=${machines%% *}
-    for embeddir in "${expdir}/${first}/${tag}"/checkpoint-*/; do
-        checkpoint=$(basename "${embeddir}")
-        outdir=${expdir}/all/${tag}/${checkpoint}
-        log "Stage 7: scoring ${tag}/${checkpoint} (log: ${outdir}/score.log)"
-        utils/run_local.sh "${outdir}/score.log" python -m asd_tools.bin.score --dumpdir "${dumpdir}" \
-            --expdir "${expdir}" --machines "${machines}" --tag "${tag}" --checkpoint "${checkpoint}"
-        grep "official score" "${outdir}/score.log" || true
-    done
-    log "Results: ${expdir}/all/${tag}/<checkpoint>/score.md (official score and DG-Mix's AUC table)"
+    local/score.sh --expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag "${tag}" \
+        --stage_name "Stage 7"
 fi

@@ -48,18 +48,5 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
-    first=${machines%% *}
-    checkpoints=$(find "${expdir}/${first}/${tag}" -maxdepth 2 -name scores.csv -printf '%h\n' 2>/dev/null | xargs -r -n1 basename | sort -V)
-    if [ -z "${checkpoints}" ]; then
-        echo "$0: no scores in ${expdir}/${first}/${tag}: run stage 1 first" >&2
-        exit 1
-    fi
-    for checkpoint in ${checkpoints}; do
-        outdir=${expdir}/all/${tag}/${checkpoint}
-        log "Stage 2: scoring ${tag}/${checkpoint} (log: ${outdir}/score.log)"
-        utils/run_local.sh "${outdir}/score.log" python -m asd_tools.bin.score --dumpdir "${dumpdir}" \
-            --expdir "${expdir}" --machines "${machines}" --tag "${tag}" --checkpoint "${checkpoint}"
-        grep "official score" "${outdir}/score.log" || true
-    done
-    log "Results: ${expdir}/all/${tag}/<checkpoint>/score.md; submission files in .../teams/"
+    local/score.sh --expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag "${tag}"
 fi

@@ -38,11 +38,5 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
 fi
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
-    for embeddir in "${machine_dir}"/checkpoint-*/; do
-        embeddir=${embeddir%/}
-        log "Stage 5: ${machine}: detectors on $(basename "${embeddir}") (log: ${embeddir}/detect.log)"
-        ${train_cmd} "${embeddir}/detect.log" python -m asd_tools.bin.detect \
-            --config "${machine_dir}/config.yaml" --dumpdir "${dumpdir}" --machine "${machine}" \
-            --embeddir "${embeddir}"
-    done
+    local/detect.sh --machine_dir "${machine_dir}" --machine "${machine}" --dumpdir "${dumpdir}"
 fi

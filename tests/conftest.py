@@ -1,4 +1,9 @@
-"""Shared fixtures: a tiny synthetic data set, generated once per test session."""
+"""Shared fixtures: a tiny synthetic data set and a tiny System 1 run, made once per test session."""
+
+import os
+
+# Tests never reach a model hub; read at import time by huggingface_hub, so set it first.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import pytest
@@ -38,3 +43,22 @@ def make_layout(root, machine="fan", n_train=8, n_test=2, seconds=3.0):
             name = f"section_00_source_test_{state}_{i:04d}_a_1.wav"
             write_wav(root / "dev" / machine / "test" / name, seconds, seed=100 + i)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_job(tmp_path_factory):
+    """``job.sh`` with the tiny config on tiny data for fan and valve: (folder, its output)."""
+    from tests.test_recipe_baseline import recipe_dirs, run_recipe
+
+    folder = tmp_path_factory.mktemp("tiny_job")
+    out = run_recipe(
+        "job.sh",
+        "--no",
+        "tiny",
+        "--synthetic_size",
+        "tiny",
+        "--machines",
+        " ".join(TINY_MACHINES),
+        *recipe_dirs(folder),
+    )
+    return folder, out

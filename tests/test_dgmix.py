@@ -13,7 +13,7 @@ from asd_tools.dgmix.config import DGMixConfig
 from asd_tools.dgmix.tasks import covariance_term, variance_term, vicreg_mixup_loss
 from asd_tools.models.dgmix import DGMixExtractor, Projector
 from asd_tools.training.optim import build_optimizer, build_scheduler
-from tests.test_recipe_baseline import run_recipe
+from tests.test_recipe_baseline import recipe_dirs, run_recipe
 
 CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
 
@@ -75,14 +75,7 @@ def test_every_dgmix_config_loads():
 
 
 def test_dgmix_job_on_tiny(tmp_path):
-    dirs = [
-        "--data_root",
-        str(tmp_path / "data"),
-        "--dumpdir",
-        str(tmp_path / "dump"),
-        "--expdir",
-        str(tmp_path / "exp"),
-    ]
+    dirs = recipe_dirs(tmp_path)
     out = run_recipe(
         "dgmix_job.sh",
         "--conf",

@@ -16,7 +16,7 @@ from asd_tools.data.synthetic import generate_outlier_pool
 from asd_tools.domain_weight import cross_validated_blend, normalised_weights, target_probabilities
 from asd_tools.serial_oe.config import SerialOEConfig
 from asd_tools.serial_oe.task import OutlierExposureTask
-from tests.test_recipe_baseline import SCRIPTS, run_recipe
+from tests.test_recipe_baseline import SCRIPTS, recipe_dirs, run_recipe
 from tests.test_training import CONF, tiny_dump  # noqa: F401  (module fixture)
 
 
@@ -63,17 +63,10 @@ def test_outlier_pool_batches_and_loss(tiny_root, tiny_dump, tmp_path):  # noqa:
     assert torch.isfinite(loss) and scalars["machine_loss"] > 0
 
 
-def test_domain_classifier_and_both_ensembles_on_tiny(tmp_path):
-    dirs = [
-        "--data_root",
-        str(tmp_path / "data"),
-        "--dumpdir",
-        str(tmp_path / "dump"),
-        "--expdir",
-        str(tmp_path / "exp"),
-    ]
+def test_domain_classifier_and_both_ensembles_on_tiny(tiny_job):
+    tmp_path, _ = tiny_job  # System 1's tiny run: one of the ensembles' members
+    dirs = recipe_dirs(tmp_path)
     machines = ["--machines", "fan valve"]
-    run_recipe("job.sh", "--no", "tiny", "--synthetic_size", "tiny", *machines, *dirs)
     out = run_recipe(
         "domain_classifier_job.sh",
         "--no",

@@ -134,3 +134,19 @@ def test_unlabelled_sections_are_left_out():
 def test_nan_scores_are_rejected():
     with pytest.raises(ValueError, match="NaN"):
         section_metrics(np.array(["source", "source"]), np.array(["normal", "anomaly"]), np.array([0.0, np.nan]))
+
+
+def test_fast_metrics_match_sklearn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from asd_tools.scoring.metrics import partial_roc_auc, roc_auc
+
+    rng = np.random.default_rng(3)
+    for trial in range(200):
+        n = int(rng.integers(4, 60))
+        y = rng.random(n) < rng.uniform(0.1, 0.9)
+        if y.all() or not y.any():
+            continue
+        s = np.round(rng.normal(y * rng.uniform(0, 2), 1.0), int(rng.integers(0, 3)))  # rounding makes ties
+        assert roc_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12), trial
+        assert partial_roc_auc(y, s) == pytest.approx(roc_auc_score(y, s, max_fpr=0.1), abs=1e-12), trial

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -10,15 +11,18 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 def run_recipe(script, *args, cwd=SCRIPTS):
+    """Run a recipe script (shell, or Python with this interpreter) and return its output."""
+    command = [sys.executable, script] if script.endswith(".py") else [f"./{script}"]
     result = subprocess.run(
-        [f"./{script}", *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}
+        [*command, *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout + result.stderr
 
 
-def test_baseline_recipe_on_tiny(tmp_path):
-    dirs = [
+def recipe_dirs(tmp_path):
+    """Options that keep a test's data, dump and experiments inside its temporary folder."""
+    return [
         "--data_root",
         str(tmp_path / "data"),
         "--dumpdir",
@@ -26,6 +30,10 @@ def test_baseline_recipe_on_tiny(tmp_path):
         "--expdir",
         str(tmp_path / "exp"),
     ]
+
+
+def test_baseline_recipe_on_tiny(tmp_path):
+    dirs = recipe_dirs(tmp_path)
     out = run_recipe("baseline.sh", "--synthetic_size", "tiny", "--machines", "fan valve", *dirs)
     assert "official score" in out
     result = tmp_path / "exp/all/baseline/features"
@@ -37,7 +45,7 @@ def test_baseline_recipe_on_tiny(tmp_path):
     submission = sorted(p.name for p in (result / "teams/asd_tools/baseline_features").iterdir())
     assert len(submission) == 2 * 3 * 2
     # logs per stage
-    assert (tmp_path / "dump/dump.log").exists() and (tmp_path / "exp/fan/baseline/detect.log").exists()
+    assert (tmp_path / "dump/dump.log").exists() and (tmp_path / "exp/fan/baseline/features/detect.log").exists()
     # re-running skips finished work and gives the same table
     again = run_recipe("baseline.sh", "--synthetic_size", "tiny", "--machines", "fan valve", *dirs)
     assert "already" in (tmp_path / "dump/dump.log").read_text() + again

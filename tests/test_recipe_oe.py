@@ -2,19 +2,12 @@
 
 import pandas as pd
 
-from tests.test_recipe_baseline import run_recipe
+from tests.test_recipe_baseline import recipe_dirs, run_recipe
 
 
-def test_job_on_tiny(tmp_path):
-    dirs = [
-        "--data_root",
-        str(tmp_path / "data"),
-        "--dumpdir",
-        str(tmp_path / "dump"),
-        "--expdir",
-        str(tmp_path / "exp"),
-    ]
-    out = run_recipe("job.sh", "--no", "tiny", "--synthetic_size", "tiny", "--machines", "fan valve", *dirs)
+def test_job_on_tiny(tiny_job):
+    tmp_path, out = tiny_job
+    dirs = recipe_dirs(tmp_path)
     assert out.count("official score") == 3  # checkpoint-1epochs, -2epochs, -best
     result = tmp_path / "exp/all/asd_model.tiny/checkpoint-best"
     board = pd.read_csv(result / "score.csv")

@@ -25,6 +25,17 @@ from asd_tools.serial_oe.task import OutlierExposureTask
 from asd_tools.training.optim import build_optimizer
 
 
+def device_figures(device):
+    """The device's name and the peak host (and GPU) memory so far."""
+    figures = {
+        "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
+        "peak_host_memory_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    }
+    if device.startswith("cuda"):
+        figures["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return figures
+
+
 def _sync(device):
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
@@ -66,6 +77,50 @@ def train_throughput(model, task, cfg, device, steps, warmup=2):
     return count / (time.time() - start)
 
 
+def dgmix_figures(a, device):
+    """DG-Mix pre-training: optimiser steps of batch_size clips (grad_accum micro-batches), peak memory."""
+    from asd_tools.dgmix.config import DGMixConfig
+    from asd_tools.dgmix.recipe import make_extractor
+    from asd_tools.dgmix.tasks import PretrainModel, VICRegMixupTask
+    from asd_tools.models.dgmix import Projector
+
+    cfg = load_config(a.config, DGMixConfig)
+    if a.batch_size:
+        cfg.pretrain.batch_size = a.batch_size
+    if a.grad_accum:
+        cfg.pretrain.grad_accum = a.grad_accum
+    torch.manual_seed(0)
+    model = PretrainModel(make_extractor(cfg, section_head=False), Projector()).to(device)
+    task = VICRegMixupTask(cfg.pretrain, cfg.vicreg, a.dumpdir, a.machine, device)
+    optimizer = build_optimizer(cfg.pretrain.optimizer, model.parameters(), **cfg.pretrain.optimizer_params)
+    use_amp = cfg.pretrain.amp and device.startswith("cuda")
+    batches, count, start = iter(task.batches(1)), 0, None
+    for step in range(a.steps + 1):  # the first optimiser step is warm-up
+        if step == 1:
+            _sync(device)
+            start = time.time()
+        for _ in range(cfg.pretrain.grad_accum):
+            try:
+                batch = next(batches)
+            except StopIteration:
+                batches = iter(task.batches(2))
+                batch = next(batches)
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=use_amp):
+                loss, _ = task.loss(model, batch, step, a.steps)
+            (loss / cfg.pretrain.grad_accum).backward()
+            count += len(batch[1]) if step else 0
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    _sync(device)
+    figures = {
+        "batch_size": cfg.pretrain.batch_size,
+        "grad_accum": cfg.pretrain.grad_accum,
+        "micro_batch": task.batch_size,
+        "pretrain_samples_per_s": count / (time.time() - start),
+    }
+    return {**figures, **device_figures(device)}
+
+
 def main(argv=None):
     p = parser(__doc__)
     p.add_argument("--config", required=True)
@@ -76,10 +131,15 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=10, help="timed training / loader steps")
     p.add_argument("--batch_size", type=int, default=None, help="override train.batch_size")
     p.add_argument("--embed_clips", type=int, default=100, help="test clips embedded for the timing")
+    p.add_argument("--system", choices=["serial_oe", "dgmix"], default="serial_oe")
+    p.add_argument("--grad_accum", type=int, default=None, help="dgmix: override pretrain.grad_accum")
     args = p.parse_args(argv)
 
     def main_fn(a):
         device = best_device(a.device)
+        if a.system == "dgmix":
+            _print(dgmix_figures(a, device))
+            return
         cfg = load_config(a.config, SerialOEConfig)
         if a.batch_size:
             cfg.train.batch_size = a.batch_size
@@ -88,11 +148,7 @@ def main(argv=None):
         torch.manual_seed(0)
         model = make_model(cfg).to(device)
         task = OutlierExposureTask(cfg.train, a.dumpdir, a.machine, a.machines, device)
-        figures = {
-            "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
-            "threads": torch.get_num_threads(),
-            "batch_size": cfg.train.batch_size,
-        }
+        figures = {"threads": torch.get_num_threads(), "batch_size": cfg.train.batch_size}
         figures["loader_samples_per_s"] = loader_throughput(task, a.steps)
         figures["train_samples_per_s"] = train_throughput(model, task, cfg, device, a.steps)
         manifest = load_manifest(a.dumpdir, [a.machine])
@@ -130,13 +186,14 @@ def main(argv=None):
         figures["detect_seconds"] = time.time() - start
         figures["detect_postprocesses"] = scores.shape[1] - 2
         figures["detect_test_clips"] = len(test)
-        figures["peak_host_memory_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        if device.startswith("cuda"):
-            figures["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
-        for k, v in figures.items():
-            print(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}")
+        _print({**figures, **device_figures(device)})
 
     run(main_fn, args)
+
+
+def _print(figures):
+    for k, v in figures.items():
+        print(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from asd_tools.embeddings import Embeddings
 from asd_tools.extract import extract
 from asd_tools.models.dgmix import DGMixExtractor, Projector
 from asd_tools.training.optim import build_optimizer, build_scheduler
-from asd_tools.training.trainer import DONE, LAST, Trainer, TrainerSettings, interval_checkpoint
+from asd_tools.training.trainer import DONE, LAST, Trainer, TrainerSettings, interval_checkpoint, load_weights
 
 CONFIG_NAME = "config.yaml"
 FINETUNE_DIR = "finetune"
@@ -109,11 +109,8 @@ def embed(expdir, dumpdir, machine, checkpoint, device):
     if (outdir / "test.npz").exists():
         logging.info(f"{outdir}: embeddings exist; skipping")
         return
-    weights = expdir / f"{checkpoint}.pt"
-    if not weights.exists():
-        raise FileNotFoundError(f"{weights} is missing: run training (stages 3-4) first")
     model = make_extractor(cfg).to(device)
-    model.load_state_dict(extractor_weights(torch.load(weights, map_location=device)["model"]), strict=False)
+    model.load_state_dict(extractor_weights(load_weights(expdir, checkpoint, device)), strict=False)
     manifest = load_manifest(dumpdir, [machine])
     e = cfg.embed
     n_split = 0 if e.pool == "first" else e.n_split  # "first": whole clip, first time position

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from asd_tools.constants import MIN_METRIC_VALUE
-from asd_tools.scoring.metrics import section_table, summarise
+from asd_tools.scoring.metrics import section_groups, section_table, summarise
 from asd_tools.scoring.submission import gamma_threshold, write_submission
 from asd_tools.utils import atomic_write_text, harmonic_mean, write_csv
 
@@ -56,10 +56,11 @@ def postprocess_columns(scores: pd.DataFrame):
 
 def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per post-process: official score and per-domain hAUC per set and machine."""
-    test = scores[scores["subset"] == "test"]
+    test = scores[scores["subset"] == "test"].reset_index(drop=True)
+    groups = section_groups(test)
     rows = []
     for column in postprocess_columns(scores):
-        summary = summarise(section_table(test, column))
+        summary = summarise(section_table(test, column, groups))
         row = {"postprocess": column}
         for _, r in summary.iterrows():
             prefix = f"{r['dataset']}" if r["machine"] == "all" else f"{r['dataset']}_{r['machine']}"

@@ -10,6 +10,7 @@ fitted to normal (training-clip) anomaly scores; a clip is anomalous when its sc
 strictly above the distribution's 90th percentile.
 """
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,24 @@ import scipy.stats
 from asd_tools.constants import DECISION_PERCENTILE
 from asd_tools.utils import atomic_write_text
 
+MIN_DISTINCT_FOR_GAMMA = 3
+
 
 def gamma_threshold(reference_scores, percentile=DECISION_PERCENTILE) -> float:
-    """Percentile of a gamma distribution (shape, loc, scale) fitted to normal scores."""
+    """Percentile of a gamma distribution (shape, loc, scale) fitted to normal scores.
+
+    With fewer than 3 distinct scores (tiny data sets) no gamma can be fitted: the empirical
+    percentile is used instead, with a warning.
+    """
     reference_scores = np.asarray(reference_scores, dtype=np.float64)
-    if reference_scores.size < 3 or np.ptp(reference_scores) == 0:
-        raise ValueError("a decision threshold needs at least 3 distinct normal reference scores")
+    if reference_scores.size == 0:
+        raise ValueError("a decision threshold needs normal reference scores; none were given")
+    if len(np.unique(reference_scores)) < MIN_DISTINCT_FOR_GAMMA:
+        logging.warning(
+            f"only {len(np.unique(reference_scores))} distinct normal scores: no gamma fit, "
+            "the decision threshold is their empirical percentile"
+        )
+        return float(np.quantile(reference_scores, percentile))
     params = scipy.stats.gamma.fit(reference_scores)
     return float(scipy.stats.gamma.ppf(percentile, *params))
 

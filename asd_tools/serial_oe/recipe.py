@@ -15,7 +15,7 @@ from asd_tools.models import build_model
 from asd_tools.serial_oe.config import SerialOEConfig
 from asd_tools.serial_oe.task import OutlierExposureTask
 from asd_tools.training.optim import build_optimizer, build_scheduler
-from asd_tools.training.trainer import Trainer, TrainerSettings
+from asd_tools.training.trainer import Trainer, TrainerSettings, load_weights
 
 CONFIG_NAME = "config.yaml"
 
@@ -73,10 +73,7 @@ def embed(expdir, dumpdir, machine, checkpoint, device):
         logging.info(f"{outdir}: embeddings exist; skipping")
         return
     model = make_model(cfg).to(device)
-    weights = expdir / f"{checkpoint}.pt"
-    if not weights.exists():
-        raise FileNotFoundError(f"{weights} is missing: run the training stage (stage 3) first")
-    model.load_state_dict(torch.load(weights, map_location=device)["model"])
+    model.load_state_dict(load_weights(expdir, checkpoint, device))
     manifest = load_manifest(dumpdir, [machine])
     e = cfg.embed
     inliers = manifest.loc[[c for s in e.inlier_subsets for c in read_list(dumpdir, machine, s)]]

@@ -56,6 +56,14 @@ def checkpoint_names(outdir):
     return [p.stem for p in best + names]
 
 
+def load_weights(expdir, checkpoint, device):
+    """Model weights of ``<expdir>/<checkpoint>.pt``; a clear error names the stage that makes them."""
+    path = Path(expdir) / f"{checkpoint}.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run the training stage first")
+    return torch.load(path, map_location=device, weights_only=False)["model"]
+
+
 def rng_state():
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     if torch.cuda.is_available():
