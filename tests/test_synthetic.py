@@ -58,3 +58,16 @@ def test_machine_types_sound_different(tiny_root):
         bands = np.array_split(spectrum, 32)
         spectra[machine] = np.log([b.sum() for b in bands])
     assert np.abs(spectra["fan"] - spectra["valve"]).mean() > 0.5
+
+
+def test_a_set_is_extended_by_missing_machine_types_only(tmp_path):
+    generate(tmp_path, "tiny", ["fan"], seed=0, jobs=1)
+    fan_clip = next((tmp_path / "dev/fan/train").glob("*.wav"))
+    before = fan_clip.stat().st_mtime_ns
+    settings = generate(tmp_path, "tiny", ["fan", "valve"], seed=0, jobs=1)
+    assert settings["machines"] == ["fan", "valve"]
+    assert fan_clip.stat().st_mtime_ns == before and (tmp_path / "dev/valve/train").is_dir()
+    import pytest
+
+    with pytest.raises(FileExistsError, match="other settings"):
+        generate(tmp_path, "tiny", ["fan"], seed=1, jobs=1)

@@ -166,18 +166,23 @@ def generate(root, size_name="small", machines=MACHINE_TYPES, seed=0, anomaly_sc
         **asdict(SIZES[size_name]),
     }
     done = root / DONE_FILE
+    present = []
     if done.exists() and not force:
         previous = json.loads(done.read_text())
-        if previous == settings:
-            logging.info(f"{root}: synthetic data already complete ({size_name}); skipping")
-            return settings
-        raise FileExistsError(
-            f"{root} holds a synthetic set made with other settings ({previous}); "
-            "pass --force to regenerate it or choose another --root"
-        )
-    done.unlink(missing_ok=True)
+        if {k: v for k, v in previous.items() if k != "machines"} != {
+            k: v for k, v in settings.items() if k != "machines"
+        }:
+            raise FileExistsError(
+                f"{root} holds a synthetic set made with other settings ({previous}); "
+                "pass --force to regenerate it or choose another --root"
+            )
+        present = previous["machines"]  # same settings: only missing machine types are generated
+    missing = [m for m in machines if m not in present]
+    if not missing:
+        logging.info(f"{root}: synthetic data already complete ({size_name}); skipping")
+        return settings
     size = SIZES[size_name]
-    tasks = [(root, d, m, size, seed, anomaly_scale) for m in machines for d in ("dev", "eval")]
+    tasks = [(root, d, m, size, seed, anomaly_scale) for m in missing for d in ("dev", "eval")]
     truths = {}
     with ProcessPoolExecutor(max_workers=max(jobs, 1)) as pool:
         for machine, dataset, truth in pool.map(_write_machine_task, tasks):
@@ -185,6 +190,7 @@ def generate(root, size_name="small", machines=MACHINE_TYPES, seed=0, anomaly_sc
             truths.setdefault(machine, {}).update(truth)
     for machine, truth in truths.items():
         write_ground_truth(root, machine, truth)
+    settings["machines"] = sorted(set(present) | set(machines))
     done.write_text(json.dumps(settings, indent=2))
     return settings
 
