@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from asd_tools.constants import N_SECTIONS, SAMPLE_RATE
-from asd_tools.frontend import mel_spectrogram, spec_augment
+from asd_tools.frontend import conformer, mel_spectrogram, spec_augment
 
 # Current timm names of backbones the original configs used under their old names.
 BACKBONE_ALIASES = {"tf_efficientnet_b0_ns": "tf_efficientnet_b0.ns_jft_in1k"}
@@ -234,8 +234,6 @@ class ConformerModel(_SequenceModel):
         domain_head=False,
         frontend=None,
     ):
-        from asd_tools.frontend import conformer
-
         frontend = _sequence_frontend(frontend)
         super().__init__(frontend, embedding_size, neck, neck_dropout, domain_head)
         self.encoder = conformer(frontend.n_mels, num_heads, ffn_dim, num_layers, kernel_size, dropout)
