@@ -115,20 +115,21 @@ def specialization(tables, machine, manifest, target_prob: pd.Series, per_table=
     ``target_prob``: clip_id -> P(target) for test clips; reference (training) clips use their
     known domain (0 for source, 1 for target).
     """
-    parts, members = {}, []
+    averages, members = [], []
     for domain in ("source", "target"):
         chosen = top_postprocesses(tables, machine, f"auc_{domain}", per_table, top)
-        average = average_scores(chosen, machine)
-        parts[domain] = zscore_by_reference(average, manifest)
+        averages.append(average_scores(chosen, machine).rename(columns={"ensemble": domain}))
         members += chosen
-    scores = average[KEYS].copy()
+    # Members may score different reference clips (inlier sets differ): keep the rows both have.
+    scores = averages[0].merge(averages[1], on=KEYS, how="inner")
+    parts = {domain: zscore_by_reference(scores, manifest, column=domain) for domain in ("source", "target")}
     known = (manifest.loc[scores["clip_id"], "domain"].to_numpy() == "target").astype(float)
     w = np.where(scores["subset"] == "test", scores["clip_id"].map(target_prob).to_numpy(dtype=float), known)
     if np.isnan(w).any():
         missing = scores.loc[np.isnan(w), "clip_id"].iloc[0]
         raise KeyError(f"no target probability for {missing}: run local/get_domain_classifier_weight.py first")
     scores["ensemble"] = (1 - w) * parts["source"] + w * parts["target"]
-    return scores, members
+    return scores[KEYS + ["ensemble"]], members
 
 
 def plot_score_histograms(scores: pd.DataFrame, manifest: pd.DataFrame, path, title) -> None:

@@ -139,3 +139,34 @@ def test_missing_inputs_name_the_command_that_makes_them(tmp_path):
         text=True,
     )
     assert result.returncode == 1 and "./job.sh" in result.stderr
+
+
+def test_specialization_aligns_members_with_different_reference_clips(tmp_path):
+    from asd_tools.ensemble import ScoreTable, specialization
+
+    manifest = pd.DataFrame(
+        {
+            "clip_id": ["t0", "t1", "t2", "t3", "r0", "r1", "r2"],
+            "section": 0,
+            "domain": ["source", "target", "source", "target", "source", "source", "target"],
+        }
+    )
+    manifest = manifest.set_index("clip_id", drop=False)
+    tables = []
+    for name, refs in (("a", ["r0", "r1", "r2"]), ("b", ["r0", "r2"])):
+        rows = [("t0", "test", 0.1), ("t1", "test", 0.9), ("t2", "test", 0.2), ("t3", "test", 0.8)]
+        rows += [(r, "reference", 0.1 * i) for i, r in enumerate(refs)]
+        path = tmp_path / f"{name}.csv"
+        pd.DataFrame(rows, columns=["clip_id", "subset", "pp"]).to_csv(path, index=False)
+        board = pd.DataFrame(
+            {
+                "postprocess": ["pp"],
+                "dev_fan_auc_source": [0.6 if name == "a" else 0.5],
+                "dev_fan_auc_target": [0.5 if name == "a" else 0.6],
+            }
+        )
+        tables.append(ScoreTable(name, board, {"fan": str(path)}))
+    prob = pd.Series([0.0, 1.0, 0.0, 1.0], index=["t0", "t1", "t2", "t3"])
+    scores, members = specialization(tables, "fan", manifest, prob, per_table=1, top=1)
+    assert sorted(scores.loc[scores.subset == "reference", "clip_id"]) == ["r0", "r2"]  # rows both members have
+    assert len(members) == 2 and np.isfinite(scores["ensemble"]).all()
