@@ -13,14 +13,14 @@ import time
 
 import torch
 
-from asd_tools.bin.common import machines_arg, parser, run
+from asd_tools.bin.common import best_device, machines_arg, parser, run
 from asd_tools.config import load_config
 from asd_tools.data.manifest import load_manifest
 from asd_tools.data.split import read_list
 from asd_tools.detect import run_detectors
 from asd_tools.extract import extract
 from asd_tools.serial_oe.config import SerialOEConfig
-from asd_tools.serial_oe.recipe import best_device, make_model, model_outputs_to_features
+from asd_tools.serial_oe.recipe import make_model, model_outputs_to_features
 from asd_tools.serial_oe.task import OutlierExposureTask
 from asd_tools.training.optim import build_optimizer
 

@@ -24,6 +24,15 @@ def machines_arg(value: str):
     return machines
 
 
+def best_device(requested="auto"):
+    """``auto``: CUDA when present, else CPU; anything else is passed on as given."""
+    if requested == "auto":
+        import torch  # only the entry points that run models pay for this import
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
 def run(main_fn, args):
     """Set up logging, run, and turn expected errors into one clear line and exit code 1."""
     setup_logging(args.log, args.verbose)

@@ -1,10 +1,9 @@
 """DG-Mix stage 5: clip embeddings (mean of 2 s windows, or the original first window) per checkpoint."""
 
-from asd_tools.bin.common import parser, run
+from asd_tools.bin.common import best_device, parser, run
 from asd_tools.config import load_config
 from asd_tools.dgmix.config import DGMixConfig
 from asd_tools.dgmix.recipe import CONFIG_NAME, embed
-from asd_tools.serial_oe.recipe import best_device
 
 
 def main(argv=None):

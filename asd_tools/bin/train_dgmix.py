@@ -1,8 +1,7 @@
 """DG-Mix stages 3-4 for one machine type: VICReg-with-mixup pre-training, then fine-tuning."""
 
-from asd_tools.bin.common import parser, run
+from asd_tools.bin.common import best_device, parser, run
 from asd_tools.dgmix.recipe import finetune, pretrain
-from asd_tools.serial_oe.recipe import best_device
 
 
 def main(argv=None):

@@ -50,32 +50,31 @@ def find_clips(data_root: Path, machine: str):
     return paths
 
 
+def clip_header(path):
+    """(sample rate, length in samples at 16 kHz) of a WAV file; BadInputError naming the file otherwise."""
+    try:
+        header = sf.info(str(path))
+    except Exception as err:  # soundfile raises its own error types for corrupt files
+        raise BadInputError(f"{path}: cannot be read as a WAV file ({err})") from None
+    if header.channels != 1:
+        raise BadInputError(
+            f"{path}: has {header.channels} channels; clips must be mono (downmix it first, e.g. "
+            "`sox in.wav out.wav remix -`)"
+        )
+    return header.samplerate, int(np.ceil(header.frames * SAMPLE_RATE / header.samplerate))
+
+
 def parse_all(paths):
     """Parse every name and header; collect every problem instead of stopping at the first."""
     rows, errors = [], []
     for path in paths:
         try:
             info = parse_clip_path(path)
-        except BadClipName as err:
+            rate, length = clip_header(path)
+        except (BadClipName, BadInputError) as err:
             errors.append(str(err))
             continue
-        try:
-            header = sf.info(str(path))
-        except Exception as err:  # soundfile raises its own error types for corrupt files
-            errors.append(f"{path}: cannot be read as a WAV file ({err})")
-            continue
-        if header.channels != 1:
-            errors.append(
-                f"{path}: has {header.channels} channels; DCASE clips are mono (downmix it first, e.g. "
-                "`sox in.wav out.wav remix -`)"
-            )
-            continue
-        length = (
-            header.frames
-            if header.samplerate == SAMPLE_RATE
-            else int(np.ceil(header.frames * SAMPLE_RATE / header.samplerate))
-        )
-        rows.append({**info.as_dict(), "path": str(path), "rate": header.samplerate, "length": length})
+        rows.append({**info.as_dict(), "path": str(path), "rate": rate, "length": length})
     return rows, errors
 
 
@@ -124,28 +123,40 @@ def fill_ground_truth(df: pd.DataFrame, ground_truth_dir, machine: str) -> pd.Da
     return df
 
 
-def dump_machine(data_root, machine, dumpdir, ground_truth_dir=None, force=False):
-    """Dump one machine type; skip it when a finished dump exists (unless ``force``)."""
-    data_root, outdir = Path(data_root), Path(dumpdir) / machine
+def _finished(outdir: Path, force: bool) -> bool:
+    """True (and logged) when ``outdir`` holds a finished dump that is not to be redone."""
     done = outdir / DONE_FILE
     if done.exists() and not force:
         logging.info(f"{outdir}: already dumped; skipping (use --force to redo)")
-        return
+        return True
     done.unlink(missing_ok=True)
+    return False
+
+
+def _write_dump(df: pd.DataFrame, outdir: Path) -> None:
+    """Arrays, statistics, manifest, then the completion marker, each written atomically."""
+    df["offset"] = df.groupby("split")["length"].cumsum() - df["length"]
+    stats = _write_arrays(df, outdir)
+    atomic_write_text(outdir / "stats.json", json.dumps(stats, indent=2))
+    write_csv(df[list(MANIFEST_COLUMNS)], outdir / MANIFEST_NAME)
+    atomic_write_text(outdir / DONE_FILE, json.dumps({"clips": len(df), **stats}))
+    logging.info(f"dumped {len(df)} clips to {outdir}")
+
+
+def dump_machine(data_root, machine, dumpdir, ground_truth_dir=None, force=False):
+    """Dump one machine type; skip it when a finished dump exists (unless ``force``)."""
+    data_root, outdir = Path(data_root), Path(dumpdir) / machine
+    if _finished(outdir, force):
+        return
     rows, errors = parse_all(find_clips(data_root, machine))
     if errors:
         raise BadInputError(_error_report(machine, errors))
     df = pd.DataFrame(rows)
     df["array"] = df["split"].map(lambda s: f"{machine}/{s}.npy")
-    df["offset"] = df.groupby("split")["length"].cumsum() - df["length"]
     df["for_stats"] = (df["dataset"] == "dev") & (df["split"] == "train")
     _warn_unusual(df)
-    stats = _write_arrays(df, outdir)
     df = fill_ground_truth(df, ground_truth_dir, machine)
-    atomic_write_text(outdir / "stats.json", json.dumps(stats, indent=2))
-    write_csv(df[list(MANIFEST_COLUMNS)], outdir / MANIFEST_NAME)
-    atomic_write_text(done, json.dumps({"clips": len(df), **stats}))
-    logging.info(f"{machine}: dumped {len(df)} clips to {outdir}")
+    _write_dump(df, outdir)
 
 
 def _write_arrays(df: pd.DataFrame, outdir: Path):
@@ -231,9 +242,7 @@ def dump_pool(folder, dumpdir, force=False):
     statistics. The manifest marks them machine "outlier", dataset "pool", split "train".
     """
     folder, outdir = Path(folder), Path(dumpdir) / POOL_NAME
-    done = outdir / DONE_FILE
-    if done.exists() and not force:
-        logging.info(f"{outdir}: already dumped; skipping")
+    if _finished(outdir, force):
         return
     paths = sorted(folder.rglob("*.wav"))
     if not paths:
@@ -241,14 +250,10 @@ def dump_pool(folder, dumpdir, force=False):
     rows, errors = [], []
     for path in paths:
         try:
-            header = sf.info(str(path))
-        except Exception as err:
-            errors.append(f"{path}: cannot be read as a WAV file ({err})")
+            rate, length = clip_header(path)
+        except BadInputError as err:
+            errors.append(str(err))
             continue
-        if header.channels != 1:
-            errors.append(f"{path}: has {header.channels} channels; the pool must be mono")
-            continue
-        length = int(np.ceil(header.frames * SAMPLE_RATE / header.samplerate))
         stem = path.relative_to(folder).with_suffix("").as_posix()
         rows.append(
             {
@@ -263,7 +268,7 @@ def dump_pool(folder, dumpdir, force=False):
                 "index": len(rows),
                 "attributes": "",
                 "file_name": path.name,
-                "rate": header.samplerate,
+                "rate": rate,
                 "length": length,
                 "for_stats": True,
             }
@@ -272,8 +277,4 @@ def dump_pool(folder, dumpdir, force=False):
         raise BadInputError(_error_report(POOL_NAME, errors))
     df = pd.DataFrame(rows)
     df["array"] = f"{POOL_NAME}/train.npy"
-    df["offset"] = df["length"].cumsum() - df["length"]
-    stats = _write_arrays(df, outdir)
-    write_csv(df[list(MANIFEST_COLUMNS)], outdir / MANIFEST_NAME)
-    atomic_write_text(done, json.dumps({"clips": len(df), **stats}))
-    logging.info(f"outlier pool: dumped {len(df)} clips from {folder} to {outdir}")
+    _write_dump(df, outdir)

@@ -104,10 +104,3 @@ def _with_target_mixup(inlier_emb, model, inliers, manifest, dumpdir, machine, e
         np.concatenate([inlier_emb.window_clip, mixed.window_clip]),
         {k: np.concatenate([v, mixed.features[k]]) for k, v in inlier_emb.features.items()},
     )
-
-
-def best_device(requested="auto"):
-    """``auto``: CUDA when present, else CPU."""
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested

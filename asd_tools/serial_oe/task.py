@@ -198,7 +198,7 @@ class OutlierExposureTask:
             ids = read_list(dumpdir, other, "valid")
             count = min(len(ids), self.cfg.valid_negatives_per_machine)
             negative_ids += list(rng.choice(ids, count, replace=False))
-        clips = _concat(positives, manifest.loc[negative_ids])
+        clips = pd.concat([positives, manifest.loc[negative_ids]], ignore_index=True)
         self.valid_dataset = WindowDataset(clips, dumpdir, WINDOW_SAMPLES)
         centre = [int(window_starts(n, WINDOW_SAMPLES, 3)[1]) for n in clips["length"]]  # middle window
         self.valid_plan = [
@@ -236,7 +236,3 @@ class OutlierExposureTask:
 
     def load_state_dict(self, state):
         self.generator.set_state(state["generator"])
-
-
-def _concat(*frames):
-    return pd.concat(frames, ignore_index=True)
