@@ -10,7 +10,15 @@ from timm.optim import Lars
 
 from asd_tools.config import load_config
 from asd_tools.dgmix.config import DGMixConfig
-from asd_tools.dgmix.tasks import covariance_term, variance_term, vicreg_mixup_loss
+from asd_tools.dgmix.tasks import (
+    COLLAPSE_STD,
+    covariance_term,
+    embedding_spread,
+    variance_term,
+    vicreg_mixup_loss,
+    warn_if_collapsed,
+)
+from asd_tools.embeddings import Embeddings
 from asd_tools.models.dgmix import DGMixExtractor, Projector
 from asd_tools.training.optim import build_optimizer, build_scheduler
 from tests.test_recipe_baseline import recipe_dirs, run_recipe
@@ -52,7 +60,7 @@ def test_vicreg_terms_on_known_inputs():
 def test_lars_and_cosine_schedule_wiring():
     cfg = load_config(CONF / "dgmix.original.yaml", DGMixConfig).pretrain
     model = torch.nn.Linear(4, 4)
-    optimizer = build_optimizer(cfg.optimizer, model.parameters(), **cfg.optimizer_params)
+    optimizer = build_optimizer(cfg.optimizer, model, **cfg.optimizer_params)
     assert isinstance(optimizer, Lars)
     group = optimizer.param_groups[0]
     assert (group["lr"], group["weight_decay"], group["momentum"], group["trust_coeff"]) == (0.8, 1e-4, 0.9, 0.001)
@@ -66,6 +74,31 @@ def test_lars_and_cosine_schedule_wiring():
     assert max(lrs) == pytest.approx(0.8, rel=0.02)
     assert lrs[-1] == pytest.approx(cfg.lr_min, rel=0.05)  # cosine ends at the floor
     assert all(a >= b - 1e-12 for a, b in zip(lrs[warmup:], lrs[warmup + 1 :]))
+
+
+def test_lars_leaves_biases_and_norms_unadapted_and_undecayed():
+    cfg = load_config(CONF / "dgmix.original.yaml", DGMixConfig).pretrain
+    assert cfg.exclude_bias_and_norm
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+    optimizer = build_optimizer(cfg.optimizer, model, cfg.exclude_bias_and_norm, **cfg.optimizer_params)
+    decay = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+    assert decay[id(model[0].weight)] == 1e-4
+    assert {decay[id(p)] for p in (model[0].bias, model[1].weight, model[1].bias)} == {0.0}
+    # Without weight decay timm's LARS does not adapt: a norm scale takes the plain step lr * grad
+    # (an adapted step would be ~1000 times smaller: trust coefficient 0.001).
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    optimizer.step()
+    assert torch.allclose(model[1].weight, torch.full((4,), 1 - 0.8))
+
+
+def test_collapse_warning(caplog):
+    assert embedding_spread(torch.ones(8, 3)) == 0.0
+    warn_if_collapsed(embedding_spread(torch.ones(8, 3)), "here")
+    assert "collapsed" in caplog.text
+    caplog.clear()
+    warn_if_collapsed(embedding_spread(torch.randn(8, 3)), "here")
+    assert caplog.text == ""
 
 
 def test_every_dgmix_config_loads():
@@ -94,3 +127,8 @@ def test_dgmix_job_on_tiny(tmp_path):
     assert "Official DCASE 2022 score" in md and "the DG-Mix README's table" in md and "source_dev" in md
     assert len(list((result / "teams/asd_tools/dgmix.tiny_checkpoint-3epochs").glob("*.csv"))) == 12
     assert (tmp_path / "exp/fan/dgmix.tiny/finetune/train.done").exists()
+    # Clip embeddings at the end of pre-training and of fine-tuning are spread out, not collapsed to one
+    # point. (Not after epoch 1: its 6 steps leave BatchNorm's running statistics near their initial values.)
+    for path in sorted((tmp_path / "exp").glob("*/dgmix.tiny/checkpoint-[23]epochs/test.npz")):
+        spread = embedding_spread(Embeddings.load(path).features["embedding"])
+        assert spread > COLLAPSE_STD, path

@@ -51,7 +51,7 @@ def loader_throughput(task, steps):
 
 
 def train_throughput(model, task, cfg, device, steps, warmup=2):
-    optimizer = build_optimizer(cfg.train.optimizer, model.parameters(), **cfg.train.optimizer_params)
+    optimizer = build_optimizer(cfg.train.optimizer, model, **cfg.train.optimizer_params)
     use_amp = cfg.train.amp and torch.device(device).type == "cuda"
     dtype = getattr(torch, cfg.train.amp_dtype)
     model.train()
@@ -92,7 +92,9 @@ def dgmix_figures(a, device):
     torch.manual_seed(0)
     model = PretrainModel(make_extractor(cfg, section_head=False), Projector()).to(device)
     task = VICRegMixupTask(cfg.pretrain, cfg.vicreg, a.dumpdir, a.machine, device)
-    optimizer = build_optimizer(cfg.pretrain.optimizer, model.parameters(), **cfg.pretrain.optimizer_params)
+    optimizer = build_optimizer(
+        cfg.pretrain.optimizer, model, cfg.pretrain.exclude_bias_and_norm, **cfg.pretrain.optimizer_params
+    )
     use_amp = cfg.pretrain.amp and device.startswith("cuda")
     batches, count, start = iter(task.batches(1)), 0, None
     for step in range(a.steps + 1):  # the first optimiser step is warm-up

@@ -32,6 +32,8 @@ class StageConfig:
     optimizer_params: dict = field(
         default_factory=lambda: {"lr": 0.8, "weight_decay": 1.0e-4, "momentum": 0.9, "trust_coeff": 0.001}
     )
+    # Biases and norm parameters: no weight decay and no LARS adaptation (VICReg's LARS); see build_optimizer.
+    exclude_bias_and_norm: bool = True
     warmup_epochs: int = 10  # cosine schedule warm-up
     lr_min: float = 2.0e-3  # cosine schedule floor
     save_epochs: List[int] = field(default_factory=lambda: [50, 100])  # checkpoints kept

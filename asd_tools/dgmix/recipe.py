@@ -19,7 +19,7 @@ from asd_tools.config import load_config, save_config
 from asd_tools.data.manifest import load_manifest
 from asd_tools.data.split import read_list
 from asd_tools.dgmix.config import DGMixConfig, StageConfig
-from asd_tools.dgmix.tasks import FinetuneTask, PretrainModel, VICRegMixupTask
+from asd_tools.dgmix.tasks import FinetuneTask, PretrainModel, VICRegMixupTask, embedding_spread, warn_if_collapsed
 from asd_tools.embeddings import Embeddings
 from asd_tools.extract import extract
 from asd_tools.models.dgmix import DGMixExtractor, Projector
@@ -35,7 +35,7 @@ def make_extractor(cfg: DGMixConfig, section_head=True):
 
 
 def _trainer(model, task, stage: StageConfig, outdir, device):
-    optimizer = build_optimizer(stage.optimizer, model.parameters(), **stage.optimizer_params)
+    optimizer = build_optimizer(stage.optimizer, model, stage.exclude_bias_and_norm, **stage.optimizer_params)
     updates_per_epoch = math.ceil(task.steps_per_epoch() / stage.grad_accum)
     scheduler = build_scheduler(
         "cosine",
@@ -122,6 +122,9 @@ def embed(expdir, dumpdir, machine, checkpoint, device):
         ("inlier", [c for s in e.inlier_subsets for c in read_list(dumpdir, machine, s)]),
         ("test", read_list(dumpdir, machine, "test")),
     ):
-        emb = extract(model, manifest.loc[ids], dumpdir, n_split, e.batch_size, device, to_features, e.num_workers)
-        clip_mean(emb).save(outdir / f"{name}.npz")
+        emb = clip_mean(
+            extract(model, manifest.loc[ids], dumpdir, n_split, e.batch_size, device, to_features, e.num_workers)
+        )
+        warn_if_collapsed(embedding_spread(emb.features["embedding"]), f"{machine}/{checkpoint}/{name}")
+        emb.save(outdir / f"{name}.npz")
     logging.info(f"{machine}/{checkpoint}: clip embeddings written to {outdir}")

@@ -6,6 +6,7 @@ Pre-training: 25 * MSE(P(z), lam P(x) + (1-lam) P(y)) + 25 * variance + 1 * cova
 Fine-tuning: MSE(e(z), lam e(x) + (1-lam) e(y)) + KL(section posterior of z || mixed one-hots).
 """
 
+import logging
 import math
 
 import numpy as np
@@ -16,6 +17,23 @@ from asd_tools.constants import N_SECTIONS, WINDOW_SAMPLES
 from asd_tools.data.manifest import load_manifest
 from asd_tools.data.split import read_list
 from asd_tools.data.windows import WindowDataset, epoch_crops, window_loader, window_starts
+
+# Below this mean per-dimension standard deviation the embeddings have collapsed to one point
+# (healthy runs measure ~0.3 on the synthetic set; collapsed ones 0 to 1e-7).
+COLLAPSE_STD = 1e-3
+
+
+def embedding_spread(embeddings):
+    """Mean over dimensions of the standard deviation across the rows (a tensor or an array): ~0 means collapse."""
+    return torch.as_tensor(embeddings).float().std(dim=0).mean().item()
+
+
+def warn_if_collapsed(spread, where):
+    if spread < COLLAPSE_STD:
+        logging.warning(
+            f"{where}: embeddings have collapsed (mean per-dimension std {spread:.2e} < {COLLAPSE_STD}); "
+            "anomaly scores from them are meaningless. Check the optimiser settings (exclude_bias_and_norm, lr)."
+        )
 
 
 def variance_term(x, eps=1e-4):
@@ -93,7 +111,9 @@ class _MixupCrops:
                 for k, v in scalars.items():
                     totals[k] = totals.get(k, 0.0) + v * len(positions)
                 count += len(positions)
-        return {k: v / max(count, 1) for k, v in totals.items()}
+        averages = {k: v / max(count, 1) for k, v in totals.items()}
+        warn_if_collapsed(averages["embedding_std"], "validation")
+        return averages
 
     def loss(self, model, batch, step, max_step):
         positions, waves = batch
@@ -112,11 +132,10 @@ class VICRegMixupTask(_MixupCrops):
     def batch_loss(self, model, waves, sections):
         sx, sy, sz, lam = self.mixed_halves(model.extractor, waves)
         half = sx.shape[0]
-        p = model.project(torch.cat([sx, sy, sz]))
-        loss, scalars = vicreg_mixup_loss(
-            p[:half].float(), p[half : 2 * half].float(), p[2 * half :].float(), lam, self.vicreg
-        )
-        return loss, {"loss": loss.item(), **scalars}
+        embeddings = model.extractor.embed_spectrogram(torch.cat([sx, sy, sz]))
+        p = model.projector(embeddings).float()
+        loss, scalars = vicreg_mixup_loss(p[:half], p[half : 2 * half], p[2 * half :], lam, self.vicreg)
+        return loss, {"loss": loss.item(), **scalars, "embedding_std": embedding_spread(embeddings[: 2 * half])}
 
 
 class FinetuneTask(_MixupCrops):
@@ -133,7 +152,12 @@ class FinetuneTask(_MixupCrops):
         log_probs = F.log_softmax(model.section_head(ez).float(), dim=1)
         kl = F.kl_div(log_probs, target, reduction="batchmean")
         loss = consistency + kl
-        return loss, {"loss": loss.item(), "consistency": consistency.item(), "section_kl": kl.item()}
+        scalars = {
+            "consistency": consistency.item(),
+            "section_kl": kl.item(),
+            "embedding_std": embedding_spread(embeddings[: 2 * half]),
+        }
+        return loss, {"loss": loss.item(), **scalars}
 
 
 class PretrainModel(torch.nn.Module):
@@ -142,6 +166,3 @@ class PretrainModel(torch.nn.Module):
     def __init__(self, extractor, projector):
         super().__init__()
         self.extractor, self.projector = extractor, projector
-
-    def project(self, spec):
-        return self.projector(self.extractor.embed_spectrogram(spec))

@@ -30,7 +30,7 @@ def train(config_path, dumpdir, machine, machines, expdir, device):
     torch.manual_seed(cfg.train.seed)
     model = make_model(cfg)
     task = OutlierExposureTask(cfg.train, dumpdir, machine, machines, device)
-    optimizer = build_optimizer(cfg.train.optimizer, model.parameters(), **cfg.train.optimizer_params)
+    optimizer = build_optimizer(cfg.train.optimizer, model, **cfg.train.optimizer_params)
     total_steps = cfg.train.epochs * task.steps_per_epoch()
     scheduler = build_scheduler(cfg.train.scheduler, optimizer, total_steps, **cfg.train.scheduler_params)
     t = cfg.train

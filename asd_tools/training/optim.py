@@ -1,7 +1,7 @@
 """Optimisers and learning-rate schedulers, chosen by name (well-kept implementations only)."""
 
 import torch
-from timm.optim import Lars
+from timm.optim import Lars, param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler
 
 OPTIMIZERS = {
@@ -12,9 +12,22 @@ OPTIMIZERS = {
 }
 
 
-def build_optimizer(name, parameters, **params):
+def build_optimizer(name, model, exclude_bias_and_norm=False, **params):
+    """Optimiser ``name`` over ``model``'s parameters.
+
+    ``exclude_bias_and_norm``: biases and normalisation parameters (every 1-d tensor) get no weight
+    decay, as in VICReg's LARS; with timm's LARS a group without weight decay is also not
+    trust-ratio adapted, so these parameters take plain momentum-SGD steps. Without it, DG-Mix
+    pre-training collapses: a zero-initialised BatchNorm shift has zero norm, so LARS leaves its
+    first step unscaled; measured on the tiny config (fan), the extractor's BatchNorm shifts grew
+    to ~100 within ten steps at lr 0.8, the ReLU6s saturated and every clip got one embedding.
+    """
     if name not in OPTIMIZERS:
         raise KeyError(f"unknown optimizer '{name}': choose from {sorted(OPTIMIZERS)}")
+    if exclude_bias_and_norm:
+        parameters = param_groups_weight_decay(model, params.pop("weight_decay", 0.0))
+    else:
+        parameters = model.parameters()
     return OPTIMIZERS[name](parameters, **params)
 
 
