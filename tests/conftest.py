@@ -10,6 +10,8 @@ import pytest
 import soundfile as sf
 
 from asd_tools.constants import SAMPLE_RATE
+from asd_tools.data.dump import dump_machine
+from asd_tools.data.split import write_lists
 from asd_tools.data.synthetic import generate
 
 TINY_MACHINES = ("fan", "valve")
@@ -21,6 +23,16 @@ def tiny_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic_tiny")
     generate(root, "tiny", TINY_MACHINES, seed=0, jobs=2)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dump(tiny_root, tmp_path_factory):
+    """The tiny set dumped, with its training/validation/test lists."""
+    dumpdir = tmp_path_factory.mktemp("dump")
+    for machine in TINY_MACHINES:
+        dump_machine(tiny_root, machine, dumpdir, tiny_root / "ground_truth")
+        write_lists(dumpdir, machine, 0.15, 0)
+    return dumpdir
 
 
 def write_wav(path, seconds=3.0, rate=SAMPLE_RATE, channels=1, seed=0, subtype="PCM_16", silent=False):

@@ -22,6 +22,7 @@ from asd_tools.embeddings import Embeddings
 from asd_tools.models.dgmix import DGMixExtractor, Projector
 from asd_tools.training.optim import build_optimizer, build_scheduler
 from tests.test_recipe_baseline import recipe_dirs, run_recipe
+from tests.test_training import assert_resume_is_exact
 
 CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
 
@@ -99,6 +100,17 @@ def test_collapse_warning(caplog):
     caplog.clear()
     warn_if_collapsed(embedding_spread(torch.randn(8, 3)), "here")
     assert caplog.text == ""
+
+
+def test_resumed_pretraining_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypatch):
+    from asd_tools.dgmix.recipe import pretrain
+
+    def run(expdir):
+        pretrain(CONF / "dgmix.tiny.yaml", tiny_dump, "fan", expdir, "cpu")
+
+    assert_resume_is_exact(
+        run, tmp_path, monkeypatch, epochs=load_config(CONF / "dgmix.tiny.yaml", DGMixConfig).pretrain.epochs
+    )
 
 
 def test_every_dgmix_config_loads():

@@ -17,7 +17,7 @@ from asd_tools.domain_weight import cross_validated_blend, normalised_weights, t
 from asd_tools.serial_oe.config import SerialOEConfig
 from asd_tools.serial_oe.task import OutlierExposureTask
 from tests.test_recipe_baseline import SCRIPTS, recipe_dirs, run_recipe
-from tests.test_training import CONF, tiny_dump  # noqa: F401  (module fixture)
+from tests.test_training import CONF
 
 
 def test_weight_fitting_finds_the_informative_predictor():
@@ -36,7 +36,7 @@ def test_weight_fitting_finds_the_informative_predictor():
     assert normalised_weights([-1, 2]).tolist() == [0.0, 1.0]
 
 
-def test_outlier_pool_batches_and_loss(tiny_root, tiny_dump, tmp_path):  # noqa: F811
+def test_outlier_pool_batches_and_loss(tiny_root, tiny_dump, tmp_path):
     generate_outlier_pool(tmp_path / "pool", count=6, seconds=2.5)
     dump_pool(tmp_path / "pool", tiny_dump)
     pool = load_manifest(tiny_dump, ["outlier_pool"])

@@ -9,8 +9,6 @@ import pytest
 import torch
 
 from asd_tools.config import ConfigError, load_config
-from asd_tools.data.dump import dump_machine
-from asd_tools.data.split import write_lists
 from asd_tools.data.windows import window_starts
 from asd_tools.serial_oe import recipe
 from asd_tools.serial_oe.config import SerialOEConfig
@@ -60,25 +58,12 @@ def test_unknown_model_parameter_is_a_config_error(tmp_path):
         load_config(path, SerialOEConfig)
 
 
-@pytest.fixture(scope="module")
-def tiny_dump(tiny_root, tmp_path_factory):
-    dumpdir = tmp_path_factory.mktemp("dump")
-    for machine in TINY_MACHINES:
-        dump_machine(tiny_root, machine, dumpdir, tiny_root / "ground_truth")
-        write_lists(dumpdir, machine, 0.15, 0)
-    return dumpdir
-
-
 def _config(tmp_path, epochs):
     text = (CONF / "asd_model.tiny.yaml").read_text().replace("epochs: 2 ", f"epochs: {epochs} ")
     text = text.replace("save_interval_epochs: 1 ", "save_interval_epochs: 100 ")
     path = tmp_path / f"tiny_{epochs}.yaml"
     path.write_text(text)
     return path
-
-
-def _weights(expdir):
-    return torch.load(Path(expdir) / "checkpoint-last.pt", weights_only=False)["model"]
 
 
 def test_batches_follow_the_outlier_exposure_recipe(tiny_dump):
@@ -103,25 +88,24 @@ def test_batches_follow_the_outlier_exposure_recipe(tiny_dump):
     assert plan == task.epoch_plan(1) and plan != task.epoch_plan(2)
 
 
-def test_resumed_run_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypatch):
-    from asd_tools.training.trainer import Trainer
+def assert_resume_is_exact(run, tmp_path, monkeypatch, epochs):
+    """``run(expdir)`` trains for ``epochs`` epochs. Killed in its last epoch and run again, it must
+    train only that epoch and end with the weights and optimiser state of an uninterrupted run."""
+    from asd_tools.training.trainer import LAST, Trainer
 
-    machines, config = list(TINY_MACHINES), _config(tmp_path, 3)
-    straight = tmp_path / "straight"
-    recipe.train(config, tiny_dump, "fan", machines, straight, "cpu")
-
-    resumed = tmp_path / "resumed"
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run(straight)
     original_epoch = Trainer._train_epoch
 
-    def killed_in_epoch_3(self):
-        if self.epoch == 3:
+    def killed_in_last_epoch(self):
+        if self.epoch == epochs:
             raise KeyboardInterrupt("killed")
         original_epoch(self)
 
-    monkeypatch.setattr(Trainer, "_train_epoch", killed_in_epoch_3)
+    monkeypatch.setattr(Trainer, "_train_epoch", killed_in_last_epoch)
     with pytest.raises(KeyboardInterrupt):
-        recipe.train(config, tiny_dump, "fan", machines, resumed, "cpu")
-    assert torch.load(resumed / "checkpoint-last.pt", weights_only=False)["epoch"] == 2
+        run(resumed)
+    assert torch.load(resumed / LAST, weights_only=False)["epoch"] == epochs - 1
     trained = []
 
     def counted(self):
@@ -130,15 +114,22 @@ def test_resumed_run_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypat
 
     monkeypatch.setattr(Trainer, "_train_epoch", counted)
     torch.manual_seed(1234)  # the resumed run must restore every random state itself
-    recipe.train(config, tiny_dump, "fan", machines, resumed, "cpu")
-    assert trained == [3]  # it continued; it did not start again
-    a, b = _weights(straight), _weights(resumed)
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    run(resumed)
+    assert trained == [epochs]  # it continued; it did not start again
+    a, b = (torch.load(d / LAST, weights_only=False) for d in (straight, resumed))
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
     for name in ("optimizer", "scheduler", "step"):
-        sa = torch.load(straight / "checkpoint-last.pt", weights_only=False)[name]
-        sb = torch.load(resumed / "checkpoint-last.pt", weights_only=False)[name]
-        assert str(sa) == str(sb), name
+        assert str(a[name]) == str(b[name]), name
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypatch):
+    config = _config(tmp_path, 3)
+
+    def run(expdir):
+        recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
+
+    assert_resume_is_exact(run, tmp_path, monkeypatch, epochs=3)
 
 
 def test_target_mixup_of_inliers_adds_mixed_windows(tiny_dump, tmp_path):
