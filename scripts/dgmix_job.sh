@@ -21,7 +21,6 @@ device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
 
 help_message="Usage: $0 [options]"
 . utils/parse_options.sh
-if [ $# -ne 0 ]; then echo "$0: unexpected arguments: $*" >&2; exit 1; fi
 set -euo pipefail
 . utils/log.sh
 . utils/data_dirs.sh

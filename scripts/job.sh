@@ -23,7 +23,6 @@ outlier_pool=          # external outlier exposure pool: a folder of WAV files o
 
 help_message="Usage: $0 [options]   e.g. $0 --no 000 --data dcase2022 --machines \"fan valve\""
 . utils/parse_options.sh
-if [ $# -ne 0 ]; then echo "$0: unexpected arguments: $*" >&2; exit 1; fi
 set -euo pipefail
 . utils/log.sh
 . utils/data_dirs.sh

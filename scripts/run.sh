@@ -16,7 +16,6 @@ device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
 
 help_message="Usage: $0 [options]  (stages 3-5 for one machine type)"
 . utils/parse_options.sh
-if [ $# -ne 0 ]; then echo "$0: unexpected arguments: $*" >&2; exit 1; fi
 set -euo pipefail
 . utils/log.sh
 . ./path.sh

@@ -21,7 +21,6 @@ outlier_pool=          # external outlier exposure: a folder of WAV files, or "s
 
 help_message="Usage: $0 [options]  (data stages 0-2 shared by every recipe)"
 . utils/parse_options.sh
-if [ $# -ne 0 ]; then echo "$0: unexpected arguments: $*" >&2; exit 1; fi
 set -euo pipefail
 . utils/log.sh
 . utils/data_dirs.sh

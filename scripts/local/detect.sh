@@ -8,7 +8,6 @@ stage_name="Stage 5"   # how the calling recipe numbers this stage (for the log 
 
 help_message="Usage: $0 --machine_dir DIR --machine M --dumpdir DIR"
 . utils/parse_options.sh
-if [ $# -ne 0 ]; then echo "$0: unexpected arguments: $*" >&2; exit 1; fi
 set -euo pipefail
 . utils/log.sh
 . ./cmd.sh

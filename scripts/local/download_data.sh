@@ -12,7 +12,6 @@ timeout=30             # seconds to wait for a server
 
 help_message="Usage: $0 [options]"
 . utils/parse_options.sh
-if [ $# -ne 0 ]; then echo "$0: unexpected arguments: $*" >&2; exit 1; fi
 set -euo pipefail
 . utils/log.sh
 . ./path.sh

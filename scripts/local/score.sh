@@ -10,7 +10,6 @@ stage_name="Stage 2"   # how the calling recipe numbers this stage (for the log 
 
 help_message="Usage: $0 --expdir DIR --dumpdir DIR --machines \"...\" --tag TAG"
 . utils/parse_options.sh
-if [ $# -ne 0 ]; then echo "$0: unexpected arguments: $*" >&2; exit 1; fi
 set -euo pipefail
 . utils/log.sh
 

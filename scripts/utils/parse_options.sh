@@ -5,8 +5,8 @@
 #     stage=0          # first stage to run
 #     . utils/parse_options.sh
 # Only variables defined before this line are options; "--help" lists them with their
-# defaults and the comment on their line; an unknown option is an error. Parsing stops
-# at the first argument that is not an option; those are left in "$@".
+# defaults and the comment on their line; an unknown option is an error, and so is any
+# argument that is not an option (the recipes take options only).
 
 _po_script="${BASH_SOURCE[1]:-$0}"
 
@@ -58,3 +58,4 @@ while [ $# -gt 0 ]; do
     printf -v "${_po_name}" '%s' "${_po_value}"
 done
 unset _po_name _po_value
+if [ $# -ne 0 ]; then echo "$0: unexpected arguments: $*" >&2; exit 1; fi
