@@ -4,6 +4,7 @@ Every system (baseline, serial outlier exposure, DG-Mix) writes its extractor's 
 this one format, so that the detector stage and the scoring are shared.
 """
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,3 +54,11 @@ class Embeddings:
         with np.load(path) as data:
             features = {k[len("feature_") :]: data[k] for k in data.files if k.startswith("feature_")}
             return cls(data["clip_id"], data["window_clip"], features)
+
+
+def embedded_already(outdir) -> bool:
+    """True (and says so) when ``outdir`` holds finished embeddings: test.npz is written last."""
+    if (Path(outdir) / "test.npz").exists():
+        logging.info(f"{outdir}: embeddings exist; skipping")
+        return True
+    return False

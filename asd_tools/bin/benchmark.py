@@ -16,7 +16,7 @@ import torch
 from asd_tools.bin.common import best_device, machines_arg, parser, run
 from asd_tools.config import load_config
 from asd_tools.data.manifest import load_manifest
-from asd_tools.data.split import read_list
+from asd_tools.data.split import read_list, read_lists
 from asd_tools.detect import run_detectors
 from asd_tools.extract import extract
 from asd_tools.serial_oe.config import SerialOEConfig
@@ -155,34 +155,23 @@ def main(argv=None):
         figures["train_samples_per_s"] = train_throughput(model, task, cfg, device, a.steps)
         manifest = load_manifest(a.dumpdir, [a.machine])
         test = manifest.loc[read_list(a.dumpdir, a.machine, "test")[: a.embed_clips]]
-        inliers = manifest.loc[[c for s in cfg.embed.inlier_subsets for c in read_list(a.dumpdir, a.machine, s)]]
+        inliers = manifest.loc[read_lists(a.dumpdir, a.machine, cfg.embed.inlier_subsets)]
+        e = cfg.embed
+
+        def embed(clips):
+            return extract(
+                model, clips, a.dumpdir, e.n_split, e.batch_size, device, model_outputs_to_features, e.num_workers
+            )
+
         _sync(device)
         start = time.time()
         with torch.autocast(
             torch.device(device).type, dtype=torch.bfloat16, enabled=cfg.train.amp and device.startswith("cuda")
         ):
-            test_emb = extract(
-                model,
-                test,
-                a.dumpdir,
-                cfg.embed.n_split,
-                cfg.embed.batch_size,
-                device,
-                model_outputs_to_features,
-                cfg.embed.num_workers,
-            )
+            test_emb = embed(test)
         _sync(device)
         figures["embed_windows_per_s"] = len(test_emb.window_clip) / (time.time() - start)
-        inlier_emb = extract(
-            model,
-            inliers,
-            a.dumpdir,
-            cfg.embed.n_split,
-            cfg.embed.batch_size,
-            device,
-            model_outputs_to_features,
-            cfg.embed.num_workers,
-        )
+        inlier_emb = embed(inliers)
         start = time.time()
         scores = run_detectors(inlier_emb, test_emb, manifest, cfg.detect)
         figures["detect_seconds"] = time.time() - start

@@ -7,7 +7,7 @@ from asd_tools.baseline_config import BaselineConfig
 from asd_tools.bin.common import parser, run
 from asd_tools.config import load_config, save_config
 from asd_tools.data.manifest import ClipStore, load_manifest
-from asd_tools.data.split import read_list
+from asd_tools.data.split import read_list, read_lists
 
 
 def main(argv=None):
@@ -24,7 +24,7 @@ def main(argv=None):
         save_config(cfg, expdir / "config.yaml")
         manifest = load_manifest(a.dumpdir, [a.machine])
         store = ClipStore(a.dumpdir)
-        inliers = [c for s in cfg.inlier_subsets for c in read_list(a.dumpdir, a.machine, s)]
+        inliers = read_lists(a.dumpdir, a.machine, cfg.inlier_subsets)
         test = read_list(a.dumpdir, a.machine, "test")
         for name, ids in (("inlier", inliers), ("test", test)):
             logmel_statistics(manifest.loc[ids], store, cfg.logmel).save(expdir / "features" / f"{name}.npz")

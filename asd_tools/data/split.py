@@ -71,3 +71,8 @@ def read_list(dumpdir, machine, subset):
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run stage 2 (lists) first")
     return path.read_text().split()
+
+
+def read_lists(dumpdir, machine, subsets):
+    """Clip ids of several subsets, in order (e.g. the inliers: train + valid)."""
+    return [clip for subset in subsets for clip in read_list(dumpdir, machine, subset)]

@@ -17,10 +17,10 @@ import torch
 
 from asd_tools.config import load_config, save_config
 from asd_tools.data.manifest import load_manifest
-from asd_tools.data.split import read_list
+from asd_tools.data.split import read_list, read_lists
 from asd_tools.dgmix.config import DGMixConfig, StageConfig
 from asd_tools.dgmix.tasks import FinetuneTask, PretrainModel, VICRegMixupTask, embedding_spread, warn_if_collapsed
-from asd_tools.embeddings import Embeddings
+from asd_tools.embeddings import Embeddings, embedded_already
 from asd_tools.extract import extract
 from asd_tools.models.dgmix import DGMixExtractor, Projector
 from asd_tools.training.optim import build_optimizer, build_scheduler
@@ -106,8 +106,7 @@ def embed(expdir, dumpdir, machine, checkpoint, device):
     expdir = Path(expdir)
     cfg = load_config(expdir / CONFIG_NAME, DGMixConfig)
     outdir = expdir / checkpoint
-    if (outdir / "test.npz").exists():
-        logging.info(f"{outdir}: embeddings exist; skipping")
+    if embedded_already(outdir):
         return
     model = make_extractor(cfg).to(device)
     model.load_state_dict(extractor_weights(load_weights(expdir, checkpoint, device)), strict=False)
@@ -119,7 +118,7 @@ def embed(expdir, dumpdir, machine, checkpoint, device):
         return {"embedding": out["embedding"]}
 
     for name, ids in (
-        ("inlier", [c for s in e.inlier_subsets for c in read_list(dumpdir, machine, s)]),
+        ("inlier", read_lists(dumpdir, machine, e.inlier_subsets)),
         ("test", read_list(dumpdir, machine, "test")),
     ):
         emb = clip_mean(

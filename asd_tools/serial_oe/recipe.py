@@ -8,8 +8,8 @@ import torch
 
 from asd_tools.config import load_config, save_config
 from asd_tools.data.manifest import load_manifest
-from asd_tools.data.split import read_list
-from asd_tools.embeddings import Embeddings
+from asd_tools.data.split import read_list, read_lists
+from asd_tools.embeddings import Embeddings, embedded_already
 from asd_tools.extract import extract, target_mixer
 from asd_tools.models import build_model
 from asd_tools.serial_oe.config import SerialOEConfig
@@ -69,14 +69,13 @@ def embed(expdir, dumpdir, machine, checkpoint, device):
     expdir = Path(expdir)
     cfg = load_config(expdir / CONFIG_NAME, SerialOEConfig)
     outdir = expdir / checkpoint
-    if (outdir / "test.npz").exists():
-        logging.info(f"{outdir}: embeddings exist; skipping")
+    if embedded_already(outdir):
         return
     model = make_model(cfg).to(device)
     model.load_state_dict(load_weights(expdir, checkpoint, device))
     manifest = load_manifest(dumpdir, [machine])
     e = cfg.embed
-    inliers = manifest.loc[[c for s in e.inlier_subsets for c in read_list(dumpdir, machine, s)]]
+    inliers = manifest.loc[read_lists(dumpdir, machine, e.inlier_subsets)]
     run = dict(
         n_split=e.n_split,
         batch_size=e.batch_size,
