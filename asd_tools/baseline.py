@@ -15,9 +15,7 @@ from tqdm import tqdm
 from asd_tools.constants import SAMPLE_RATE
 from asd_tools.data.manifest import ClipStore
 from asd_tools.embeddings import Embeddings
-from asd_tools.frontend import mel_spectrogram
-
-LOG_FLOOR = 1e-6
+from asd_tools.frontend import log_compress, mel_spectrogram
 
 
 @dataclass
@@ -35,7 +33,7 @@ def logmel_statistics(manifest_rows, store: ClipStore, cfg: LogMelConfig) -> Emb
     features = []
     with torch.no_grad():
         for _, row in tqdm(manifest_rows.iterrows(), total=len(manifest_rows), desc="log-mel", mininterval=5):
-            spec = torch.log(mel(torch.from_numpy(store.read(row))) + LOG_FLOOR)
+            spec = log_compress(mel(torch.from_numpy(store.read(row))))
             features.append(torch.cat([spec.mean(dim=-1), spec.std(dim=-1)]).numpy())
     n = len(features)
     return Embeddings(

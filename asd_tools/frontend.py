@@ -24,6 +24,14 @@ def mel_spectrogram(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, power=
     )
 
 
+LOG_FLOOR = 1e-6  # added before the log so that silent bins stay finite
+
+
+def log_compress(spec):
+    """Log of a (mel) magnitude spectrogram, as both the baseline and the log-mel front ends use it."""
+    return torch.log(spec + LOG_FLOOR)
+
+
 def resample(wave, orig_rate: int, new_rate: int):
     """Band-limited resampling of a 1-D numpy or torch signal; returns the same kind."""
     is_numpy = not isinstance(wave, torch.Tensor)

@@ -15,11 +15,10 @@ import torch
 from torch import nn
 
 from asd_tools.constants import N_SECTIONS, SAMPLE_RATE
-from asd_tools.frontend import conformer, mel_spectrogram, spec_augment
+from asd_tools.frontend import conformer, log_compress, mel_spectrogram, spec_augment
 
 # Current timm names of backbones the original configs used under their old names.
 BACKBONE_ALIASES = {"tf_efficientnet_b0_ns": "tf_efficientnet_b0.ns_jft_in1k"}
-LOG_FLOOR = 1e-6
 
 
 @dataclass
@@ -49,7 +48,7 @@ class MelFrontend(nn.Module):
         with torch.autocast(device_type=wave.device.type, enabled=False):  # STFT in float32
             spec = self.mel(wave.float())
             if self.cfg.log:
-                spec = torch.log(spec + LOG_FLOOR)
+                spec = log_compress(spec)
         if self.training and self.augment is not None:
             spec = self.augment(spec)
         return spec
