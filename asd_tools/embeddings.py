@@ -4,12 +4,14 @@ Every system (baseline, serial outlier exposure, DG-Mix) writes its extractor's 
 this one format, so that the detector stage and the scoring are shared.
 """
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from asd_tools.data.manifest import dump_identity
+from asd_tools.data.split import lists_identity
+from asd_tools.provenance import Provenance, file_digest
 from asd_tools.utils import atomic_path
 
 
@@ -56,9 +58,14 @@ class Embeddings:
             return cls(data["clip_id"], data["window_clip"], features)
 
 
-def embedded_already(outdir) -> bool:
-    """True (and says so) when ``outdir`` holds finished embeddings: test.npz is written last."""
-    if (Path(outdir) / "test.npz").exists():
-        logging.info(f"{outdir}: embeddings exist; skipping")
-        return True
-    return False
+def embedding_record(outdir, checkpoint_path, dumpdir, machine, subsets, settings: dict) -> Provenance:
+    """What one checkpoint's embeddings are made from: its weights, the dump, the lists and the settings."""
+    checkpoint_path = Path(checkpoint_path)
+    if not checkpoint_path.exists():
+        raise FileNotFoundError(f"{checkpoint_path} is missing: run the training stage first")
+    inputs = {
+        "checkpoint": file_digest(checkpoint_path),
+        f"dump/{machine}": dump_identity(dumpdir, machine),
+        **lists_identity(dumpdir, machine, subsets),
+    }
+    return Provenance(outdir, "embed", inputs, settings)

@@ -1,7 +1,9 @@
 """Ensembles over every score table present (the seed README's "ensemble several models" step).
 
-A score table is ``<expdir>/all/<tag>/<checkpoint>/score.csv`` (one row per post-process) with
-its ``sources.json`` (where its per-clip scores are). Per machine type:
+A score table is ``<expdir>/<set>/<tag>/<checkpoint>/score.csv`` (one row per post-process) with
+its ``sources.json`` (where its per-clip scores are); ``<set>`` is the machine set's folder
+(``all``, or ``only_<a>+<b>``): an ensemble over some machine types reads and writes only
+results over exactly those machine types. Per machine type:
 
 * domain generalisation: each table's top post-processes by development official score are
   ranked together; the z-scored per-clip scores of the top ``top`` are averaged;
@@ -9,8 +11,8 @@ its ``sources.json`` (where its per-clip scores are). Per machine type:
   source AUC, one by target AUC, each z-scored per section by its normal reference scores,
   blended per clip by the target probability w: (1 - w) * source + w * target.
 
-The result is written as an ordinary experiment (``<expdir>/<machine>/<name>/average/scores.csv``)
-and scored with the shared scoring module.
+The result is written as an ordinary experiment (``<expdir>/<machine>/<name>/average/scores.csv``,
+``<name>`` carrying the set's suffix for a subset) and scored with the shared scoring module.
 """
 
 import json
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from asd_tools.scoring.report import SOURCES, score_experiment
+from asd_tools.scoring.report import FULL_SET, SOURCES, machine_set_name, results_dir, score_experiment, score_line
 from asd_tools.utils import atomic_path, write_csv
 
 ENSEMBLE_PREFIX = "ensemble_"
@@ -36,10 +38,17 @@ class ScoreTable:
     sources: dict  # machine -> scores.csv path
 
 
-def find_score_tables(expdir) -> list:
-    """Every scored experiment under ``<expdir>/all`` (ensembles themselves excluded)."""
+def ensemble_name(name, machines) -> str:
+    """The ensemble's experiment name: ``name`` over every machine type, ``name.<set>`` over a subset."""
+    machine_set = machine_set_name(machines)
+    return name if machine_set == FULL_SET else f"{name}.{machine_set}"
+
+
+def find_score_tables(expdir, machines) -> list:
+    """Every scored experiment over exactly ``machines`` (ensembles themselves excluded)."""
     tables = []
-    for path in sorted(Path(expdir, "all").glob("*/*/score.csv")):
+    folder = results_dir(expdir, machines, "").parent
+    for path in sorted(folder.glob("*/*/score.csv")):
         tag = path.parent.parent.name
         if tag.startswith(ENSEMBLE_PREFIX):
             continue
@@ -50,8 +59,8 @@ def find_score_tables(expdir) -> list:
         tables.append(ScoreTable(f"{tag}/{path.parent.name}", board, json.loads(sources.read_text())["scores"]))
     if not tables:
         raise FileNotFoundError(
-            f"no score tables under {expdir}/all: run a system and its scoring first (e.g. ./job.sh, then "
-            "./job.sh --stage 2)"
+            f"no score tables under {folder}: run a system and its scoring over these machine types first "
+            "(e.g. ./job.sh --machines ..., which scores at its stage 2)"
         )
     return tables
 
@@ -156,12 +165,13 @@ def plot_score_histograms(scores: pd.DataFrame, manifest: pd.DataFrame, path, ti
     plt.close(fig)
 
 
-def score_ensemble(files, manifest, expdir, name) -> str:
-    """Score the ensemble's per-machine tables with the shared module, plot, return a summary line."""
-    outdir = Path(expdir) / "all" / name / CHECKPOINT
-    _, summary = score_experiment(files, manifest, outdir, name, postprocess="ensemble")
+def score_ensemble(files, manifest, expdir, machines, name) -> str:
+    """Score the ensemble's per-machine tables with the shared module, plot, return a summary line.
+
+    ``manifest`` carries the known evaluation labels (``ground_truth.label_evaluation_clips``).
+    """
+    outdir = results_dir(expdir, machines, name) / CHECKPOINT
+    _, summary, coverage = score_experiment(files, manifest, outdir, name, postprocess="ensemble")
     scores = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
     plot_score_histograms(scores, manifest, outdir / "score_histograms.png", name)
-    overall = summary[summary["machine"] == "all"].set_index("dataset")["official"]
-    figures = ", ".join(f"{d} {100 * v:.2f}" for d, v in overall.items())
-    return f"{name}: official score {figures} -> {outdir / 'score.md'}"
+    return f"{score_line(name, summary, coverage)} -> {outdir / 'score.md'}"

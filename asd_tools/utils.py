@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -64,3 +65,30 @@ def setup_logging(log_file=None, verbosity: int = 1) -> None:
         format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s",
         force=True,
     )
+
+
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yield a temporary folder beside ``path``; on success it replaces ``path`` as a whole.
+
+    Used where a folder's files must all come from one run (a submission): a killed run
+    leaves the previous folder untouched, never a mix of old and new files.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would hide a shared experiment's results
+    try:
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)

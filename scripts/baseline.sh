@@ -3,7 +3,7 @@
 #   stages 0-2: shared data stages (local/data.sh)
 #   stage 3:    log-mel statistics of inlier and test clips     -> exp/<data>/<machine>/<tag>/features/
 #   stage 4:    shared detector stage                          -> .../features/scores.csv
-#   stage 5:    official scoring over all machine types        -> exp/<data>/all/<tag>/features/score.md
+#   stage 5:    official scoring over the machine types         -> exp/<data>/<set>/<tag>/features/score.md
 
 stage=0                # first stage to run
 stop_stage=5           # last stage to run
@@ -15,6 +15,7 @@ dumpdir=               # default: dump/<data name>
 expdir=                # default: exp/<data name>
 conf=conf/tuning/baseline.yaml  # the baseline's config
 tag=                   # experiment name (default: the config's file name)
+force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 
 help_message="Usage: $0 [options]"
 . utils/parse_options.sh
@@ -23,35 +24,30 @@ set -euo pipefail
 . utils/data_dirs.sh
 . ./path.sh
 . ./cmd.sh
+. utils/force.sh
 tag=${tag:-$(basename "${conf}" .yaml)}
 
 local/data.sh --stage "${stage}" --stop_stage "$((stop_stage < 2 ? stop_stage : 2))" \
     --machines "${machines}" --data "${data}" --synthetic_size "${synthetic_size}" \
-    --data_root "${data_root}" --dumpdir "${dumpdir}"
+    --data_root "${data_root}" --dumpdir "${dumpdir}" --force "${force}"
 
 for machine in ${machines}; do
     machine_dir=${expdir}/${machine}/${tag}
     if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
-        if [ -f "${machine_dir}/features/test.npz" ]; then
-            log "Stage 3: ${machine}: features exist; skipping"
-        else
-            log "Stage 3: ${machine}: log-mel statistics (log: ${machine_dir}/features.log)"
-            ${train_cmd} "${machine_dir}/features.log" python -m asd_tools.bin.embed_baseline \
-                --config "${conf}" --dumpdir "${dumpdir}" --machine "${machine}" --expdir "${machine_dir}"
-        fi
+        log "Stage 3: ${machine}: log-mel statistics (log: ${machine_dir}/features.log)"
+        ${train_cmd} "${machine_dir}/features.log" python -m asd_tools.bin.embed_baseline \
+            --config "${conf}" --dumpdir "${dumpdir}" --machine "${machine}" --expdir "${machine_dir}" \
+            "${force_flag[@]}"
     fi
     if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
         log "Stage 4: ${machine}: detectors (log: ${machine_dir}/features/detect.log)"
         ${train_cmd} "${machine_dir}/features/detect.log" python -m asd_tools.bin.detect \
             --config "${machine_dir}/config.yaml" --dumpdir "${dumpdir}" --machine "${machine}" \
-            --embeddir "${machine_dir}/features"
+            --embeddir "${machine_dir}/features" "${force_flag[@]}"
     fi
 done
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
-    log "Stage 5: official scoring (log: ${expdir}/all/${tag}/score.log)"
-    ${train_cmd} "${expdir}/all/${tag}/score.log" python -m asd_tools.bin.score \
-        --dumpdir "${dumpdir}" --expdir "${expdir}" --machines "${machines}" --tag "${tag}" --checkpoint features
-    grep "official score" "${expdir}/all/${tag}/score.log" || true
-    log "Results: ${expdir}/all/${tag}/features/score.md; submission files: ${expdir}/all/${tag}/features/teams/"
+    local/score.sh --expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag "${tag}" \
+        --force "${force}" --stage_name "Stage 5"
 fi

@@ -5,7 +5,7 @@
 #   stage 4:    fine-tune (section KL)                -> .../checkpoint-120epochs.pt
 #   stage 5:    embed: clip embeddings per checkpoint -> .../<checkpoint>/{inlier,test}.npz
 #   stage 6:    infer: 1-NN per section (inlier sets "all" and "valid") -> .../<checkpoint>/scores.csv
-#   stage 7:    score: official score + DG-Mix's AUC table -> exp/<data>/all/<tag>/<checkpoint>/score.md
+#   stage 7:    score: official score + DG-Mix's AUC table -> exp/<data>/<set>/<tag>/<checkpoint>/score.md
 
 stage=0                # first stage to run
 stop_stage=7           # last stage to run
@@ -18,6 +18,7 @@ expdir=                # default: exp/<data name>
 conf=conf/tuning/dgmix.original.yaml  # the DG-Mix config
 tag=                   # experiment name (default: the config's file name)
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
+force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 
 help_message="Usage: $0 [options]"
 . utils/parse_options.sh
@@ -26,17 +27,18 @@ set -euo pipefail
 . utils/data_dirs.sh
 . ./path.sh
 . ./cmd.sh
+. utils/force.sh
 tag=${tag:-$(basename "${conf}" .yaml)}
 
 if [ "${stage}" -le 2 ]; then
     local/data.sh --stage "${stage}" --stop_stage "$((stop_stage < 2 ? stop_stage : 2))" \
         --machines "${machines}" --data "${data}" --synthetic_size "${synthetic_size}" \
-        --data_root "${data_root}" --dumpdir "${dumpdir}"
+        --data_root "${data_root}" --dumpdir "${dumpdir}" --force "${force}"
 fi
 
 for machine in ${machines}; do
     machine_dir=${expdir}/${machine}/${tag}
-    common=(--dumpdir "${dumpdir}" --machine "${machine}" --expdir "${machine_dir}")
+    common=(--dumpdir "${dumpdir}" --machine "${machine}" --expdir "${machine_dir}" "${force_flag[@]}")
     if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
         log "Stage 3: ${machine}: pre-training (log: ${machine_dir}/pretrain.log)"
         ${cuda_cmd} --gpu 1 "${machine_dir}/pretrain.log" python -m asd_tools.bin.train_dgmix --stage pretrain \
@@ -54,11 +56,11 @@ for machine in ${machines}; do
     fi
     if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
         local/detect.sh --machine_dir "${machine_dir}" --machine "${machine}" --dumpdir "${dumpdir}" \
-            --stage_name "Stage 6"
+            --force "${force}" --stage_name "Stage 6"
     fi
 done
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     local/score.sh --expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag "${tag}" \
-        --stage_name "Stage 7"
+        --force "${force}" --stage_name "Stage 7"
 fi

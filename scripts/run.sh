@@ -13,6 +13,7 @@ tag=                   # experiment name (default: the config's file name)
 dumpdir=dump/synthetic_small  # dump folder (stage 1 output)
 expdir=exp/synthetic_small    # experiment root
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
+force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 
 help_message="Usage: $0 [options]  (stages 3-5 for one machine type)"
 . utils/parse_options.sh
@@ -20,6 +21,7 @@ set -euo pipefail
 . utils/log.sh
 . ./path.sh
 . ./cmd.sh
+. utils/force.sh
 tag=${tag:-$(basename "${conf}" .yaml)}
 machine_dir=${expdir}/${machine}/${tag}
 
@@ -27,15 +29,15 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     log "Stage 3: ${machine}: training ${tag} (log: ${machine_dir}/train.log)"
     ${cuda_cmd} --gpu 1 "${machine_dir}/train.log" python -m asd_tools.bin.train \
         --config "${conf}" --dumpdir "${dumpdir}" --machine "${machine}" --machines "${machines}" \
-        --expdir "${machine_dir}" --device "${device}"
+        --expdir "${machine_dir}" --device "${device}" "${force_flag[@]}"
 fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: ${machine}: embeddings for every checkpoint (log: ${machine_dir}/embed.log)"
     ${cuda_cmd} --gpu 1 "${machine_dir}/embed.log" python -m asd_tools.bin.embed \
-        --dumpdir "${dumpdir}" --machine "${machine}" --expdir "${machine_dir}" --device "${device}"
+        --dumpdir "${dumpdir}" --machine "${machine}" --expdir "${machine_dir}" --device "${device}" "${force_flag[@]}"
 fi
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
-    local/detect.sh --machine_dir "${machine_dir}" --machine "${machine}" --dumpdir "${dumpdir}"
+    local/detect.sh --machine_dir "${machine_dir}" --machine "${machine}" --dumpdir "${dumpdir}" --force "${force}"
 fi

@@ -30,7 +30,7 @@ def tiny_dump(tiny_root, tmp_path_factory):
     """The tiny set dumped, with its training/validation/test lists."""
     dumpdir = tmp_path_factory.mktemp("dump")
     for machine in TINY_MACHINES:
-        dump_machine(tiny_root, machine, dumpdir, tiny_root / "ground_truth")
+        dump_machine(tiny_root, machine, dumpdir)
         write_lists(dumpdir, machine, 0.15, 0)
     return dumpdir
 

@@ -132,7 +132,7 @@ def test_dgmix_job_on_tiny(tmp_path):
         *dirs,
     )
     assert out.count("official score") == 3
-    result = tmp_path / "exp/all/dgmix.tiny/checkpoint-3epochs"
+    result = tmp_path / "exp/only_fan+valve/dgmix.tiny/checkpoint-3epochs"
     board = pd.read_csv(result / "score.csv")
     assert sorted(board.postprocess) == ["knn_k1_all_embed_max", "knn_k1_valid_embed_max"]
     md = (result / "score.md").read_text()

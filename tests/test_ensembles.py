@@ -94,7 +94,7 @@ def test_domain_classifier_and_both_ensembles_on_tiny(tiny_job):
         "checkpoint-best",
         "checkpoint-2epochs",
     )
-    weight_dir = tmp_path / "exp/all/asd_model.domain_classifier_tiny/domain_weight"
+    weight_dir = tmp_path / "exp/only_fan+valve/asd_model.domain_classifier_tiny/domain_weight"
     prob = pd.read_csv(weight_dir / "fan_target_prob.csv")
     assert prob["prob_div1"].between(0, 1).all() and len(prob) == 48
     assert (weight_dir / "domain_weights.png").stat().st_size > 1000
@@ -102,12 +102,12 @@ def test_domain_classifier_and_both_ensembles_on_tiny(tiny_job):
     assert np.allclose(weights[["w0", "w1", "w2", "w3"]].sum(axis=1), 1.0)
 
     out = run_recipe("local/domain_generalization_ave.py", *common)
-    assert "ensemble_dg: official score" in out
-    dg = tmp_path / "exp/all/ensemble_dg/average"
+    assert "ensemble_dg.only_fan+valve: official score" in out
+    dg = tmp_path / "exp/only_fan+valve/ensemble_dg.only_fan+valve/average"
     assert "Official DCASE 2022 score" in (dg / "score.md").read_text()
-    assert len(list((dg / "teams/asd_tools/ensemble_dg").glob("*.csv"))) == 12
+    assert len(list((dg / "teams/asd_tools/ensemble_dg.only_fan+valve").glob("*.csv"))) == 12
     assert (dg / "score_histograms.png").exists()
-    members = (tmp_path / "exp/fan/ensemble_dg/average/members.json").read_text()
+    members = (tmp_path / "exp/fan/ensemble_dg.only_fan+valve/average/members.json").read_text()
     assert "asd_model" in members
 
     out = run_recipe(
@@ -118,8 +118,8 @@ def test_domain_classifier_and_both_ensembles_on_tiny(tiny_job):
         "--top",
         "4",
     )
-    assert "ensemble_ds: official score" in out
-    assert (tmp_path / "exp/all/ensemble_ds/average/score.csv").exists()
+    assert "ensemble_ds.only_fan+valve: official score" in out
+    assert (tmp_path / "exp/only_fan+valve/ensemble_ds.only_fan+valve/average/score.csv").exists()
 
 
 def test_missing_inputs_name_the_command_that_makes_them(tmp_path):

@@ -36,7 +36,7 @@ def test_baseline_recipe_on_tiny(tmp_path):
     dirs = recipe_dirs(tmp_path)
     out = run_recipe("baseline.sh", "--synthetic_size", "tiny", "--machines", "fan valve", *dirs)
     assert "official score" in out
-    result = tmp_path / "exp/all/baseline/features"
+    result = tmp_path / "exp/only_fan+valve/baseline/features"
     board = pd.read_csv(result / "score.csv")
     assert board["dev_official"].between(0, 1).all() and board["eval_official"].between(0, 1).all()
     assert board["dev_official"].is_monotonic_decreasing
@@ -48,7 +48,7 @@ def test_baseline_recipe_on_tiny(tmp_path):
     assert (tmp_path / "dump/dump.log").exists() and (tmp_path / "exp/fan/baseline/features/detect.log").exists()
     # re-running skips finished work and gives the same table
     again = run_recipe("baseline.sh", "--synthetic_size", "tiny", "--machines", "fan valve", *dirs)
-    assert "already" in (tmp_path / "dump/dump.log").read_text() + again
+    assert "up to date" in (tmp_path / "dump/dump.log").read_text() + again
     assert pd.read_csv(result / "score.csv").equals(board)
 
 
@@ -95,8 +95,9 @@ def test_baseline_runs_unchanged_on_a_real_layout_folder(tmp_path):
         str(tmp_path / "exp"),
     )
     assert "official score" in out and "dev" in out
-    result = tmp_path / "exp/all/baseline/features"
-    assert "Evaluation sections without ground truth are not scored" in (result / "score.md").read_text()
+    result = tmp_path / "exp/only_gearbox+ToyCar/baseline/features"
+    assert "eval: no section is labelled (no ground truth): not scored" in (result / "score.md").read_text()
+    assert "eval not scored (no ground truth)" in out
     files = list((result / "teams/asd_tools/baseline_features").glob("anomaly_score_*.csv"))
     assert len(files) == 2 * 3
     assert all(len(f.read_text().splitlines()) == 8 for f in files)

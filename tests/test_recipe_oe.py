@@ -9,7 +9,7 @@ def test_job_on_tiny(tiny_job):
     tmp_path, out = tiny_job
     dirs = recipe_dirs(tmp_path)
     assert out.count("official score") == 3  # checkpoint-1epochs, -2epochs, -best
-    result = tmp_path / "exp/all/asd_model.tiny/checkpoint-best"
+    result = tmp_path / "exp/only_fan+valve/asd_model.tiny/checkpoint-best"
     board = pd.read_csv(result / "score.csv")
     assert len(board) == 3 * 2 * 2 * 3 * 2 + 2  # detectors x ks x inlier sets x feature sets x poolings + section logit
     assert board.postprocess.str.startswith("section_logit_").sum() == 2

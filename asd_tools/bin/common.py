@@ -18,6 +18,8 @@ def parser(description: str) -> argparse.ArgumentParser:
 def machines_arg(value: str):
     """Space- or comma-separated machine types, checked against the known ones."""
     machines = value.replace(",", " ").split()
+    if not machines:
+        raise argparse.ArgumentTypeError(f"no machine types given; known: {' '.join(MACHINE_TYPES)}")
     unknown = [m for m in machines if m not in MACHINE_TYPES]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown machine types {unknown}; known: {' '.join(MACHINE_TYPES)}")

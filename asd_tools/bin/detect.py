@@ -10,11 +10,12 @@ from pathlib import Path
 import yaml
 
 from asd_tools.bin.common import parser, run
-from asd_tools.config import from_dict
-from asd_tools.data.manifest import load_manifest
-from asd_tools.data.split import read_list
+from asd_tools.config import config_to_dict, from_dict
+from asd_tools.data.manifest import dump_identity, load_manifest
+from asd_tools.data.split import lists_identity, read_list
 from asd_tools.detect import DetectConfig, run_detectors
 from asd_tools.embeddings import Embeddings
+from asd_tools.provenance import Provenance, file_digest
 from asd_tools.utils import write_csv
 
 
@@ -28,18 +29,29 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     def main_fn(a):
-        out = Path(a.embeddir) / "scores.csv"
-        if out.exists() and not a.force:
-            logging.info(f"{out} exists; skipping")
-            return
+        embeddir = Path(a.embeddir)
+        out = embeddir / "scores.csv"
         with open(a.config) as f:
-            cfg = from_dict(DetectConfig, (yaml.safe_load(f) or {}).get("detect"), f"{a.config}:detect")
+            section = (yaml.safe_load(f) or {}).get("detect")
+        cfg = from_dict(DetectConfig, section, f"{a.config}:detect")
+        inputs = {
+            "inlier": file_digest(embeddir / "inlier.npz"),
+            "test": file_digest(embeddir / "test.npz"),
+            f"dump/{a.machine}": dump_identity(a.dumpdir, a.machine),
+        }
+        if "valid" in cfg.inlier_sets:
+            inputs.update(lists_identity(a.dumpdir, a.machine, ["valid"]))
+        record = Provenance(embeddir, "detect", inputs, {"detect": config_to_dict(cfg)})
+        if record.is_current(a.force):
+            return
+        record.invalidate()
         manifest = load_manifest(a.dumpdir, [a.machine])
         inlier = Embeddings.load(Path(a.embeddir) / "inlier.npz")
         test = Embeddings.load(Path(a.embeddir) / "test.npz")
         valid_ids = read_list(a.dumpdir, a.machine, "valid") if "valid" in cfg.inlier_sets else ()
         scores = run_detectors(inlier, test, manifest, cfg, valid_ids)
         write_csv(scores, out, float_format="%.6g")
+        record.write()
         logging.info(f"{a.machine}: {scores.shape[1] - 2} post-processes scored -> {out}")
 
     run(main_fn, args)

@@ -9,18 +9,12 @@ def main(argv=None):
     p.add_argument("--data_root", required=True, help="folder with dev/ and eval/ in the DCASE 2022 layout")
     p.add_argument("--dumpdir", required=True)
     p.add_argument("--machines", type=machines_arg, required=True)
-    p.add_argument(
-        "--ground_truth_dir",
-        default=None,
-        help="evaluator ground truth (ground_truth_data/, ground_truth_domain/); default <data_root>/ground_truth",
-    )
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true", help="re-dump even when the dump is current")
     args = p.parse_args(argv)
 
     def main_fn(a):
-        gt = a.ground_truth_dir or f"{a.data_root}/ground_truth"
         for machine in a.machines:
-            dump_machine(a.data_root, machine, a.dumpdir, gt, a.force)
+            dump_machine(a.data_root, machine, a.dumpdir, a.force)
 
     run(main_fn, args)
 

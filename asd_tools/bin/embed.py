@@ -12,6 +12,7 @@ def main(argv=None):
     p.add_argument("--expdir", required=True, help="exp/<data>/<machine>/<tag> (holds config.yaml and checkpoints)")
     p.add_argument("--checkpoints", nargs="*", default=None, help="checkpoint names (default: all present)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--force", action="store_true", help="re-embed even when the embeddings are current")
     args = p.parse_args(argv)
 
     def main_fn(a):
@@ -19,7 +20,7 @@ def main(argv=None):
         if not names:
             raise FileNotFoundError(f"no checkpoints in {a.expdir}: run the training stage (stage 3) first")
         for name in names:
-            embed(a.expdir, a.dumpdir, a.machine, name, best_device(a.device))
+            embed(a.expdir, a.dumpdir, a.machine, name, best_device(a.device), a.force)
 
     run(main_fn, args)
 

@@ -12,12 +12,13 @@ def main(argv=None):
     p.add_argument("--machine", required=True)
     p.add_argument("--expdir", required=True)
     p.add_argument("--device", default="auto")
+    p.add_argument("--force", action="store_true", help="re-embed even when the embeddings are current")
     args = p.parse_args(argv)
 
     def main_fn(a):
         cfg = load_config(f"{a.expdir}/{CONFIG_NAME}", DGMixConfig)
         for checkpoint in cfg.embed.checkpoints:
-            embed(a.expdir, a.dumpdir, a.machine, checkpoint, best_device(a.device))
+            embed(a.expdir, a.dumpdir, a.machine, checkpoint, best_device(a.device), a.force)
 
     run(main_fn, args)
 

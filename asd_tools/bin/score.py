@@ -1,14 +1,75 @@
 """Score an experiment over machine types: official DCASE 2022 tables and submission files.
 
 Reads ``<expdir>/<machine>/<tag>/<checkpoint>/scores.csv`` for each machine type and writes
-``<expdir>/all/<tag>/<checkpoint>/{score.csv,score.md,sections.csv,summary.csv,teams/...}``.
+``<expdir>/<set>/<tag>/<checkpoint>/{score.csv,score.md,sections.csv,summary.csv,teams/...}``,
+where ``<set>`` is ``all`` for every machine type and ``only_<a>+<b>`` for a subset, so that
+results over different machine types never share a folder. Evaluation labels come from the
+evaluator's ground truth at scoring time (default: ``<data root>/ground_truth`` of the dump).
+A checkpoint whose inputs (score tables, ground truth, settings) are unchanged is not re-scored.
 """
 
+import logging
 from pathlib import Path
 
+import pandas as pd
+
 from asd_tools.bin.common import machines_arg, parser, run
-from asd_tools.data.manifest import load_manifest
-from asd_tools.scoring.report import score_experiment
+from asd_tools.data.manifest import dump_identity, load_manifest
+from asd_tools.provenance import Provenance, file_digest
+from asd_tools.scoring.ground_truth import default_ground_truth_dir, ground_truth_inputs, labelled_manifest
+from asd_tools.scoring.report import label_coverage, results_dir, score_experiment, score_line
+
+SCORE_FORMAT = 2  # 2: machine-set folders, ground truth read at scoring, partial sets marked
+
+
+def experiment_checkpoints(expdir, machines, tag):
+    """Checkpoints with a score table for every machine type; errors say which folder is missing."""
+    found = {}
+    for machine in machines:
+        folder = Path(expdir) / machine / tag
+        if not folder.is_dir():
+            tags = sorted(p.name for p in folder.parent.iterdir() if p.is_dir()) if folder.parent.is_dir() else []
+            raise FileNotFoundError(
+                f"{folder} does not exist: no experiment '{tag}' for {machine} "
+                f"(experiments there: {', '.join(tags) or 'none'}); check --tag and --machines, "
+                "or run the training stages first"
+            )
+        found[machine] = {p.parent.name for p in folder.glob("*/scores.csv")}
+        if not found[machine]:
+            raise FileNotFoundError(f"no scores.csv under {folder}: run the detector stage for {machine} first")
+    common = set.intersection(*found.values())
+    for machine, names in found.items():
+        if names - common:
+            logging.warning(f"{machine}/{tag}: {sorted(names - common)} not scored for every machine type; skipped")
+    if not common:
+        raise FileNotFoundError(f"no checkpoint of '{tag}' has scores for all of {' '.join(machines)}")
+    return sorted(common, key=lambda name: (name != "checkpoint-best", len(name), name))
+
+
+def score_checkpoint(a, labelled, gt_inputs, checkpoint):
+    files = [Path(a.expdir) / m / a.tag / checkpoint / "scores.csv" for m in a.machines]
+    outdir = results_dir(a.expdir, a.machines, a.tag) / checkpoint
+    record = Provenance(
+        outdir,
+        "score",
+        inputs={
+            **{f"scores/{m}": file_digest(f) for m, f in zip(a.machines, files)},
+            **{f"dump/{m}": dump_identity(a.dumpdir, m) for m in a.machines},
+            **gt_inputs,
+        },
+        settings={"machines": a.machines, "team": a.team, "postprocess": a.postprocess},
+        fmt=SCORE_FORMAT,
+    )
+    name = f"{a.tag}/{checkpoint}"
+    if record.is_current(a.force):
+        summary = pd.read_csv(outdir / "summary.csv")
+        test = labelled[labelled["split"] == "test"]
+        print(score_line(name, summary, label_coverage(test)) + f" -> {outdir / 'score.md'} (up to date)")
+        return
+    record.invalidate()
+    _, summary, coverage = score_experiment(files, labelled, outdir, f"{a.tag}_{checkpoint}", a.team, a.postprocess)
+    record.write()
+    print(score_line(name, summary, coverage) + f" -> {outdir / 'score.md'}")
 
 
 def main(argv=None):
@@ -17,20 +78,26 @@ def main(argv=None):
     p.add_argument("--expdir", required=True)
     p.add_argument("--machines", type=machines_arg, required=True)
     p.add_argument("--tag", required=True, help="experiment name (the config's name)")
-    p.add_argument("--checkpoint", required=True, help="sub-folder holding scores.csv, e.g. checkpoint-best")
+    p.add_argument("--checkpoint", default=None, help="sub-folder holding scores.csv (default: every checkpoint)")
+    p.add_argument(
+        "--ground_truth_dir", default=None, help="evaluator ground truth (default: <data root>/ground_truth)"
+    )
     p.add_argument("--team", default="asd_tools")
     p.add_argument("--postprocess", default=None, help="score this column instead of the best on dev")
+    p.add_argument("--force", action="store_true", help="re-score even when the tables are current")
+    p.add_argument("--where", action="store_true", help="print the results folder of this experiment and exit")
     args = p.parse_args(argv)
 
     def main_fn(a):
-        expdir = Path(a.expdir)
-        files = [expdir / m / a.tag / a.checkpoint / "scores.csv" for m in a.machines]
-        outdir = expdir / "all" / a.tag / a.checkpoint
-        manifest = load_manifest(a.dumpdir, a.machines)
-        best, summary = score_experiment(files, manifest, outdir, f"{a.tag}_{a.checkpoint}", a.team, a.postprocess)
-        overall = summary[summary["machine"] == "all"].set_index("dataset")["official"]
-        figures = ", ".join(f"{d} {100 * v:.2f}" for d, v in overall.items())
-        print(f"{a.tag}/{a.checkpoint}: official score ({best}): {figures} -> {outdir / 'score.md'}")
+        if a.where:
+            print(results_dir(a.expdir, a.machines, a.tag))
+            return
+        checkpoints = [a.checkpoint] if a.checkpoint else experiment_checkpoints(a.expdir, a.machines, a.tag)
+        gt_dir = a.ground_truth_dir or default_ground_truth_dir(a.dumpdir, a.machines)
+        labelled = labelled_manifest(a.dumpdir, a.machines, gt_dir)
+        gt_inputs = ground_truth_inputs(load_manifest(a.dumpdir, a.machines), gt_dir)
+        for checkpoint in checkpoints:
+            score_checkpoint(a, labelled, gt_inputs, checkpoint)
 
     run(main_fn, args)
 

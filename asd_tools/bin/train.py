@@ -12,8 +12,9 @@ def main(argv=None):
     p.add_argument("--machines", type=machines_arg, required=True, help="all machine types (others are negatives)")
     p.add_argument("--expdir", required=True, help="exp/<data>/<machine>/<tag>")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--force", action="store_true", help="retrain; a model already there is moved aside")
     args = p.parse_args(argv)
-    run(lambda a: train(a.config, a.dumpdir, a.machine, a.machines, a.expdir, best_device(a.device)), args)
+    run(lambda a: train(a.config, a.dumpdir, a.machine, a.machines, a.expdir, best_device(a.device), a.force), args)
 
 
 if __name__ == "__main__":

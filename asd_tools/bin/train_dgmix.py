@@ -12,6 +12,7 @@ def main(argv=None):
     p.add_argument("--machine", required=True)
     p.add_argument("--expdir", required=True, help="exp/<data>/<machine>/<tag>")
     p.add_argument("--device", default="auto")
+    p.add_argument("--force", action="store_true", help="retrain; a model already there is moved aside")
     args = p.parse_args(argv)
 
     def main_fn(a):
@@ -19,9 +20,9 @@ def main(argv=None):
         if a.stage == "pretrain":
             if not a.config:
                 raise ValueError("--config is needed for pre-training")
-            pretrain(a.config, a.dumpdir, a.machine, a.expdir, device)
+            pretrain(a.config, a.dumpdir, a.machine, a.expdir, device, a.force)
         else:
-            finetune(a.expdir, a.dumpdir, a.machine, device)
+            finetune(a.expdir, a.dumpdir, a.machine, device, a.force)
 
     run(main_fn, args)
 

@@ -2,9 +2,11 @@
 
 Per machine type the dump folder holds ``train.npy`` and ``test.npy`` (all clips of that
 split, concatenated, float32, normalised by the mean and std of the machine type's
-development training clips), ``stats.json``, and ``manifest.csv``. Nothing is renamed
-into place until every file of the machine type has been read without error, so a
-killed or failed dump never leaves output that a re-run would trust.
+development training clips), ``stats.json``, ``manifest.csv`` and, written last,
+``provenance.json`` (which audio files the dump was made from; a re-run re-dumps when they
+changed). Nothing is renamed into place until every file of the machine type has been read
+without error, so a killed or failed dump never leaves output that a re-run would trust.
+Evaluation labels are not dumped: scoring reads the ground truth (``scoring/ground_truth.py``).
 """
 
 import json
@@ -20,9 +22,10 @@ from asd_tools.constants import CLIP_SECONDS, SAMPLE_RATE, SPLITS, UNKNOWN, WIND
 from asd_tools.data.manifest import MANIFEST_COLUMNS, MANIFEST_NAME
 from asd_tools.data.names import BadClipName, parse_clip_path
 from asd_tools.frontend import resample
+from asd_tools.provenance import Provenance, files_fingerprint
 from asd_tools.utils import atomic_path, atomic_write_text, write_csv
 
-DONE_FILE = ".done"
+DUMP_FORMAT = 2  # 2: evaluation labels are no longer stored in the dump
 REQUIRED_FOLDERS = (("dev", "train"), ("dev", "test"))
 OPTIONAL_FOLDERS = (("eval", "train"), ("eval", "test"))
 NORMALISE_CHUNK = 1 << 22
@@ -99,38 +102,16 @@ def read_clip(row):
     return wave, None
 
 
-def fill_ground_truth(df: pd.DataFrame, ground_truth_dir, machine: str) -> pd.DataFrame:
-    """Label evaluation test clips from the official evaluator's ground-truth CSVs, if present."""
-    unlabelled = (df["state"] == UNKNOWN) & (df["split"] == "test")
-    if ground_truth_dir is None or not unlabelled.any():
-        return df
-    for column, folder, labels in (
-        ("state", "ground_truth_data", ("normal", "anomaly")),
-        ("domain", "ground_truth_domain", ("source", "target")),
-    ):
-        for section in sorted(df.loc[unlabelled, "section"].unique()):
-            path = Path(ground_truth_dir) / folder / f"ground_truth_{machine}_section_{section:02d}_test.csv"
-            if not path.exists():
-                logging.warning(f"{path} not found: {machine} section {section:02d} stays unlabelled")
-                continue
-            truth = pd.read_csv(path, header=None, names=["file_name", "label"])
-            mapping = {name: labels[int(v)] for name, v in zip(truth["file_name"], truth["label"])}
-            rows = unlabelled & (df["section"] == section)
-            missing = sorted(set(df.loc[rows, "file_name"]) - set(mapping))
-            if missing:
-                raise BadInputError(f"{path} has no label for {len(missing)} clips, e.g. {missing[:3]}")
-            df.loc[rows, column] = df.loc[rows, "file_name"].map(mapping)
-    return df
-
-
-def _finished(outdir: Path, force: bool) -> bool:
-    """True (and logged) when ``outdir`` holds a finished dump that is not to be redone."""
-    done = outdir / DONE_FILE
-    if done.exists() and not force:
-        logging.info(f"{outdir}: already dumped; skipping (use --force to redo)")
-        return True
-    done.unlink(missing_ok=True)
-    return False
+def dump_record(outdir: Path, paths, root: Path) -> Provenance:
+    """What a dump is made from: the audio files (names, sizes, times) and the dump's format."""
+    return Provenance(
+        outdir,
+        "dump",
+        inputs={"audio": files_fingerprint(paths, root)},
+        settings={"sample_rate": SAMPLE_RATE, "clips": len(paths)},
+        fmt=DUMP_FORMAT,
+        info={"data_root": str(Path(root).resolve())},
+    )
 
 
 def _write_dump(df: pd.DataFrame, outdir: Path) -> None:
@@ -139,24 +120,30 @@ def _write_dump(df: pd.DataFrame, outdir: Path) -> None:
     stats = _write_arrays(df, outdir)
     atomic_write_text(outdir / "stats.json", json.dumps(stats, indent=2))
     write_csv(df[list(MANIFEST_COLUMNS)], outdir / MANIFEST_NAME)
-    atomic_write_text(outdir / DONE_FILE, json.dumps({"clips": len(df), **stats}))
     logging.info(f"dumped {len(df)} clips to {outdir}")
 
 
-def dump_machine(data_root, machine, dumpdir, ground_truth_dir=None, force=False):
-    """Dump one machine type; skip it when a finished dump exists (unless ``force``)."""
+def dump_machine(data_root, machine, dumpdir, force=False):
+    """Dump one machine type; skip it when its dump is current (same audio files), unless ``force``.
+
+    Labels of the evaluation test clips are not part of the dump: the scoring stage reads the
+    ground truth, so labels published after the dump need no re-dump.
+    """
     data_root, outdir = Path(data_root), Path(dumpdir) / machine
-    if _finished(outdir, force):
+    paths = find_clips(data_root, machine)
+    record = dump_record(outdir, paths, data_root)
+    if record.is_current(force):
         return
-    rows, errors = parse_all(find_clips(data_root, machine))
+    record.invalidate()
+    rows, errors = parse_all(paths)
     if errors:
         raise BadInputError(_error_report(machine, errors))
     df = pd.DataFrame(rows)
     df["array"] = df["split"].map(lambda s: f"{machine}/{s}.npy")
     df["for_stats"] = (df["dataset"] == "dev") & (df["split"] == "train")
     _warn_unusual(df)
-    df = fill_ground_truth(df, ground_truth_dir, machine)
     _write_dump(df, outdir)
+    record.write()
 
 
 def _write_arrays(df: pd.DataFrame, outdir: Path):
@@ -242,11 +229,13 @@ def dump_pool(folder, dumpdir, force=False):
     statistics. The manifest marks them machine "outlier", dataset "pool", split "train".
     """
     folder, outdir = Path(folder), Path(dumpdir) / POOL_NAME
-    if _finished(outdir, force):
-        return
     paths = sorted(folder.rglob("*.wav"))
     if not paths:
         raise FileNotFoundError(f"{folder} holds no .wav files to use as an outlier pool")
+    record = dump_record(outdir, paths, folder)
+    if record.is_current(force):
+        return
+    record.invalidate()
     rows, errors = [], []
     for path in paths:
         try:
@@ -278,3 +267,4 @@ def dump_pool(folder, dumpdir, force=False):
     df = pd.DataFrame(rows)
     df["array"] = f"{POOL_NAME}/train.npy"
     _write_dump(df, outdir)
+    record.write()

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from asd_tools.provenance import record_digest
+
 MANIFEST_COLUMNS = (
     "clip_id",  # <machine>/<dataset>/<split>/<file stem>: unique over the whole set
     "path",  # the source WAV the samples came from
@@ -70,3 +72,8 @@ class ClipStore:
 
     def __getstate__(self):  # workers re-open their own maps
         return {"dumpdir": self.dumpdir, "_arrays": {}}
+
+
+def dump_identity(dumpdir, machine) -> str:
+    """The identity of one machine type's dump (its record's digest), for later stages' records."""
+    return record_digest(Path(dumpdir) / machine, "dump")

@@ -5,7 +5,6 @@ shuffled with a fixed seed, first fold = validation); target clips go to validat
 their index is a multiple of 3. The lists ``lists/{train,valid,test}.txt`` hold clip ids.
 """
 
-import json
 import logging
 from pathlib import Path
 
@@ -13,7 +12,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from asd_tools.data.manifest import MANIFEST_NAME, read_manifest
+from asd_tools.data.manifest import MANIFEST_NAME, dump_identity, read_manifest
+from asd_tools.provenance import Provenance, file_digest
 from asd_tools.utils import atomic_write_text
 
 SUBSETS = ("train", "valid", "test")
@@ -42,13 +42,17 @@ def split_training_clips(df: pd.DataFrame, valid_ratio: float, seed: int) -> pd.
 
 
 def write_lists(dumpdir, machine, valid_ratio=0.15, seed=0, force=False):
-    """Write ``<dumpdir>/<machine>/lists/{train,valid,test}.txt``."""
+    """Write ``<dumpdir>/<machine>/lists/{train,valid,test}.txt``; skipped while dump and settings are unchanged."""
     outdir = Path(dumpdir) / machine / "lists"
-    settings = {"valid_ratio": valid_ratio, "seed": seed}
-    done = outdir / ".done"
-    if done.exists() and not force and json.loads(done.read_text()) == settings:
-        logging.info(f"{outdir}: lists already written; skipping")
+    record = Provenance(
+        outdir,
+        "lists",
+        inputs={"dump": dump_identity(dumpdir, machine)},
+        settings={"valid_ratio": valid_ratio, "seed": seed},
+    )
+    if record.is_current(force):
         return
+    record.invalidate()
     df = read_manifest(Path(dumpdir) / machine / MANIFEST_NAME)
     train = df[df["split"] == "train"]
     subsets = split_training_clips(train, valid_ratio, seed)
@@ -59,7 +63,7 @@ def write_lists(dumpdir, machine, valid_ratio=0.15, seed=0, force=False):
     }
     for name, ids in lists.items():
         atomic_write_text(outdir / f"{name}.txt", "".join(f"{i}\n" for i in ids))
-    atomic_write_text(done, json.dumps(settings))
+    record.write()
     logging.info(f"{machine}: " + ", ".join(f"{k} {len(v)}" for k, v in lists.items()))
 
 
@@ -76,3 +80,12 @@ def read_list(dumpdir, machine, subset):
 def read_lists(dumpdir, machine, subsets):
     """Clip ids of several subsets, in order (e.g. the inliers: train + valid)."""
     return [clip for subset in subsets for clip in read_list(dumpdir, machine, subset)]
+
+
+def lists_identity(dumpdir, machine, subsets) -> dict:
+    """Content digests of the list files a stage reads (for its provenance record)."""
+    folder = Path(dumpdir) / machine / "lists"
+    for subset in subsets:
+        if not (folder / f"{subset}.txt").exists():
+            raise FileNotFoundError(f"{folder / subset}.txt is missing: run stage 2 (lists) first")
+    return {f"lists/{machine}/{subset}": file_digest(folder / f"{subset}.txt") for subset in subsets}

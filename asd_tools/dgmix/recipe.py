@@ -15,14 +15,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from asd_tools.config import load_config, save_config
-from asd_tools.data.manifest import load_manifest
-from asd_tools.data.split import read_list, read_lists
+from asd_tools.config import config_to_dict, load_config, save_config
+from asd_tools.data.manifest import dump_identity, load_manifest
+from asd_tools.data.split import lists_identity, read_list, read_lists
 from asd_tools.dgmix.config import DGMixConfig, StageConfig
 from asd_tools.dgmix.tasks import FinetuneTask, PretrainModel, VICRegMixupTask, embedding_spread, warn_if_collapsed
-from asd_tools.embeddings import Embeddings, embedded_already
+from asd_tools.embeddings import Embeddings, embedding_record
 from asd_tools.extract import extract
 from asd_tools.models.dgmix import DGMixExtractor, Projector
+from asd_tools.provenance import Provenance, file_digest
+from asd_tools.training.experiment import claim_training_dir
 from asd_tools.training.optim import build_optimizer, build_scheduler
 from asd_tools.training.trainer import DONE, LAST, Trainer, TrainerSettings, interval_checkpoint, load_weights
 
@@ -55,9 +57,23 @@ def _trainer(model, task, stage: StageConfig, outdir, device):
     return Trainer(model, task, optimizer, scheduler, settings, outdir, device)
 
 
-def pretrain(config_path, dumpdir, machine, expdir, device):
-    """VICReg-with-mixup pre-training; the resolved config goes to ``expdir``."""
+PRETRAIN_SECTIONS = ("model", "frontend", "vicreg", "pretrain")  # what a pre-trained extractor is made from
+TRAINING_LISTS = ("train", "valid")
+
+
+def _config_sections(cfg, names):
+    return {name: config_to_dict(cfg)[name] for name in names}
+
+
+def pretrain(config_path, dumpdir, machine, expdir, device, force=False):
+    """VICReg-with-mixup pre-training; the resolved config goes to ``expdir``.
+
+    As in System 1, a folder pre-trained from other data or settings stops the run (``--force``
+    retrains after moving it aside); the other sections of the saved config follow the new config.
+    """
     cfg = load_config(config_path, DGMixConfig)
+    inputs = {f"dump/{machine}": dump_identity(dumpdir, machine), **lists_identity(dumpdir, machine, TRAINING_LISTS)}
+    claim_training_dir(Provenance(expdir, "pretrain", inputs, _config_sections(cfg, PRETRAIN_SECTIONS)), force)
     torch.manual_seed(cfg.pretrain.seed)
     model = PretrainModel(make_extractor(cfg, section_head=False), Projector())
     task = VICRegMixupTask(cfg.pretrain, cfg.vicreg, dumpdir, machine, device)
@@ -66,22 +82,25 @@ def pretrain(config_path, dumpdir, machine, expdir, device):
     trainer.run()
 
 
-def finetune(expdir, dumpdir, machine, device):
+def finetune(expdir, dumpdir, machine, device, force=False):
     """Fine-tuning from the last pre-training state; publishes checkpoint-<total>epochs.pt."""
     expdir = Path(expdir)
     cfg = load_config(expdir / CONFIG_NAME, DGMixConfig)
     if not (expdir / DONE).exists():
         raise FileNotFoundError(f"{expdir / DONE} is missing: run pre-training (stage 3) first")
+    outdir = expdir / FINETUNE_DIR
     published = expdir / interval_checkpoint(cfg.pretrain.epochs + cfg.finetune.epochs)
-    if published.exists():
-        logging.info(f"{published} exists; skipping fine-tuning")
+    inputs = {"pretrained": file_digest(expdir / LAST), **lists_identity(dumpdir, machine, TRAINING_LISTS)}
+    record = Provenance(outdir, "finetune", inputs, _config_sections(cfg, ("finetune",)))
+    if record.changes() == [] and published.exists() and not force:
+        logging.info(f"{published} is up to date; skipping fine-tuning")
         return
+    claim_training_dir(record, force)
     torch.manual_seed(cfg.finetune.seed)
     model = make_extractor(cfg)
     state = torch.load(expdir / LAST, map_location="cpu", weights_only=False)["model"]
     model.load_state_dict(extractor_weights(state), strict=False)  # the section head starts fresh
     task = FinetuneTask(cfg.finetune, cfg.vicreg, dumpdir, machine, device)
-    outdir = expdir / FINETUNE_DIR
     _trainer(model, task, cfg.finetune, outdir, device).run()
     shutil.copyfile(outdir / interval_checkpoint(cfg.finetune.epochs), published.with_suffix(".tmp"))
     published.with_suffix(".tmp").rename(published)
@@ -101,13 +120,17 @@ def clip_mean(emb: Embeddings) -> Embeddings:
     return Embeddings(emb.clip_id, np.arange(len(emb.clip_id)), {"embedding": frame.to_numpy(np.float32)})
 
 
-def embed(expdir, dumpdir, machine, checkpoint, device):
+def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
     """Clip embeddings of the inlier and test clips with one checkpoint -> ``expdir/<checkpoint>/``."""
     expdir = Path(expdir)
     cfg = load_config(expdir / CONFIG_NAME, DGMixConfig)
     outdir = expdir / checkpoint
-    if embedded_already(outdir):
+    subsets = sorted({*cfg.embed.inlier_subsets, "test"})
+    settings = _config_sections(cfg, ("embed", "model", "frontend"))
+    record = embedding_record(outdir, expdir / f"{checkpoint}.pt", dumpdir, machine, subsets, settings)
+    if record.is_current(force):
         return
+    record.invalidate()
     model = make_extractor(cfg).to(device)
     model.load_state_dict(extractor_weights(load_weights(expdir, checkpoint, device)), strict=False)
     manifest = load_manifest(dumpdir, [machine])
@@ -126,4 +149,5 @@ def embed(expdir, dumpdir, machine, checkpoint, device):
         )
         warn_if_collapsed(embedding_spread(emb.features["embedding"]), f"{machine}/{checkpoint}/{name}")
         emb.save(outdir / f"{name}.npz")
+    record.write()
     logging.info(f"{machine}/{checkpoint}: clip embeddings written to {outdir}")

@@ -19,14 +19,65 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from asd_tools.constants import MIN_METRIC_VALUE
+from asd_tools.constants import DEV_SECTIONS, EVAL_SECTIONS, MACHINE_TYPES, MIN_METRIC_VALUE
 from asd_tools.scoring.metrics import section_groups, section_table, summarise
 from asd_tools.scoring.submission import gamma_threshold, write_submission
-from asd_tools.utils import atomic_write_text, harmonic_mean, write_csv
+from asd_tools.utils import atomic_dir, atomic_write_text, harmonic_mean, write_csv
 
 META_COLUMNS = ("clip_id", "subset")
 SOURCES = "sources.json"
 LABEL_COLUMNS = ["machine", "dataset", "section", "domain", "state", "file_name"]
+FULL_SET = "all"
+PARTIAL = "_partial"  # suffix of a set (dev/eval) whose sections are not all labelled
+SET_SECTIONS = {"dev": DEV_SECTIONS, "eval": EVAL_SECTIONS}
+
+
+def machine_set_name(machines) -> str:
+    """Folder name of the results over ``machines``: "all" for every machine type, else "only_<a>+<b>".
+
+    Results over different sets of machine types never share a folder (or a submission).
+    """
+    machines = list(machines)
+    if not machines:
+        raise ValueError("no machine types given")
+    unknown = sorted(set(machines) - set(MACHINE_TYPES))
+    if unknown:
+        raise ValueError(f"unknown machine types {unknown}; known: {' '.join(MACHINE_TYPES)}")
+    if len(set(machines)) != len(machines):
+        raise ValueError(f"machine types given twice: {' '.join(machines)}")
+    if set(machines) == set(MACHINE_TYPES):
+        return FULL_SET
+    return "only_" + "+".join(m for m in MACHINE_TYPES if m in machines)
+
+
+def results_dir(expdir, machines, tag) -> Path:
+    """``<expdir>/<machine set>/<tag>``: the score tables of one experiment over ``machines``."""
+    return Path(expdir) / machine_set_name(machines) / tag
+
+
+def label_coverage(test: pd.DataFrame) -> dict:
+    """Per set (dev/eval) with test clips: (labelled sections, sections of the set) as (machine, section) lists."""
+    coverage = {}
+    for dataset, part in test.groupby("dataset"):
+        expected = [(m, s) for m in machines_of(part) for s in SET_SECTIONS.get(dataset, sorted(part["section"]))]
+        known = part["state"].isin(("normal", "anomaly"))
+        labelled = set(zip(part.loc[known, "machine"], part.loc[known, "section"]))
+        coverage[dataset] = ([key for key in expected if key in labelled], expected)
+    return coverage
+
+
+def mark_partial_sets(scores: pd.DataFrame, coverage: dict) -> pd.DataFrame:
+    """Rename a set whose sections are only partly labelled (eval -> eval_partial).
+
+    Its figures then carry the suffix in every table and column (``eval_partial_official``), so
+    that a score over some sections is never read as the set's official score.
+    """
+    partial = [d for d, (labelled, expected) in coverage.items() if labelled and len(labelled) < len(expected)]
+    if not partial:
+        return scores
+    scores = scores.copy()
+    scores["dataset"] = scores["dataset"].map(lambda d: d + PARTIAL if d in partial else d)
+    return scores
 
 
 def read_scores(score_files, manifest: pd.DataFrame) -> pd.DataFrame:
@@ -70,9 +121,12 @@ def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
                 row[f"{prefix}_hauc_domain"] = r["hauc_domain"]
         rows.append(row)
     board = pd.DataFrame(rows)
-    if "dev_official" not in board:
+    rank_by = next((c for c in ("dev_official", f"dev{PARTIAL}_official") if c in board), None)
+    if rank_by is None:
         raise ValueError("no labelled development test clips were scored: cannot rank post-processes")
-    return board.sort_values("dev_official", ascending=False, na_position="last").reset_index(drop=True)
+    if rank_by != "dev_official":
+        logging.warning("the development set is only partly labelled: post-processes are ranked on its labelled part")
+    return board.sort_values(rank_by, ascending=False, na_position="last").reset_index(drop=True)
 
 
 def thresholds_for(scores: pd.DataFrame, column: str) -> dict:
@@ -85,9 +139,14 @@ def thresholds_for(scores: pd.DataFrame, column: str) -> dict:
 
 
 def score_experiment(score_files, manifest, outdir, system="system", team="asd_tools", postprocess=None):
-    """Write every table and the submission files; return the chosen post-process."""
+    """Write every table and the submission files; return (chosen post-process, summary, coverage).
+
+    ``manifest`` carries the evaluation labels known so far (see ``ground_truth.label_evaluation_clips``).
+    """
     outdir = Path(outdir)
     scores = read_scores(score_files, manifest)
+    coverage = label_coverage(scores[scores["subset"] == "test"])
+    scores = mark_partial_sets(scores, coverage)
     board = leaderboard(scores)
     best = postprocess or board["postprocess"].iloc[0]
     if best not in board["postprocess"].values:
@@ -95,23 +154,59 @@ def score_experiment(score_files, manifest, outdir, system="system", team="asd_t
     test = scores[scores["subset"] == "test"]
     sections = section_table(test, best)
     summary = summarise(sections)
+    machines = machines_of(scores)
     write_csv(board, outdir / "score.csv")
     # Where the per-clip scores came from: the ensembles read them through this record.
     atomic_write_text(
         outdir / SOURCES,
-        json.dumps({"scores": {m: str(Path(f).resolve()) for m, f in zip(machines_of(scores), score_files)}}, indent=2),
+        json.dumps({"scores": {m: str(Path(f).resolve()) for m, f in zip(machines, score_files)}}, indent=2),
     )
     write_csv(sections, outdir / "sections.csv")
     write_csv(summary, outdir / "summary.csv")
-    atomic_write_text(outdir / "score.md", render_markdown(system, best, board, sections, summary))
-    eval_test = test[test["dataset"] == "eval"]
+    atomic_write_text(outdir / "score.md", render_markdown(system, best, board, sections, summary, machines, coverage))
+    eval_test = test[test["dataset"].str.startswith("eval")]  # labelled or not: every evaluation clip
     if len(eval_test):
-        submission_dir = outdir / "teams" / team / system
-        thresholds = thresholds_for(scores, best)
-        files = write_submission(submission_dir, eval_test.assign(score=eval_test[best]), thresholds)
-        logging.info(f"wrote {len(files)} submission files to {submission_dir}")
+        # The whole submission folder is replaced at once: never files of two runs side by side.
+        with atomic_dir(outdir / "teams" / team / system) as folder:
+            files = write_submission(folder, eval_test.assign(score=eval_test[best]), thresholds_for(scores, best))
+        logging.info(f"wrote {len(files)} submission files to {outdir / 'teams' / team / system}")
     logging.info(f"best post-process on dev: {best}; tables in {outdir}")
-    return best, summary
+    return best, summary, coverage
+
+
+def coverage_lines(machines, coverage) -> list:
+    """What a score table covers: its machine types and, per set, the labelled sections."""
+    count = f"{len(machines)} of the {len(MACHINE_TYPES)}"
+    lines = [
+        f"Machine types: {', '.join(machines)} "
+        + (f"(all {len(MACHINE_TYPES)})." if set(machines) == set(MACHINE_TYPES) else f"({count}: a subset).")
+    ]
+    for dataset, (labelled, expected) in sorted(coverage.items()):
+        if len(labelled) == len(expected):
+            lines.append(f"{dataset}: all {len(expected)} sections labelled.")
+            continue
+        missing = ", ".join(f"{m} {s:02d}" for m, s in expected if (m, s) not in labelled)
+        if not labelled:
+            lines.append(f"{dataset}: no section is labelled (no ground truth): not scored; missing: {missing}.")
+        else:
+            lines.append(
+                f"**{dataset}: only {len(labelled)} of {len(expected)} sections are labelled**; its figures are "
+                f"shown as `{dataset}{PARTIAL}` and are NOT the official {dataset} score. Missing: {missing}."
+            )
+    return lines
+
+
+def score_line(name, summary, coverage) -> str:
+    """One console line: the official score per set, partial sets marked with their labelled share."""
+    overall = summary[summary["machine"] == "all"].set_index("dataset")["official"]
+    parts = []
+    for dataset, value in overall.items():
+        labelled, expected = coverage.get(dataset.removesuffix(PARTIAL), ([], []))
+        share = f" ({len(labelled)}/{len(expected)} sections labelled)" if dataset.endswith(PARTIAL) else ""
+        parts.append(f"{dataset} {100 * value:.2f}{share}")
+    unscored = [d for d, (labelled, _) in coverage.items() if not labelled]
+    parts += [f"{d} not scored (no ground truth)" for d in unscored]
+    return f"{name}: official score " + ", ".join(parts)
 
 
 # ---------------------------------------------------------------------------- markdown
@@ -151,7 +246,7 @@ def _hmean_column(values):
     return np.nan if values.size == 0 or np.isnan(values).any() else harmonic_mean(values, MIN_METRIC_VALUE)
 
 
-def render_markdown(system, best, board, sections, summary) -> str:
+def render_markdown(system, best, board, sections, summary, machines, coverage) -> str:
     metric_cols = (
         "official",
         "auc",
@@ -169,9 +264,11 @@ def render_markdown(system, best, board, sections, summary) -> str:
         ["dataset", "hauc_domain_source", "hauc_domain_target", "hauc_domain"]
     ]
     top = board.head(10)
-    top_cols = [c for c in ("postprocess", "dev_official", "eval_official", "dev_hauc_domain") if c in top]
+    sets = [d + suffix for d in SET_SECTIONS for suffix in ("", PARTIAL)]
+    top_cols = ["postprocess"] + [c for c in [f"{d}_official" for d in sets] + ["dev_hauc_domain"] if c in top]
     parts = [
         f"# {system}\n",
+        *(f"{line}\n" for line in coverage_lines(machines, coverage)),
         f"Post-process chosen by the development official score: `{best}`.\n",
         "## Official DCASE 2022 score (%)\n",
         "Harmonic mean over machine types and sections of AUC source, AUC target and pAUC "
@@ -189,8 +286,6 @@ def render_markdown(system, best, board, sections, summary) -> str:
         "(`AUC`: over all machine types too).\n",
         markdown_table(*domain_auc_table(sections)),
         "\n## Top post-processes (by development official score, %)\n",
-        markdown_table(top[top_cols], {"dev_official", "eval_official", "dev_hauc_domain"}),
+        markdown_table(top[top_cols], set(top_cols) - {"postprocess"}),
     ]
-    if np.isnan(summary.loc[summary["machine"] == "all", "official"]).any() or "eval" not in set(summary["dataset"]):
-        parts.append("\nEvaluation sections without ground truth are not scored.\n")
     return "\n".join(parts)

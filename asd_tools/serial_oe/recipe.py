@@ -6,14 +6,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asd_tools.config import load_config, save_config
-from asd_tools.data.manifest import load_manifest
-from asd_tools.data.split import read_list, read_lists
-from asd_tools.embeddings import Embeddings, embedded_already
+from asd_tools.config import config_to_dict, load_config, save_config
+from asd_tools.data.manifest import dump_identity, load_manifest
+from asd_tools.data.split import lists_identity, read_list, read_lists
+from asd_tools.embeddings import Embeddings, embedding_record
 from asd_tools.extract import extract, target_mixer
 from asd_tools.models import build_model
+from asd_tools.provenance import Provenance
 from asd_tools.serial_oe.config import SerialOEConfig
 from asd_tools.serial_oe.task import OutlierExposureTask
+from asd_tools.training.experiment import claim_training_dir
 from asd_tools.training.optim import build_optimizer, build_scheduler
 from asd_tools.training.trainer import Trainer, TrainerSettings, load_weights
 
@@ -24,9 +26,30 @@ def make_model(cfg: SerialOEConfig):
     return build_model(cfg.model.name, frontend=cfg.frontend, **cfg.model.params)
 
 
-def train(config_path, dumpdir, machine, machines, expdir, device):
-    """Train (or resume) one machine type's model; the resolved config goes to ``expdir``."""
+TRAINING_SECTIONS = ("model", "frontend", "train")  # what a trained model is made from
+
+
+def training_record(cfg: SerialOEConfig, dumpdir, machines, expdir) -> Provenance:
+    """Inputs of one machine type's training: every machine type's dump and lists (negatives), the pool."""
+    inputs = {}
+    for m in machines:
+        inputs[f"dump/{m}"] = dump_identity(dumpdir, m)
+        inputs.update(lists_identity(dumpdir, m, ("train", "valid")))
+    if cfg.train.outlier_pool:
+        inputs["dump/outlier_pool"] = dump_identity(dumpdir, cfg.train.outlier_pool)
+    settings = {name: config_to_dict(cfg)[name] for name in TRAINING_SECTIONS}
+    return Provenance(expdir, "train", inputs, {**settings, "machines": list(machines)})
+
+
+def train(config_path, dumpdir, machine, machines, expdir, device, force=False):
+    """Train (or resume) one machine type's model; the resolved config goes to ``expdir``.
+
+    A folder that holds a model trained from other data or training settings stops the run
+    (see ``claim_training_dir``); sections read by later stages (embed, detect) may change: the
+    saved config takes them and those stages see that their outputs are stale.
+    """
     cfg = load_config(config_path, SerialOEConfig)
+    claim_training_dir(training_record(cfg, dumpdir, machines, expdir), force)
     torch.manual_seed(cfg.train.seed)
     model = make_model(cfg)
     task = OutlierExposureTask(cfg.train, dumpdir, machine, machines, device)
@@ -64,13 +87,17 @@ def model_outputs_to_features(out):
     return features
 
 
-def embed(expdir, dumpdir, machine, checkpoint, device):
+def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
     """Embeddings of the inlier and test clips with one checkpoint -> ``expdir/<checkpoint>/``."""
     expdir = Path(expdir)
     cfg = load_config(expdir / CONFIG_NAME, SerialOEConfig)
     outdir = expdir / checkpoint
-    if embedded_already(outdir):
+    lists = {*cfg.embed.inlier_subsets, "test", *(("train", "valid") if cfg.embed.target_mixup else ())}
+    settings = {name: config_to_dict(cfg)[name] for name in ("embed", "model", "frontend")}
+    record = embedding_record(outdir, expdir / f"{checkpoint}.pt", dumpdir, machine, sorted(lists), settings)
+    if record.is_current(force):
         return
+    record.invalidate()
     model = make_model(cfg).to(device)
     model.load_state_dict(load_weights(expdir, checkpoint, device))
     manifest = load_manifest(dumpdir, [machine])
@@ -89,6 +116,7 @@ def embed(expdir, dumpdir, machine, checkpoint, device):
     inlier_emb.save(outdir / "inlier.npz")
     test = manifest.loc[read_list(dumpdir, machine, "test")]
     extract(model, test, dumpdir, **run).save(outdir / "test.npz")
+    record.write()
     logging.info(f"{machine}/{checkpoint}: embedded {len(inliers)} inlier and {len(test)} test clips")
 
 

@@ -18,6 +18,7 @@ valid_ratio=0.15       # share of source training clips held out for validation
 split_seed=0           # seed of the train/valid split
 nj=2                   # parallel jobs for data generation
 outlier_pool=          # external outlier exposure: a folder of WAV files, or "synthetic" (built-in sounds)
+force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 
 help_message="Usage: $0 [options]  (data stages 0-2 shared by every recipe)"
 . utils/parse_options.sh
@@ -26,6 +27,7 @@ set -euo pipefail
 . utils/data_dirs.sh
 . ./path.sh
 . ./cmd.sh
+. utils/force.sh
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
     if [ "${data}" = synthetic ]; then
@@ -44,7 +46,7 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     log "Stage 1: dump ${data_root} -> ${dumpdir} (log: ${dumpdir}/dump.log)"
     mkdir -p "${dumpdir}"
     ${train_cmd} "${dumpdir}/dump.log" python -m asd_tools.bin.dump \
-        --data_root "${data_root}" --dumpdir "${dumpdir}" --machines "${machines}"
+        --data_root "${data_root}" --dumpdir "${dumpdir}" --machines "${machines}" "${force_flag[@]}"
     if [ -n "${outlier_pool}" ]; then
         if [ "${outlier_pool}" = synthetic ]; then
             pool_args=(--folder "${data_root}/outlier_pool" --synthetic 40)
@@ -52,12 +54,13 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
             pool_args=(--folder "${outlier_pool}")
         fi
         log "Stage 1: outlier pool -> ${dumpdir}/outlier_pool (log: ${dumpdir}/dump_pool.log)"
-        ${train_cmd} "${dumpdir}/dump_pool.log" python -m asd_tools.bin.dump_pool "${pool_args[@]}" --dumpdir "${dumpdir}"
+        ${train_cmd} "${dumpdir}/dump_pool.log" python -m asd_tools.bin.dump_pool "${pool_args[@]}" --dumpdir "${dumpdir}" \
+            "${force_flag[@]}"
     fi
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     log "Stage 2: train/valid/test lists in ${dumpdir}/<machine>/lists (log: ${dumpdir}/lists.log)"
     ${train_cmd} "${dumpdir}/lists.log" python -m asd_tools.bin.make_lists \
-        --dumpdir "${dumpdir}" --machines "${machines}" --valid_ratio "${valid_ratio}" --seed "${split_seed}"
+        --dumpdir "${dumpdir}" --machines "${machines}" --valid_ratio "${valid_ratio}" --seed "${split_seed}" "${force_flag[@]}"
 fi

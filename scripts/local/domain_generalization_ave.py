@@ -8,8 +8,8 @@ score_histograms.png). Run after the systems you want to combine have been score
 """
 
 from asd_tools.bin.common import machines_arg, parser, run
-from asd_tools.data.manifest import load_manifest
-from asd_tools.ensemble import find_score_tables, generalization, score_ensemble, write_ensemble
+from asd_tools.ensemble import ensemble_name, find_score_tables, generalization, score_ensemble, write_ensemble
+from asd_tools.scoring.ground_truth import labelled_manifest
 
 
 def main(argv=None):
@@ -23,13 +23,14 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     def main_fn(a):
-        tables = find_score_tables(a.expdir)
-        manifest = load_manifest(a.dumpdir, a.machines)
+        tables = find_score_tables(a.expdir, a.machines)
+        manifest = labelled_manifest(a.dumpdir, a.machines)
+        name = ensemble_name(a.name, a.machines)
         files = []
         for machine in a.machines:
             scores, chosen = generalization(tables, machine, a.per_table, a.top)
-            files.append(write_ensemble(a.expdir, a.name, machine, scores, chosen) / "scores.csv")
-        print(score_ensemble(files, manifest, a.expdir, a.name))
+            files.append(write_ensemble(a.expdir, name, machine, scores, chosen) / "scores.csv")
+        print(score_ensemble(files, manifest, a.expdir, a.machines, name))
 
     run(main_fn, args)
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from asd_tools.bin.common import machines_arg, parser, run
-from asd_tools.data.manifest import load_manifest
-from asd_tools.ensemble import find_score_tables, score_ensemble, specialization, write_ensemble
+from asd_tools.ensemble import ensemble_name, find_score_tables, score_ensemble, specialization, write_ensemble
+from asd_tools.scoring.ground_truth import labelled_manifest
+from asd_tools.scoring.report import results_dir
 
 
 def read_target_prob(weight_dir, machine, div):
@@ -46,15 +47,16 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     def main_fn(a):
-        weight_dir = a.weight_dir or Path(a.expdir) / "all" / a.domain_classifier_tag / "domain_weight"
-        tables = find_score_tables(a.expdir)
-        manifest = load_manifest(a.dumpdir, a.machines)
+        weight_dir = a.weight_dir or results_dir(a.expdir, a.machines, a.domain_classifier_tag) / "domain_weight"
+        tables = find_score_tables(a.expdir, a.machines)
+        manifest = labelled_manifest(a.dumpdir, a.machines)
+        name = ensemble_name(a.name, a.machines)
         files = []
         for machine in a.machines:
             prob = read_target_prob(weight_dir, machine, a.div)
             scores, chosen = specialization(tables, machine, manifest, prob, a.per_table, a.top)
-            files.append(write_ensemble(a.expdir, a.name, machine, scores, chosen) / "scores.csv")
-        print(score_ensemble(files, manifest, a.expdir, a.name))
+            files.append(write_ensemble(a.expdir, name, machine, scores, chosen) / "scores.csv")
+        print(score_ensemble(files, manifest, a.expdir, a.machines, name))
 
     run(main_fn, args)
 

@@ -21,12 +21,12 @@ from asd_tools.bin.common import machines_arg, parser, run
 from asd_tools.data.manifest import load_manifest
 from asd_tools.domain_weight import domain_predictors, plot_domain_weights, target_probabilities
 from asd_tools.embeddings import Embeddings
-from asd_tools.scoring.report import SOURCES
+from asd_tools.scoring.report import SOURCES, results_dir
 from asd_tools.utils import write_csv
 
 
-def embeddings_dir(expdir, tag, checkpoint, machine):
-    sources = Path(expdir) / "all" / tag / checkpoint / SOURCES
+def embeddings_dir(expdir, machines, tag, checkpoint, machine):
+    sources = results_dir(expdir, machines, tag) / checkpoint / SOURCES
     if not sources.exists():
         raise FileNotFoundError(f"{sources} is missing: run ./domain_classifier_job.sh (all stages, then scoring)")
     scores = json.loads(sources.read_text())["scores"]
@@ -38,7 +38,7 @@ def embeddings_dir(expdir, tag, checkpoint, machine):
 def machine_weights(a, machine, manifest):
     predictors = []
     for checkpoint in a.checkpoints:
-        folder = embeddings_dir(a.expdir, a.tag, checkpoint, machine)
+        folder = embeddings_dir(a.expdir, a.machines, a.tag, checkpoint, machine)
         inlier, test = Embeddings.load(folder / "inlier.npz"), Embeddings.load(folder / "test.npz")
         inlier_is_source = manifest.loc[inlier.clip_id, "domain"].to_numpy() == "source"
         predictors.append(domain_predictors(inlier, test, inlier_is_source))
@@ -62,7 +62,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     def main_fn(a):
-        outdir = Path(a.outdir or Path(a.expdir) / "all" / a.tag / "domain_weight")
+        outdir = Path(a.outdir or results_dir(a.expdir, a.machines, a.tag) / "domain_weight")
         manifest = load_manifest(a.dumpdir, a.machines)
         results, rows = {}, []
         for machine in a.machines:

@@ -1,30 +1,30 @@
 #!/usr/bin/env bash
 # Shared scoring stage: official score tables and submission files for every checkpoint of one
-# experiment (tag) over all machine types -> <expdir>/all/<tag>/<checkpoint>/.
+# experiment (tag) over the given machine types -> <expdir>/<set>/<tag>/<checkpoint>/, where <set>
+# is "all" for every machine type and "only_<a>+<b>" for a subset (never mixed in one folder).
+# Evaluation labels are read from the ground truth now, so labels published later need no re-dump.
 
 expdir=                # exp/<data>
 dumpdir=               # dump folder
 machines=              # machine types
 tag=                   # experiment name
+ground_truth_dir=      # evaluator ground truth (default: <data root>/ground_truth of the dump)
+force=false            # true: re-score even when the tables are current
 stage_name="Stage 2"   # how the calling recipe numbers this stage (for the log lines)
 
 help_message="Usage: $0 --expdir DIR --dumpdir DIR --machines \"...\" --tag TAG"
 . utils/parse_options.sh
 set -euo pipefail
 . utils/log.sh
+. ./path.sh
+. ./cmd.sh
 
-first=${machines%% *}
-checkpoints=$(find "${expdir}/${first}/${tag}" -maxdepth 2 -name scores.csv -printf '%h\n' 2>/dev/null \
-    | xargs -r -n1 basename | sort -V)
-if [ -z "${checkpoints}" ]; then
-    echo "$0: no scores in ${expdir}/${first}/${tag}: run the detector stage first" >&2
-    exit 1
-fi
-for checkpoint in ${checkpoints}; do
-    outdir=${expdir}/all/${tag}/${checkpoint}
-    log "${stage_name}: scoring ${tag}/${checkpoint} (log: ${outdir}/score.log)"
-    utils/run_local.sh "${outdir}/score.log" python -m asd_tools.bin.score --dumpdir "${dumpdir}" \
-        --expdir "${expdir}" --machines "${machines}" --tag "${tag}" --checkpoint "${checkpoint}"
-    grep "official score" "${outdir}/score.log" || true
-done
-log "Results: ${expdir}/all/${tag}/<checkpoint>/score.md; submission files in .../teams/"
+args=(--expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag "${tag}")
+# The results folder depends on the machine set: asked of the scorer, which also checks the names.
+results=$(python -m asd_tools.bin.score "${args[@]}" --where)
+[ -n "${ground_truth_dir}" ] && args+=(--ground_truth_dir "${ground_truth_dir}")
+[ "${force}" = true ] && args+=(--force)
+log "${stage_name}: scoring every checkpoint of ${tag} (log: ${results}/score.log)"
+${train_cmd} "${results}/score.log" python -m asd_tools.bin.score "${args[@]}"
+grep "official score" "${results}/score.log" | tail -n "$(find "${results}" -maxdepth 2 -name score.md | wc -l)"
+log "Results: ${results}/<checkpoint>/score.md; submission files in .../teams/"
