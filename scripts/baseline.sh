@@ -16,6 +16,7 @@ expdir=                # default: exp/<data name>
 conf=conf/tuning/baseline.yaml  # the baseline's config
 tag=                   # experiment name (default: the config's file name)
 
+valid_stages="0-5"
 help_message="Usage: $0 [options]"
 . utils/parse_options.sh
 set -euo pipefail
@@ -25,9 +26,11 @@ set -euo pipefail
 . ./cmd.sh
 tag=${tag:-$(basename "${conf}" .yaml)}
 
-local/data.sh --stage "${stage}" --stop_stage "$((stop_stage < 2 ? stop_stage : 2))" \
-    --machines "${machines}" --data "${data}" --synthetic_size "${synthetic_size}" \
-    --data_root "${data_root}" --dumpdir "${dumpdir}"
+if [ "${stage}" -le 2 ]; then
+    local/data.sh --stage "${stage}" --stop_stage "$((stop_stage < 2 ? stop_stage : 2))" \
+        --machines "${machines}" --data "${data}" --synthetic_size "${synthetic_size}" \
+        --data_root "${data_root}" --dumpdir "${dumpdir}"
+fi
 
 for machine in ${machines}; do
     machine_dir=${expdir}/${machine}/${tag}

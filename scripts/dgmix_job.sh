@@ -19,6 +19,7 @@ conf=conf/tuning/dgmix.original.yaml  # the DG-Mix config
 tag=                   # experiment name (default: the config's file name)
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
 
+valid_stages="0-7"
 help_message="Usage: $0 [options]"
 . utils/parse_options.sh
 set -euo pipefail

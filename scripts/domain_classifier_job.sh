@@ -16,6 +16,8 @@ stop_stage=2           # last job stage
 start_stage=0          # first run stage (0 data ... 5 detect)
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
 
+valid_stages="1-2"
+valid_run_stages="0-5"
 help_message="Usage: $0 [options]"
 . utils/parse_options.sh
 set -euo pipefail

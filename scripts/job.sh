@@ -21,6 +21,8 @@ tag=                   # experiment name (default: the config's file name)
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
 outlier_pool=          # external outlier exposure pool: a folder of WAV files or "synthetic" (audioset configs)
 
+valid_stages="1-2"
+valid_run_stages="0-5"
 help_message="Usage: $0 [options]   e.g. $0 --no 000 --data dcase2022 --machines \"fan valve\""
 . utils/parse_options.sh
 set -euo pipefail

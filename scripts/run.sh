@@ -14,7 +14,8 @@ dumpdir=dump/synthetic_small  # dump folder (stage 1 output)
 expdir=exp/synthetic_small    # experiment root
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
 
-help_message="Usage: $0 [options]  (stages 3-5 for one machine type)"
+valid_stages="3-5"
+help_message="Usage: $0 [options]  (one machine type)"
 . utils/parse_options.sh
 set -euo pipefail
 . utils/log.sh

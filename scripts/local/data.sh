@@ -19,7 +19,8 @@ split_seed=0           # seed of the train/valid split
 nj=2                   # parallel jobs for data generation
 outlier_pool=          # external outlier exposure: a folder of WAV files, or "synthetic" (built-in sounds)
 
-help_message="Usage: $0 [options]  (data stages 0-2 shared by every recipe)"
+valid_stages="0-2"
+help_message="Usage: $0 [options]  (the data stages shared by every recipe)"
 . utils/parse_options.sh
 set -euo pipefail
 . utils/log.sh
