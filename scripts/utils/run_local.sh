@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The "local" job backend: run a command, tee its output to a log file, fail loudly.
+# The "local" job backend: run a command with its output appended to a log file, fail loudly.
 # Usage: utils/run_local.sh [--gpu N] <log file> <command> [args...]
 # (--gpu is accepted so that the same call works with cluster backends; locally the
 #  command sees whatever devices this machine has.)
+#
+# Each run appends a header (command, start time, host) and a footer (exit status): a re-run,
+# such as a resumed training, keeps the output of the runs before it.
 set -euo pipefail
 if [ "${1:-}" = "--gpu" ]; then
     shift 2
@@ -14,10 +17,12 @@ fi
 log=$1
 shift
 mkdir -p "$(dirname "${log}")"
+command=$(printf '%q ' "$@")  # quoted as the shell needs it: the header can be run again
 {
-    echo "# $*"
-    echo "# started at $(date)"
-} > "${log}"
+    echo "# ------------------------------------------------------------------------------"
+    echo "# ${command% }"
+    echo "# started at $(date) on ${HOSTNAME}"
+} >> "${log}"
 status=0
 "$@" >> "${log}" 2>&1 || status=$?
 echo "# ended at $(date) with status ${status}" >> "${log}"
