@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from asd_tools.constants import SAMPLE_RATE
 from asd_tools.data.manifest import ClipStore
 from asd_tools.embeddings import Embeddings
 from asd_tools.frontend import log_compress, mel_spectrogram
+from asd_tools.utils import progress
 
 
 @dataclass
@@ -32,7 +32,7 @@ def logmel_statistics(manifest_rows, store: ClipStore, cfg: LogMelConfig) -> Emb
     mel = mel_spectrogram(SAMPLE_RATE, cfg.n_fft, cfg.hop_length, cfg.n_mels, cfg.f_min, cfg.f_max)
     features = []
     with torch.no_grad():
-        for _, row in tqdm(manifest_rows.iterrows(), total=len(manifest_rows), desc="log-mel", mininterval=5):
+        for _, row in progress(manifest_rows.iterrows(), total=len(manifest_rows), desc="log-mel"):
             spec = log_compress(mel(torch.from_numpy(store.read(row))))
             features.append(torch.cat([spec.mean(dim=-1), spec.std(dim=-1)]).numpy())
     n = len(features)

@@ -17,11 +17,11 @@ from typing import List
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
-from tqdm import tqdm
 
 from asd_tools.config import choice
 from asd_tools.detectors import DETECTORS, POOLINGS, build_detector, pool_windows
 from asd_tools.embeddings import Embeddings
+from asd_tools.utils import progress
 
 INLIER_SETS = ("all", "so", "valid")  # all inlier clips, source-domain ones, validation-list ones
 SECTION_LOGIT = "section_logit"
@@ -87,7 +87,7 @@ def run_detectors(
     sections = sorted(clip_info.loc[test.clip_id, "section"].unique())
     # The fits are many and small: multi-threaded BLAS only adds overhead (6x slower measured).
     with threadpool_limits(1):
-        for section in tqdm(sections, desc="detect", mininterval=5):
+        for section in progress(sections, desc="detect"):
             inlier_part = _section_subset(inlier, clip_info, section)
             test_part = _section_subset(test, clip_info, section)
             if len(inlier_part.clip_id) == 0:

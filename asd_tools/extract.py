@@ -6,11 +6,11 @@ window features by the system's ``to_features`` function.
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from asd_tools.constants import WINDOW_SAMPLES
 from asd_tools.data.windows import WindowDataset, random_starts, window_loader, window_starts
 from asd_tools.embeddings import Embeddings
+from asd_tools.utils import progress
 
 
 def clip_windows(lengths, n_split):
@@ -33,7 +33,7 @@ def extract(model, clips, dumpdir, n_split, batch_size, device, to_features, num
     plan = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     loader = window_loader(WindowDataset(clips, dumpdir, window), plan, num_workers, device)
     features, positions = {}, []
-    for batch_positions, waves in tqdm(loader, desc="embed", mininterval=5, leave=False):
+    for batch_positions, waves in progress(loader, desc="embed", leave=False):
         waves = waves.to(device, non_blocking=True)
         if mix_partner is not None:
             waves = mix_partner(batch_positions, waves)

@@ -1,6 +1,7 @@
-"""Small shared helpers: atomic writes, logging set-up, harmonic mean."""
+"""Small shared helpers: atomic writes, logging set-up, console and progress bars, harmonic mean."""
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -9,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 
 @contextlib.contextmanager
@@ -52,13 +54,89 @@ def harmonic_mean(values, floor: float = 0.0) -> float:
     return float(values.size / np.sum(1.0 / values))
 
 
+CONSOLE_FD = "ASD_CONSOLE_FD"  # set by scripts/utils/run_local.sh: the terminal's file descriptor
+CONSOLE_ID = "ASD_CONSOLE_ID"  # and its device:inode, which tells it from a reused descriptor
+
+
+def console_stream():
+    """The user's terminal, where progress bars and a copy of the warnings go.
+
+    Under ``utils/run_local.sh`` stderr is the stage's log file and the terminal is the
+    descriptor named by ``$ASD_CONSOLE_FD``; anywhere else it is ``sys.stderr``.
+    """
+    return _open_console() or sys.stderr
+
+
+@functools.lru_cache(maxsize=1)
+def _open_console():
+    try:
+        fd = int(os.environ[CONSOLE_FD])
+        st = os.fstat(fd)
+        if f"{st.st_dev}:{st.st_ino}" != os.environ.get(CONSOLE_ID):
+            return None  # closed for this process and reused by another file: not the terminal
+        return os.fdopen(fd, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    except (KeyError, ValueError, OSError):
+        return None
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
+def progress(iterable=None, **kwargs):
+    """A tqdm progress bar on the console, shown only when the console is a terminal: never in a
+    log file or a CI log. Keyword arguments go to tqdm."""
+    stream = console_stream()
+    kwargs.setdefault("mininterval", 1.0)
+    kwargs.setdefault("dynamic_ncols", True)
+    return tqdm(iterable, file=stream, disable=not _isatty(stream), **kwargs)
+
+
+def announce(text: str) -> None:
+    """Print a result line to stdout (the log, under ``utils/run_local.sh``) and to the console."""
+    print(text, flush=True)
+    console = console_stream()
+    if not _same_file(console, sys.stdout):
+        print(text, file=console, flush=True)
+
+
+class _BarSafeHandler(logging.StreamHandler):
+    """Writes each record above any progress bar on its stream instead of through it."""
+
+    def emit(self, record):
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+            self.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def _same_file(a, b) -> bool:
+    try:
+        x, y = os.fstat(a.fileno()), os.fstat(b.fileno())
+    except (AttributeError, ValueError, OSError):
+        return a is b
+    return (x.st_dev, x.st_ino) == (y.st_dev, y.st_ino)
+
+
 def setup_logging(log_file=None, verbosity: int = 1) -> None:
-    """Log to stderr (and to ``log_file`` when given) with time and place."""
+    """Log to stderr (and append to ``log_file`` when given) with time and place.
+
+    When stderr is not the console (under ``utils/run_local.sh`` it is the stage's log file),
+    warnings and errors are copied to the console too, so that the user sees them at once.
+    """
     level = logging.DEBUG if verbosity > 1 else logging.INFO if verbosity == 1 else logging.WARNING
-    handlers = [logging.StreamHandler(sys.stderr)]
+    handlers = [_BarSafeHandler(sys.stderr)]
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file))
+        handlers.append(logging.FileHandler(log_file, mode="a"))
+    console = console_stream()
+    if not _same_file(console, sys.stderr):
+        handlers.append(_BarSafeHandler(console))
+        handlers[-1].setLevel(logging.WARNING)
     logging.basicConfig(
         level=level,
         handlers=handlers,

@@ -17,6 +17,7 @@ conf=conf/tuning/baseline.yaml  # the baseline's config
 tag=                   # experiment name (default: the config's file name)
 force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 
+valid_stages="0-5"
 help_message="Usage: $0 [options]"
 . utils/parse_options.sh
 set -euo pipefail
@@ -27,9 +28,11 @@ set -euo pipefail
 . utils/force.sh
 tag=${tag:-$(basename "${conf}" .yaml)}
 
-local/data.sh --stage "${stage}" --stop_stage "$((stop_stage < 2 ? stop_stage : 2))" \
-    --machines "${machines}" --data "${data}" --synthetic_size "${synthetic_size}" \
-    --data_root "${data_root}" --dumpdir "${dumpdir}" --force "${force}"
+if [ "${stage}" -le 2 ]; then
+    local/data.sh --stage "${stage}" --stop_stage "$((stop_stage < 2 ? stop_stage : 2))" \
+        --machines "${machines}" --data "${data}" --synthetic_size "${synthetic_size}" \
+        --data_root "${data_root}" --dumpdir "${dumpdir}" --force "${force}"
+fi
 
 for machine in ${machines}; do
     machine_dir=${expdir}/${machine}/${tag}

@@ -20,6 +20,7 @@ tag=                   # experiment name (default: the config's file name)
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
 force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 
+valid_stages="0-7"
 help_message="Usage: $0 [options]"
 . utils/parse_options.sh
 set -euo pipefail

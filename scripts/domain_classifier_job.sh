@@ -17,6 +17,8 @@ start_stage=0          # first run stage (0 data ... 5 detect)
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
 force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 
+valid_stages="1-2"
+valid_run_stages="0-5"
 help_message="Usage: $0 [options]"
 . utils/parse_options.sh
 set -euo pipefail

@@ -23,6 +23,8 @@ device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
 outlier_pool=          # external outlier exposure pool: a folder of WAV files or "synthetic" (audioset configs)
 force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 
+valid_stages="1-2"
+valid_run_stages="0-5"
 help_message="Usage: $0 [options]   e.g. $0 --no 000 --data dcase2022 --machines \"fan valve\""
 . utils/parse_options.sh
 set -euo pipefail

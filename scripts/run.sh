@@ -15,7 +15,8 @@ expdir=exp/synthetic_small    # experiment root
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
 force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 
-help_message="Usage: $0 [options]  (stages 3-5 for one machine type)"
+valid_stages="3-5"
+help_message="Usage: $0 [options]  (one machine type)"
 . utils/parse_options.sh
 set -euo pipefail
 . utils/log.sh

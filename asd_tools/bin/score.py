@@ -18,6 +18,7 @@ from asd_tools.data.manifest import dump_identity, load_manifest
 from asd_tools.provenance import Provenance, file_digest
 from asd_tools.scoring.ground_truth import default_ground_truth_dir, ground_truth_inputs, labelled_manifest
 from asd_tools.scoring.report import label_coverage, results_dir, score_experiment, score_line
+from asd_tools.utils import announce
 
 SCORE_FORMAT = 2  # 2: machine-set folders, ground truth read at scoring, partial sets marked
 
@@ -64,12 +65,12 @@ def score_checkpoint(a, labelled, gt_inputs, checkpoint):
     if record.is_current(a.force):
         summary = pd.read_csv(outdir / "summary.csv")
         test = labelled[labelled["split"] == "test"]
-        print(score_line(name, summary, label_coverage(test)) + f" -> {outdir / 'score.md'} (up to date)")
+        announce(score_line(name, summary, label_coverage(test)) + f" -> {outdir / 'score.md'} (up to date)")
         return
     record.invalidate()
     _, summary, coverage = score_experiment(files, labelled, outdir, f"{a.tag}_{checkpoint}", a.team, a.postprocess)
     record.write()
-    print(score_line(name, summary, coverage) + f" -> {outdir / 'score.md'}")
+    announce(score_line(name, summary, coverage) + f" -> {outdir / 'score.md'}")
 
 
 def main(argv=None):

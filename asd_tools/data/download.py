@@ -17,9 +17,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from asd_tools.constants import EVAL_SECTIONS
+from asd_tools.utils import progress
 
 ZENODO_URL = "https://zenodo.org/record"
 GROUND_TRUTH_URL = "https://raw.githubusercontent.com/Kota-Dohi/dcase2022_evaluator/main"
@@ -83,7 +82,7 @@ def fetch(url, dest, timeout=30.0) -> Path:
         total = start + int(length) if length is not None else None
         with (
             open(part, "ab" if resumed else "wb") as f,
-            tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=dest.name, mininterval=2) as bar,
+            progress(total=total, initial=start, unit="B", unit_scale=True, desc=dest.name, mininterval=2) as bar,
         ):
             while chunk := response.read(CHUNK):
                 f.write(chunk)

@@ -16,14 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
-from tqdm import tqdm
 
 from asd_tools.constants import CLIP_SECONDS, SAMPLE_RATE, SPLITS, UNKNOWN, WINDOW_SAMPLES
 from asd_tools.data.manifest import MANIFEST_COLUMNS, MANIFEST_NAME
 from asd_tools.data.names import BadClipName, parse_clip_path
 from asd_tools.frontend import resample
 from asd_tools.provenance import Provenance, files_fingerprint
-from asd_tools.utils import atomic_path, atomic_write_text, write_csv
+from asd_tools.utils import atomic_path, atomic_write_text, progress, write_csv
 
 DUMP_FORMAT = 2  # 2: evaluation labels are no longer stored in the dump
 REQUIRED_FOLDERS = (("dev", "train"), ("dev", "test"))
@@ -151,7 +150,7 @@ def _write_arrays(df: pd.DataFrame, outdir: Path):
     outdir.mkdir(parents=True, exist_ok=True)
     errors, totals = [], np.zeros(3)  # count, sum, sum of squares over dev training clips
     with _atomic_arrays(df, outdir) as arrays:
-        for _, row in tqdm(df.iterrows(), total=len(df), desc=f"dump {df['machine'].iloc[0]}", mininterval=5):
+        for _, row in progress(df.iterrows(), total=len(df), desc=f"dump {df['machine'].iloc[0]}"):
             wave, error = read_clip(row)
             if error:
                 errors.append(error)

@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
 
-from asd_tools.utils import atomic_path, atomic_write_text
+from asd_tools.utils import atomic_path, atomic_write_text, progress
 
 LAST = "checkpoint-last.pt"
 BEST = "checkpoint-best.pt"
@@ -154,11 +153,10 @@ class Trainer:
     def _train_epoch(self):
         self.model.train()
         totals, count, start = {}, 0, time.time()
-        bar = tqdm(
+        bar = progress(
             self.task.batches(self.epoch),
             total=self.task.steps_per_epoch(),
             desc=f"epoch {self.epoch}/{self.settings.epochs}",
-            mininterval=5,
             leave=False,
         )
         for i, batch in enumerate(bar):

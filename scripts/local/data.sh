@@ -20,7 +20,8 @@ nj=2                   # parallel jobs for data generation
 outlier_pool=          # external outlier exposure: a folder of WAV files, or "synthetic" (built-in sounds)
 force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 
-help_message="Usage: $0 [options]  (data stages 0-2 shared by every recipe)"
+valid_stages="0-2"
+help_message="Usage: $0 [options]  (the data stages shared by every recipe)"
 . utils/parse_options.sh
 set -euo pipefail
 . utils/log.sh

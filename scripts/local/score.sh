@@ -25,6 +25,5 @@ results=$(python -m asd_tools.bin.score "${args[@]}" --where)
 [ -n "${ground_truth_dir}" ] && args+=(--ground_truth_dir "${ground_truth_dir}")
 [ "${force}" = true ] && args+=(--force)
 log "${stage_name}: scoring every checkpoint of ${tag} (log: ${results}/score.log)"
-${train_cmd} "${results}/score.log" python -m asd_tools.bin.score "${args[@]}"
-grep "official score" "${results}/score.log" | tail -n "$(find "${results}" -maxdepth 2 -name score.md | wc -l)"
+${train_cmd} "${results}/score.log" python -m asd_tools.bin.score "${args[@]}"  # prints one line per checkpoint
 log "Results: ${results}/<checkpoint>/score.md; submission files in .../teams/"
