@@ -47,7 +47,7 @@ def ensemble_name(name, machines) -> str:
 def find_score_tables(expdir, machines) -> list:
     """Every scored experiment over exactly ``machines`` (ensembles themselves excluded)."""
     tables = []
-    folder = results_dir(expdir, machines, "").parent
+    folder = Path(expdir) / machine_set_name(machines)
     for path in sorted(folder.glob("*/*/score.csv")):
         tag = path.parent.parent.name
         if tag.startswith(ENSEMBLE_PREFIX):
