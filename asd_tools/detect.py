@@ -44,7 +44,9 @@ class DetectConfig:
             "prediction": ["machine_logit", "section_logits"],
         }
     )
-    standardize: bool = True  # scale features by the inliers' mean/std before fitting
+    # scale features by the inliers' mean/std before fitting; off in the original recipe
+    # (infer.py --use_norm "" unless "_norm" was given)
+    standardize: bool = False
     # window scores -> clip score: both orientations of the order-dependent poolings (the
     # original's max / upper_mean are min_anomaly / lower_mean_anomaly) and mean, median
     poolings: List[str] = field(default_factory=lambda: list(POOLINGS))

@@ -83,6 +83,20 @@ def test_the_originals_ambiguous_names_are_errors_that_point_to_ours(old):
         from_dict(DetectConfig, {"poolings": [old]})
 
 
+def test_schema_defaults_follow_the_original():
+    cfg = DetectConfig()
+    assert cfg.standardize is False
+    assert set(ORIGINAL_POOLINGS.values()) <= set(cfg.poolings)
+    assert {"max_anomaly", "upper_mean_anomaly"} <= set(cfg.poolings)
+
+
+@pytest.mark.parametrize("name", SYSTEM1_REPRODUCTIONS)
+def test_system1_reproduction_configs_run_the_originals_detectors(name):
+    detect = load_config(CONF / name, SerialOEConfig).detect
+    assert detect.standardize is False  # the original's --use_norm "" (no feature scaling)
+    assert set(ORIGINAL_POOLINGS.values()) <= set(detect.poolings)
+
+
 def test_every_system1_config_has_both_pooling_orientations():
     files = sorted(glob.glob(str(CONF / "asd_model.*.yaml")))
     assert len(files) > len(SYSTEM1_REPRODUCTIONS)  # the cpu and tiny configs too
@@ -107,7 +121,7 @@ def test_column_names_carry_the_pooling_and_section_logit_follows():
     cfg = DetectConfig(detectors=["knn"], ks=[1], inlier_sets=["all"], feature_sets={"embed": ["embedding"]})
     scores = run_detectors(inlier, test, clip_info, cfg)
     columns = [c for c in scores.columns if c not in ("clip_id", "subset")]
-    assert columns == [f"knn_k1_all_embed_std_{p}" for p in POOLINGS] + [f"section_logit_{p}" for p in POOLINGS]
+    assert columns == [f"knn_k1_all_embed_{p}" for p in POOLINGS] + [f"section_logit_{p}" for p in POOLINGS]
 
     # the section logit's min_anomaly is the original's pooled "max" of the raw logit, negated
     # (then z-scored by the inliers' reference scores)
