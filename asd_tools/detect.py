@@ -3,6 +3,8 @@
 Per section and feature set, a detector is fitted on the section's inlier windows ("all"
 domains or source only, "so"), scores the test windows, and the window scores are pooled
 per clip. Each (detector, k, inlier set, feature set, pooling) is one post-process column.
+Window scores are anomaly-oriented before pooling; see ``asd_tools.detectors`` for the pooling
+names and how they map to the original recipe's (its ``max`` is our ``min_anomaly``).
 
 Normal *reference* scores come from cross-fitting over the inlier clips (fit on the other
 folds, score the held-out fold): they z-score each column within the section, so that
@@ -19,7 +21,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from asd_tools.config import choice
-from asd_tools.detectors import DETECTORS, POOLINGS, build_detector, pool_windows
+from asd_tools.detectors import DETECTORS, POOLINGS, build_detector, check_pooling, pool_windows
 from asd_tools.embeddings import Embeddings
 from asd_tools.utils import progress
 
@@ -42,7 +44,11 @@ class DetectConfig:
             "prediction": ["machine_logit", "section_logits"],
         }
     )
-    standardize: bool = True  # scale features by the inliers' mean/std before fitting
+    # scale features by the inliers' mean/std before fitting; off in the original recipe
+    # (infer.py --use_norm "" unless "_norm" was given)
+    standardize: bool = False
+    # window scores -> clip score: both orientations of the order-dependent poolings (the
+    # original's max / upper_mean are min_anomaly / lower_mean_anomaly) and mean, median
     poolings: List[str] = field(default_factory=lambda: list(POOLINGS))
     section_logit_score: bool = True  # the detector-free score (needs section_logits)
     reference_folds: int = 2  # cross-fitting folds for normal reference scores
@@ -54,7 +60,7 @@ class DetectConfig:
         for name in self.inlier_sets:
             choice(name, INLIER_SETS, "inlier_sets")
         for name in self.poolings:
-            choice(name, POOLINGS, "poolings")
+            check_pooling(name)
         if self.reference_folds < 2:
             raise ValueError("reference_folds must be at least 2")
         if any(k < 1 for k in self.ks):

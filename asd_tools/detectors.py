@@ -86,24 +86,83 @@ def build_detector(name: str, k: int, seed: int = 0) -> Detector:
     return DETECTORS[name](k=k, seed=seed)
 
 
+# Window poolings. Every detector here returns ANOMALY-oriented window scores (higher = more
+# anomalous), and pooling acts on those. The original recipe pooled NORMALITY-oriented scores
+# (GMM log-likelihood, negative kNN distance, LOF score_samples) and negated the pooled value at
+# scoring, so its order statistics pick the opposite end: its ``max`` keeps the most normal
+# window. Order-dependent poolings therefore carry the orientation in their name:
+#   ours                 window(s) kept                        the original recipe's name
+#   max_anomaly          the most anomalous window             (none)
+#   min_anomaly          the most normal window                max
+#   upper_mean_anomaly   mean of the most anomalous half       (none)
+#   lower_mean_anomaly   mean of the most normal half          upper_mean
+#   mean, median         orientation-free                      mean, median
+# A "half" is ceil(n / 2) windows (it includes the median window when n is odd), as in the
+# original's ``sorted(x)[len(x) // 2:]``.
+
+
+def _max_anomaly(values):
+    return values[-1]
+
+
+def _min_anomaly(values):
+    return values[0]
+
+
+def _upper_mean_anomaly(values):
+    return values[len(values) // 2 :].mean()
+
+
+def _lower_mean_anomaly(values):
+    return values[: len(values) - len(values) // 2].mean()
+
+
+def _mean(values):
+    return values.mean()
+
+
+def _median(values):
+    return np.median(values)
+
+
+# name -> function of one clip's window scores, sorted ascending (anomaly-oriented)
+# (the original's four first, then the anomaly-side ones)
+POOLINGS = {
+    "min_anomaly": _min_anomaly,
+    "lower_mean_anomaly": _lower_mean_anomaly,
+    "mean": _mean,
+    "median": _median,
+    "max_anomaly": _max_anomaly,
+    "upper_mean_anomaly": _upper_mean_anomaly,
+}
+# the original recipe's pooling names (infer.py's agg list) -> ours that compute the same clip score
+ORIGINAL_POOLINGS = {
+    "max": "min_anomaly",
+    "mean": "mean",
+    "median": "median",
+    "upper_mean": "lower_mean_anomaly",
+}
+
+
+def check_pooling(name: str) -> str:
+    """Validate a pooling name; the original's order-dependent names get a pointer to ours."""
+    if name in POOLINGS:
+        return name
+    hint = ""
+    if name in ORIGINAL_POOLINGS:
+        hint = (
+            f" ('{name}' is ambiguous: the original recipe's '{name}' is '{ORIGINAL_POOLINGS[name]}' here; "
+            "names ending in _anomaly say which end of the anomaly-oriented window scores they keep)"
+        )
+    raise ValueError(f"unknown pooling '{name}': choose from {list(POOLINGS)}{hint}")
+
+
 def pool_windows(window_scores: np.ndarray, window_clip: np.ndarray, n_clips: int, how: str) -> np.ndarray:
-    """Pool window scores into clip scores: max, mean, median or upper_mean (mean of the upper half)."""
-    if how not in POOLINGS:
-        raise KeyError(f"unknown pooling '{how}': choose from {POOLINGS}")
+    """Pool anomaly-oriented window scores into clip scores with the registered pooling ``how``."""
+    pool = POOLINGS[check_pooling(how)]
     order = np.argsort(window_clip, kind="stable")
     bounds = np.searchsorted(window_clip[order], np.arange(n_clips + 1))
     out = np.empty(n_clips)
     for c in range(n_clips):
-        values = np.sort(window_scores[order[bounds[c] : bounds[c + 1]]])
-        if how == "max":
-            out[c] = values[-1]
-        elif how == "mean":
-            out[c] = values.mean()
-        elif how == "median":
-            out[c] = np.median(values)
-        else:
-            out[c] = values[len(values) // 2 :].mean()
+        out[c] = pool(np.sort(window_scores[order[bounds[c] : bounds[c + 1]]]))
     return out
-
-
-POOLINGS = ("max", "mean", "median", "upper_mean")

@@ -11,8 +11,12 @@ def test_job_on_tiny(tiny_job):
     assert out.count("official score") == 3  # checkpoint-1epochs, -2epochs, -best
     result = tmp_path / "exp/only_fan+valve/asd_model.tiny/checkpoint-best"
     board = pd.read_csv(result / "score.csv")
-    assert len(board) == 3 * 2 * 2 * 3 * 2 + 2  # detectors x ks x inlier sets x feature sets x poolings + section logit
-    assert board.postprocess.str.startswith("section_logit_").sum() == 2
+    n_poolings = 6  # min/max_anomaly, lower/upper_mean_anomaly, mean, median: both orientations
+    # detectors x ks x inlier sets x feature sets x poolings, + the section logit per pooling
+    assert len(board) == 3 * 2 * 2 * 3 * n_poolings + n_poolings
+    assert board.postprocess.str.startswith("section_logit_").sum() == n_poolings
+    # both orientations, features not standardised (no "_std")
+    assert {"gmm_k1_all_embed_min_anomaly", "gmm_k1_all_embed_max_anomaly"} <= set(board.postprocess)
     assert "Official DCASE 2022 score" in (result / "score.md").read_text()
     submission = list((result / "teams/asd_tools/asd_model.tiny_checkpoint-best").glob("*.csv"))
     assert len(submission) == 12

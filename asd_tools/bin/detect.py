@@ -18,6 +18,10 @@ from asd_tools.embeddings import Embeddings
 from asd_tools.provenance import Provenance, file_digest
 from asd_tools.utils import write_csv
 
+# 2: poolings named by orientation (max -> max_anomaly, upper_mean -> upper_mean_anomaly; new
+#    min_anomaly and lower_mean_anomaly, the original recipe's max and upper_mean)
+DETECT_FORMAT = 2
+
 
 def main(argv=None):
     p = parser(__doc__)
@@ -41,7 +45,7 @@ def main(argv=None):
         }
         if "valid" in cfg.inlier_sets:
             inputs.update(lists_identity(a.dumpdir, a.machine, ["valid"]))
-        record = Provenance(embeddir, "detect", inputs, {"detect": config_to_dict(cfg)})
+        record = Provenance(embeddir, "detect", inputs, {"detect": config_to_dict(cfg)}, fmt=DETECT_FORMAT)
         if record.is_current(a.force):
             return
         record.invalidate()

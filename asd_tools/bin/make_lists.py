@@ -1,7 +1,7 @@
 """Stage 2: split each machine type's training clips into train / valid lists (+ test list)."""
 
 from asd_tools.bin.common import machines_arg, parser, run
-from asd_tools.data.split import write_lists
+from asd_tools.data.split import FOLD_RULES, write_lists
 
 
 def main(argv=None):
@@ -10,9 +10,20 @@ def main(argv=None):
     p.add_argument("--machines", type=machines_arg, required=True)
     p.add_argument("--valid_ratio", type=float, required=True)
     p.add_argument("--seed", type=int, required=True)
+    p.add_argument(
+        "--fold_rule",
+        choices=list(FOLD_RULES),
+        required=True,
+        help="folds from valid_ratio: int = int(1 / valid_ratio) (the original), round = round(1 / valid_ratio)",
+    )
     p.add_argument("--force", action="store_true")
     args = p.parse_args(argv)
-    run(lambda a: [write_lists(a.dumpdir, m, a.valid_ratio, a.seed, a.force) for m in a.machines], args)
+    run(
+        lambda a: [
+            write_lists(a.dumpdir, m, a.valid_ratio, a.seed, force=a.force, fold_rule=a.fold_rule) for m in a.machines
+        ],
+        args,
+    )
 
 
 if __name__ == "__main__":

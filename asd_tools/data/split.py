@@ -1,8 +1,8 @@
 """Stage 2: the inlier/training split of each machine type's training clips.
 
-Source clips are split stratified by section (k-fold with k = round(1 / valid_ratio),
-shuffled with a fixed seed, first fold = validation); target clips go to validation when
-their index is a multiple of 3. The lists ``lists/{train,valid,test}.txt`` hold clip ids.
+Source clips are split stratified by section (k-fold, shuffled with a fixed seed, first fold =
+validation; k from valid_ratio by ``FOLD_RULES``); target clips go to validation when their
+index is a multiple of 3. The lists ``lists/{train,valid,test}.txt`` hold clip ids.
 """
 
 import logging
@@ -18,15 +18,37 @@ from asd_tools.utils import atomic_write_text
 
 SUBSETS = ("train", "valid", "test")
 TARGET_VALID_EVERY = 3  # target clip index % 3 == 0 -> validation
+MIN_FOLDS = 2  # a k-fold split needs two folds
+# How many folds valid_ratio gives; the first fold is the source validation share (1 / folds).
+#   int:   int(1 / valid_ratio), truncated, as the original recipe (write_scp.py):
+#          valid_ratio 0.15 -> 6 folds, 16.7 % of the source clips
+#   round: max(round(1 / valid_ratio), 2), this project's earlier rule: 0.15 -> 7 folds, 14.3 %
+FOLD_RULES = {
+    "int": lambda valid_ratio: int(1.0 / valid_ratio),
+    "round": lambda valid_ratio: max(int(round(1.0 / valid_ratio)), MIN_FOLDS),
+}
 
 
-def split_training_clips(df: pd.DataFrame, valid_ratio: float, seed: int) -> pd.Series:
-    """Return 'train'/'valid' for each training clip of one machine type."""
+def valid_folds(valid_ratio: float, fold_rule: str = "int") -> int:
+    """The number of k-fold splits that ``valid_ratio`` gives under ``fold_rule``."""
     if not 0 < valid_ratio < 1:
         raise ValueError(f"valid_ratio must lie in (0, 1), got {valid_ratio}")
+    if fold_rule not in FOLD_RULES:
+        raise ValueError(f"unknown fold rule '{fold_rule}': choose from {list(FOLD_RULES)}")
+    n_splits = FOLD_RULES[fold_rule](valid_ratio)
+    if n_splits < MIN_FOLDS:
+        raise ValueError(
+            f"valid_ratio={valid_ratio} gives {n_splits} fold under the '{fold_rule}' rule; "
+            f"a split needs {MIN_FOLDS}: use valid_ratio <= 0.5"
+        )
+    return n_splits
+
+
+def split_training_clips(df: pd.DataFrame, valid_ratio: float, seed: int, fold_rule: str = "int") -> pd.Series:
+    """Return 'train'/'valid' for each training clip of one machine type."""
+    n_splits = valid_folds(valid_ratio, fold_rule)
     subset = pd.Series("train", index=df.index)
     source = df[df["domain"] == "source"]
-    n_splits = max(int(round(1.0 / valid_ratio)), 2)
     smallest = source["section"].value_counts().min() if len(source) else 0
     if smallest < n_splits:
         raise ValueError(
@@ -41,21 +63,21 @@ def split_training_clips(df: pd.DataFrame, valid_ratio: float, seed: int) -> pd.
     return subset
 
 
-def write_lists(dumpdir, machine, valid_ratio=0.15, seed=0, force=False):
+def write_lists(dumpdir, machine, valid_ratio=0.15, seed=0, force=False, fold_rule="int"):
     """Write ``<dumpdir>/<machine>/lists/{train,valid,test}.txt``; skipped while dump and settings are unchanged."""
     outdir = Path(dumpdir) / machine / "lists"
     record = Provenance(
         outdir,
         "lists",
         inputs={"dump": dump_identity(dumpdir, machine)},
-        settings={"valid_ratio": valid_ratio, "seed": seed},
+        settings={"valid_ratio": valid_ratio, "seed": seed, "fold_rule": fold_rule},
     )
     if record.is_current(force):
         return
     record.invalidate()
     df = read_manifest(Path(dumpdir) / machine / MANIFEST_NAME)
     train = df[df["split"] == "train"]
-    subsets = split_training_clips(train, valid_ratio, seed)
+    subsets = split_training_clips(train, valid_ratio, seed, fold_rule)
     lists = {
         "train": train.loc[subsets == "train", "clip_id"],
         "valid": train.loc[subsets == "valid", "clip_id"],

@@ -81,7 +81,7 @@ def _dgmix_detect():
         inlier_sets=["all", "valid"],
         feature_sets={"embed": ["embedding"]},
         standardize=False,
-        poolings=["max"],
+        poolings=["mean"],
         section_logit_score=False,
     )
 

@@ -15,6 +15,7 @@ download_dir=downloads # where real archives are kept
 dumpdir=               # default: dump/<data name>
 expdir=                # default: exp/<data name> (unused here; shared naming)
 valid_ratio=0.15       # share of source training clips held out for validation
+fold_rule=int          # folds of that split (first fold = validation): int = int(1/valid_ratio) as the original (0.15: 6 folds, 16.7 %), round = round(1/valid_ratio) (0.15: 7 folds, 14.3 %)
 split_seed=0           # seed of the train/valid split
 nj=2                   # parallel jobs for data generation
 outlier_pool=          # external outlier exposure: a folder of WAV files, or "synthetic" (built-in sounds)
@@ -26,6 +27,10 @@ help_message="Usage: $0 [options]  (the data stages shared by every recipe)"
 set -euo pipefail
 . utils/log.sh
 . utils/data_dirs.sh
+case "${fold_rule}" in
+    int | round) ;;
+    *) echo "$0: --fold_rule must be 'int' or 'round', not '${fold_rule}'" >&2; exit 1 ;;
+esac
 . ./path.sh
 . ./cmd.sh
 . utils/force.sh
@@ -63,5 +68,6 @@ fi
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     log "Stage 2: train/valid/test lists in ${dumpdir}/<machine>/lists (log: ${dumpdir}/lists.log)"
     ${train_cmd} "${dumpdir}/lists.log" python -m asd_tools.bin.make_lists \
-        --dumpdir "${dumpdir}" --machines "${machines}" --valid_ratio "${valid_ratio}" --seed "${split_seed}" "${force_flag[@]}"
+        --dumpdir "${dumpdir}" --machines "${machines}" --valid_ratio "${valid_ratio}" --fold_rule "${fold_rule}" \
+        --seed "${split_seed}" "${force_flag[@]}"
 fi
