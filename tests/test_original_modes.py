@@ -1,18 +1,26 @@
-"""The original code's behaviours behind switches: the domain classifier.
+"""The original code's behaviours behind switches: the domain classifier and external outlier exposure.
 
 Domain classifier (ibkuroyagi/dcase2022_task2_challenge_recipe, domain_classifier_trainer.py and friends):
 the target-loss weight over a placeholder max_step, the target part that mixes clips of any machine type
-into target clips, the source domain BCE inside the weight.
+into target clips, the source domain BCE inside the weight. External outlier exposure (audioset_v000-v003):
+negatives drawn from the union of the other types and the pool, everything normalised with the positive
+type's statistics, five fixed crops per pool clip.
 """
 
+import json
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 import torch.nn.functional as F
 
 from asd_tools.config import load_config
-from asd_tools.constants import N_SECTIONS
+from asd_tools.constants import N_SECTIONS, WINDOW_SAMPLES
+from asd_tools.data.dump import dump_pool
+from asd_tools.data.synthetic import generate_outlier_pool
 from asd_tools.serial_oe.config import OETrainConfig, SerialOEConfig
 from asd_tools.serial_oe.task import (
     PLACEHOLDER_STEPS_PER_EPOCH,
@@ -212,3 +220,116 @@ def test_shipped_domain_classifier_configs_name_which_behaviour_they_run():
     assert (i.batch_size, i.target_batch_size, i.optimizer_params["weight_decay"]) == (32, 16, 0.0)
     for key in ("target_part", "target_weight_max_step", "source_domain_loss_in_target_weight", "use_mixup"):
         assert getattr(tiny.train, key) == getattr(i, key), key  # CI runs the intended behaviour
+
+
+# ------------------------------------------------------------------ external outlier exposure
+
+
+@pytest.fixture(scope="module")
+def pool_dump(tiny_dump, tmp_path_factory):
+    """The tiny dump's machine types (linked) plus a 30-clip outlier pool, in a dump folder of its own."""
+    dumpdir = tmp_path_factory.mktemp("pool_dump")
+    for machine in TINY_MACHINES:
+        (dumpdir / machine).symlink_to(Path(tiny_dump) / machine, target_is_directory=True)
+    folder = tmp_path_factory.mktemp("pool_wavs")
+    generate_outlier_pool(folder, count=30, seconds=3.0)
+    dump_pool(folder, dumpdir)
+    return dumpdir
+
+
+def _pool_config(name="asd_model.audioset_v000.yaml", **overrides):
+    """An audioset config scaled to the tiny data (batch 16)."""
+    cfg = load_config(CONF / name, SerialOEConfig).train
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    cfg.batch_size, cfg.num_workers = 16, 0
+    cfg.n_pos, cfg.n_neg = (8, 8) if cfg.negatives == "union" else (6, 6)  # separate: 4 pool clips
+    cfg.__post_init__()
+    return cfg
+
+
+def test_union_draw_gives_the_pool_its_share_of_the_union(pool_dump):
+    cfg = _pool_config()
+    task = OutlierExposureTask(cfg, pool_dump, "fan", list(TINY_MACHINES), "cpu")
+    n_pool, n_other = len(task.outlier_positions), len(task.negative_positions)
+    assert n_pool == 30
+    pool = set(task.outlier_positions.tolist())
+    draws = [p for epoch in range(1, 41) for batch in task.epoch_plan(epoch) for p, _ in batch[cfg.n_pos :]]
+    assert len(draws) == 40 * task.steps_per_epoch() * cfg.n_neg  # no share reserved for the pool
+    share, expected = np.mean([p in pool for p in draws]), n_pool / (n_pool + n_other)
+    assert abs(share - expected) < 4 * math.sqrt(expected * (1 - expected) / len(draws))
+    # the separate draw reserves the rest of the batch for the pool instead
+    separate = OutlierExposureTask(_pool_config(negatives="separate"), pool_dump, "fan", list(TINY_MACHINES), "cpu")
+    for batch in separate.epoch_plan(1):
+        positions = [p for p, _ in batch]
+        assert not pool & set(positions[:12]) and set(positions[12:]) <= pool
+
+
+def test_union_needs_a_pool_and_a_full_batch():
+    with pytest.raises(ValueError, match="union"):
+        OETrainConfig(batch_size=16, negatives="union")
+    with pytest.raises(ValueError, match="n_pos \\+ train.n_neg == train.batch_size"):
+        OETrainConfig(batch_size=16, n_pos=6, n_neg=6, negatives="union", outlier_pool="outlier_pool")
+
+
+def _raw(path, start):
+    wave, _ = sf.read(path, dtype="float64")
+    return wave[start : start + WINDOW_SAMPLES]
+
+
+@pytest.mark.parametrize("mode", ["positive", "own"])
+def test_negatives_and_pool_normalised_with_the_positive_type_statistics(pool_dump, mode):
+    cfg = _pool_config(use_mixup=False, negative_normalisation=mode)
+    task = OutlierExposureTask(cfg, pool_dump, "fan", list(TINY_MACHINES), "cpu")
+    names = (*TINY_MACHINES, "outlier_pool")
+    stats = {m: json.loads((Path(pool_dump) / m / "stats.json").read_text()) for m in names}
+    assert stats["outlier_pool"] != stats["fan"] != stats["valve"]
+    clips, kinds = task.dataset.clips, set()
+    for batch in task.epoch_plan(1)[:4]:
+        positions = torch.tensor([p for p, _ in batch])
+        starts = [s for _, s in batch]
+        waves = torch.stack([task.dataset[(int(p), s)][1] for p, s in zip(positions, starts)])
+        model = Recorder()
+        task.loss(model, (positions, waves), 0, 10)
+        for row, (p, start) in enumerate(zip(positions.tolist(), starts)):
+            clip = clips.iloc[p]
+            own = stats["outlier_pool" if clip["machine"] == "outlier" else clip["machine"]]
+            used = stats["fan"] if mode == "positive" else own
+            expected = (_raw(clip["path"], start) - used["mean"]) / used["std"]
+            assert np.allclose(model.seen[row].numpy(), expected, atol=1e-4), (clip["machine"], mode)
+            kinds.add(clip["machine"])
+    assert kinds == {"fan", "valve", "outlier"}  # positives, the other type and the pool all checked
+
+
+def test_pool_clips_are_read_at_one_of_five_fixed_crops(pool_dump):
+    cfg = _pool_config()
+    task = OutlierExposureTask(cfg, pool_dump, "fan", list(TINY_MACHINES), "cpu")
+    pool = set(task.outlier_positions.tolist())
+    seen = set()
+    for epoch in range(1, 6):
+        for batch in task.epoch_plan(epoch):
+            for p, start in batch:
+                if p in pool:
+                    hop = (task.lengths[p] - WINDOW_SAMPLES) // 5
+                    assert start in {hop * i for i in range(5)}
+                    seen.add(start // max(hop, 1))
+    assert seen == set(range(5))
+
+
+def test_audioset_configs_are_the_original_four_and_a_balanced_variant():
+    configs = {
+        v: load_config(CONF / f"asd_model.audioset_{v}.yaml", SerialOEConfig).train
+        for v in ("v000", "v001", "v002", "v003")
+    }
+    for cfg in configs.values():
+        assert (cfg.batch_size, cfg.n_pos, cfg.n_neg, cfg.negatives) == (128, 64, 64, "union")
+        assert (cfg.negative_normalisation, cfg.pool_fixed_crops, cfg.outlier_pool) == ("positive", 5, "outlier_pool")
+        assert cfg.optimizer_params["weight_decay"] == 0.0 and cfg.epochs == 300
+    assert [(c.use_mixup, c.n_target) for c in configs.values()] == [(True, 0), (False, 0), (True, 1), (False, 1)]
+    balanced = load_config(CONF / "asd_model.audioset_balanced.yaml", SerialOEConfig).train
+    assert (balanced.n_pos, balanced.n_neg, balanced.negatives, balanced.negative_normalisation) == (
+        48,
+        48,
+        "separate",
+        "own",
+    )
