@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The domain classifier of the specialisation ensemble: System 1's model with a domain head,
-# trained with source batches plus target batches (conf/tuning/asd_model.domain_classifier.yaml).
+# trained with source batches plus target batches (conf/tuning/asd_model.domain_classifier.yaml: as the
+# original code ran it; --no domain_classifier_intended: the paper's intent).
 # Its embeddings carry the per-window domain logit, which local/get_domain_classifier_weight.py
 # turns into per-clip target probabilities. Stages as in job.sh (it calls job.sh with this config).
 

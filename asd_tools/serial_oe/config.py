@@ -12,6 +12,10 @@ from asd_tools.models.asd_model import FrontendConfig
 from asd_tools.training.optim import OPTIMIZERS, SCHEDULERS
 
 AMP_DTYPES = ("bfloat16", "float16")
+TARGET_PARTS = ("target_only", "original_mixed")
+TARGET_WEIGHT_MAX_STEPS = ("actual", "placeholder")
+NEGATIVE_DRAWS = ("separate", "union")
+NORMALISATIONS = ("own", "positive")
 
 
 @dataclass
@@ -51,13 +55,33 @@ class OETrainConfig:
     valid_negatives_per_machine: int = 200  # validation negatives drawn from each other machine type
     seed: int = 0
     # Domain classifier (needs model.params.domain_head: true)
-    target_batch_size: int = 0  # target-domain clips of this machine type added to every batch (0 = off)
-    target_mix_ratio: float = 0.5  # share of that target batch mixed among themselves
+    target_batch_size: int = 0  # clips in the target part of every batch (0 = off)
+    target_mix_ratio: float = 0.5  # share of the target part that is mixed (see target_part)
     target_machine_weight: float = 0.5  # target loss = w_m BCE(machine) + w_s BCE(section) + BCE(domain)
+    # What the target part is. target_only (the intent): target clips of this machine type, the mixed
+    # share mixed among themselves. original_mixed (what the original code ran): target clips, the mixed
+    # share each mixed with a random training clip of ANY machine type (this type's source clips or the
+    # other types' clips), machine and section labels mixed alike (the partner's own section kept).
+    target_part: str = "target_only"
+    # max_step of the target-loss weight c(step). actual: epochs x steps per epoch (c rises to 1 at
+    # mid-training). placeholder: epochs x 99 999, the original's steps-per-epoch placeholder, so c stays
+    # about 1e-4 or less over the whole run.
+    target_weight_max_step: str = "actual"
+    # The domain BCE of the batch's source positives (label 0) inside c(step) (the original) or outside it.
+    source_domain_loss_in_target_weight: bool = False
     # External outlier exposure: unrelated sounds as extra negatives
     outlier_pool: Optional[str] = None  # pool sub-folder of the dump folder, e.g. outlier_pool (bin/dump_pool)
     n_pos: int = 0  # positives per batch (0 = batch_size / 2)
-    n_neg: int = 0  # negatives from the other machine types (0 = batch_size / 2); the rest are outliers
+    n_neg: int = 0  # negatives per batch (0 = batch_size / 2); see negatives
+    # separate: n_neg clips of the other machine types, the rest of the batch pool clips (a fixed pool
+    # share). union (the original): n_neg clips drawn from the other types' clips and the pool together, so
+    # the pool's share is its share of that union (about 98 % with the AudioSet pool).
+    negatives: str = "separate"
+    # Statistics that negatives and pool clips are normalised with. own: each machine type's and the
+    # pool's own (as dumped). positive (the original's external-OE recipe): this machine type's, i.e.
+    # (x * std_own + mean_own - mean_m) / std_m at batch time.
+    negative_normalisation: str = "own"
+    pool_fixed_crops: int = 0  # 0: pool crops anywhere; N: one of N fixed crops per clip (the original: 5)
 
     def __post_init__(self):
         choice(self.optimizer, OPTIMIZERS, "train.optimizer")
@@ -73,6 +97,16 @@ class OETrainConfig:
             raise ValueError("train.n_pos + train.n_neg < batch_size needs train.outlier_pool for the rest")
         if not 0 <= self.n_target <= self.n_pos:
             raise ValueError("train.n_target must lie in [0, n_pos]")
+        choice(self.target_part, TARGET_PARTS, "train.target_part")
+        choice(self.target_weight_max_step, TARGET_WEIGHT_MAX_STEPS, "train.target_weight_max_step")
+        choice(self.negatives, NEGATIVE_DRAWS, "train.negatives")
+        choice(self.negative_normalisation, NORMALISATIONS, "train.negative_normalisation")
+        if self.negatives == "union" and not self.outlier_pool:
+            raise ValueError("train.negatives: union draws from the outlier pool; set train.outlier_pool")
+        if self.negatives == "union" and self.n_pos + self.n_neg != self.batch_size:
+            raise ValueError("train.negatives: union needs train.n_pos + train.n_neg == train.batch_size")
+        if self.pool_fixed_crops < 0:
+            raise ValueError("train.pool_fixed_crops must be >= 0")
 
 
 @dataclass

@@ -6,8 +6,15 @@ types), random 2 s crops read from the memory-mapped dump. One epoch is one pass
 the machine type's source training clips.
 Loss: BCE(machine) + w * BCE(section), the section term over samples whose (mixed)
 machine label is positive; mixup is applied to a batch with probability cos(pi/2 * t/T).
+
+Domain classifier (``target_batch_size`` > 0): a target part follows the batch, and the loss
+adds c(step) * (w_m BCE(machine) + w_s BCE(section) + BCE(domain)) on it plus the domain BCE of
+the batch's source positives. ``target_part``, ``target_weight_max_step`` and
+``source_domain_loss_in_target_weight`` select the original code's behaviour or the intent.
+External outlier exposure: ``negatives`` and ``negative_normalisation`` likewise.
 """
 
+import json
 import math
 from pathlib import Path
 
@@ -23,6 +30,28 @@ from asd_tools.data.split import read_list
 from asd_tools.data.windows import WindowDataset, random_starts, window_loader, window_starts
 from asd_tools.frontend import pitch_shift
 from asd_tools.serial_oe.config import OETrainConfig
+
+# The original trainer's steps_per_epoch before any epoch had ended; its domain classifier derived the
+# target-loss weight's max_step from it once, at start-up (train.target_weight_max_step: placeholder).
+PLACEHOLDER_STEPS_PER_EPOCH = 99_999
+
+
+def target_loss_weight(step: int, max_step: int) -> float:
+    """c(step) = (1 - cos(min(pi, 2 pi step / max_step))) / 2: 0 at the start, 1 from mid-training on."""
+    return (1 - math.cos(min(math.pi, 2 * math.pi * step / max(max_step, 1)))) / 2
+
+
+def target_weight(cfg: OETrainConfig, step: int, max_step: int) -> float:
+    """c(step) over the trainer's ``max_step`` (actual), or over epochs x 99 999 (placeholder, the original)."""
+    if cfg.target_weight_max_step == "placeholder":
+        max_step = cfg.epochs * PLACEHOLDER_STEPS_PER_EPOCH
+    return target_loss_weight(step, max_step)
+
+
+def read_stats(folder) -> dict:
+    """The normalisation statistics (mean, std) a dump folder was stored with (``data/dump.py``)."""
+    with open(Path(folder) / "stats.json") as f:
+        return json.load(f)
 
 
 def mixup_apply_rate(step: int, max_step: int) -> float:
@@ -70,23 +99,57 @@ class OutlierExposureTask:
         self.target_positions = np.flatnonzero(is_positive & (domain == "target"))
         self.negative_positions = np.arange(len(positives), len(positives) + len(negatives))
         self.outlier_positions = np.arange(len(positives) + len(negatives), len(clips))
+        # what the n_neg negatives are drawn from: the other types' clips, or those and the pool together
+        self.negative_draw = (
+            np.concatenate([self.negative_positions, self.outlier_positions])
+            if cfg.negatives == "union"
+            else self.negative_positions
+        )
+        # mixing partners of the original's target part: any training clip of any machine type but this
+        # type's target clips (its sampler's "all source" set: this type's source clips and the negatives)
+        self.partner_positions = np.concatenate([self.source_positions, self.negative_positions])
         if (cfg.n_target or cfg.target_batch_size) and len(self.target_positions) == 0:
             raise ValueError(f"{machine}: target clips are asked for but the training list has none")
-        if self.n_outliers and len(self.outlier_positions) == 0:
+        if (self.n_outliers or cfg.negatives == "union") and len(self.outlier_positions) == 0:
             raise ValueError(f"{cfg.outlier_pool} holds no clips for the outlier share of the batch")
+        self.renormalise = self._renormalisation(clips, dumpdir, machine)
         self._build_validation(dumpdir, machine, others, manifest)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.seed = cfg.seed
+
+    def _renormalisation(self, clips, dumpdir, machine):
+        """Per-clip (scale, shift) that turn a clip stored with its own statistics into one normalised
+        with this machine type's: x * std_own / std_m + (mean_own - mean_m) / std_m. None: keep own."""
+        if self.cfg.negative_normalisation == "own":
+            return None
+        folders = clips["array"].map(lambda a: Path(a).parent.as_posix())  # the dump folder holding the clip
+        stats = {f: read_stats(Path(dumpdir) / f) for f in folders.unique()}
+        mine = read_stats(Path(dumpdir) / machine)
+        scale = folders.map(lambda f: stats[f]["std"] / mine["std"]).to_numpy()
+        shift = folders.map(lambda f: (stats[f]["mean"] - mine["mean"]) / mine["std"]).to_numpy()
+        return torch.tensor(scale, dtype=torch.float32), torch.tensor(shift, dtype=torch.float32)
+
+    @staticmethod
+    def _apply(renormalise, positions, waves):
+        if renormalise is None:
+            return waves
+        scale, shift = (t[positions].to(waves.device)[:, None] for t in renormalise)
+        return waves * scale + shift
 
     # ---------------------------------------------------------------- batches
     def steps_per_epoch(self):
         return math.ceil(len(self.source_positions) / self.cfg.n_pos)
 
+    def n_mixed_targets(self):
+        """Clips of the target part that are mixed (the first ones)."""
+        return int(round(self.cfg.target_batch_size * self.cfg.target_mix_ratio))
+
     def epoch_plan(self, epoch):
         """The (position, crop start) items of every batch of ``epoch`` (depends on seed and epoch only).
 
         Batch layout: n_pos positives (the last n_target of them target clips), n_neg negatives,
-        the rest of batch_size outliers, then target_batch_size target clips (domain classifier).
+        the rest of batch_size outliers, then target_batch_size target clips (domain classifier),
+        then (target_part: original_mixed) one mixing partner per mixed target clip.
         """
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(self.source_positions)
@@ -98,15 +161,29 @@ class OutlierExposureTask:
                 positives = np.concatenate([positives, rng.choice(self.source_positions, n_pos - len(positives))])
             if cfg.n_target:
                 positives[-cfg.n_target :] = rng.choice(self.target_positions, cfg.n_target)
-            parts = [positives, rng.choice(self.negative_positions, cfg.n_neg)]
+            parts = [positives, rng.choice(self.negative_draw, cfg.n_neg)]
             if self.n_outliers:
                 parts.append(rng.choice(self.outlier_positions, self.n_outliers))
             if cfg.target_batch_size:
                 parts.append(rng.choice(self.target_positions, cfg.target_batch_size))
+                if cfg.target_part == "original_mixed":
+                    parts.append(rng.choice(self.partner_positions, self.n_mixed_targets()))
             positions = np.concatenate(parts)
             starts = random_starts(rng, self.lengths[positions], WINDOW_SAMPLES)
+            if cfg.pool_fixed_crops:
+                starts = self._fixed_pool_starts(rng, positions, starts)
             plan.append(list(zip(positions.tolist(), starts.tolist())))
         return plan
+
+    def _fixed_pool_starts(self, rng, positions, starts):
+        """Pool clips start at one of N fixed crops ((length - window) // N) * i, i < N, as the
+        original dumped N = 5 crops of every AudioSet clip and read one at random."""
+        n = self.cfg.pool_fixed_crops
+        pool = np.isin(positions, self.outlier_positions)
+        hop = np.maximum(self.lengths[positions[pool]] - WINDOW_SAMPLES, 0) // n
+        starts = starts.copy()
+        starts[pool] = hop * rng.integers(n, size=int(pool.sum()))
+        return starts
 
     def batches(self, epoch):
         return window_loader(self.dataset, self.epoch_plan(epoch), self.cfg.num_workers, self.device)
@@ -120,7 +197,7 @@ class OutlierExposureTask:
 
     def loss(self, model, batch, step, max_step):
         positions, waves = batch
-        waves = waves.to(self.device, non_blocking=True)
+        waves = self._apply(self.renormalise, positions, waves.to(self.device, non_blocking=True))
         machine, section, domain = self.targets(positions)
         if self.cfg.pitch_shift_std > 0:
             shifts = torch.round(torch.randn(len(waves), generator=self.generator) * self.cfg.pitch_shift_std)
@@ -133,41 +210,64 @@ class OutlierExposureTask:
             )
             mixed = True
         if self.cfg.target_batch_size:
-            self._mix_targets(waves, section)
+            waves, machine, section, domain = self._mix_targets(positions, waves, machine, section, domain)
         out = model(waves)
         main_out = {k: v[main] for k, v in out.items()}
         loss, scalars = self._losses(main_out, machine[main], section[main], {"mixup": float(mixed)})
         if self.cfg.target_batch_size:
-            loss, scalars = self._add_target_loss(loss, scalars, out, section, domain, step, max_step)
+            loss, scalars = self._add_target_loss(loss, scalars, out, (machine, section, domain), step, max_step)
         return loss, scalars
 
-    def _mix_targets(self, waves, section):
-        """Mix the first ``target_mix_ratio`` share of the target batch among themselves."""
-        first = self.cfg.batch_size
-        count = int(round(self.cfg.target_batch_size * self.cfg.target_mix_ratio))
-        if count < 2:
-            return
-        part = slice(first, first + count)
-        waves[part], (section[part],) = mixup(waves[part], [section[part]], self.cfg.mixup_alpha, self.generator)
+    def _mix_targets(self, positions, waves, machine, section, domain):
+        """Mix the first ``n_mixed_targets()`` clips of the target part (see ``train.target_part``).
 
-    def _add_target_loss(self, loss, scalars, out, section, domain, step, max_step):
-        """Domain classifier: + c(step) * (w_m BCE(machine) + w_s BCE(section) + BCE(domain)) on the targets.
-
-        c(step) = (1 - cos(min(pi, 2 pi step / max_step))) / 2 rises to 1 at mid-training. The
-        domain head also learns "source" (0) from the positives of the main batch.
+        target_only: among themselves. original_mixed: mixed clip i becomes lam_i * partner_i +
+        (1 - lam_i) * target_i, lam_i ~ Beta(alpha, alpha), machine label and section one-hot alike
+        (the partner's own section, also for another machine type's clip, as the original did); the
+        partners (the batch's last rows) are then dropped. Returns the tensors the model sees.
         """
+        first, count = self.cfg.batch_size, self.n_mixed_targets()
+        part = slice(first, first + count)
+        alpha = self.cfg.mixup_alpha
+        if self.cfg.target_part == "target_only":
+            if count >= 2:
+                waves[part], (section[part],) = mixup(waves[part], [section[part]], alpha, self.generator)
+            return waves, machine, section, domain
+        if count == 0:
+            return waves, machine, section, domain
+        partners = positions[-count:]
+        partner_wave = waves[-count:]
+        partner_machine = self.machine_label[partners].to(waves.device)
+        partner_section = F.one_hot(self.section[partners], N_SECTIONS).float().to(waves.device)
+        waves, machine, section, domain = (t[:-count].clone() for t in (waves, machine, section, domain))
+        lam = torch.distributions.Beta(alpha, alpha).sample((count,)).to(waves.device)
+        waves[part] = lam[:, None] * partner_wave + (1 - lam[:, None]) * waves[part]
+        machine[part] = lam * partner_machine + (1 - lam) * machine[part]
+        section[part] = lam[:, None] * partner_section + (1 - lam[:, None]) * section[part]
+        return waves, machine, section, domain
+
+    def _add_target_loss(self, loss, scalars, out, targets, step, max_step):
+        """Domain classifier: + c(step) * (w_m BCE(machine) + w_s BCE(section) + BCE(domain)) on the target
+        part, + the domain BCE of the batch's n_pos positives (label: their domain, source = 0), outside
+        c(step) or, with ``source_domain_loss_in_target_weight`` (the original), inside it.
+        """
+        machine, section, domain = targets
         target = slice(self.cfg.batch_size, None)
-        positives = torch.arange(self.cfg.n_pos, device=domain.device)
-        ones = torch.ones_like(out["machine"][target].float())
+        positives = slice(0, self.cfg.n_pos)
+        ones = torch.ones_like(out["domain"][target].float())
         target_loss = (
-            self.cfg.target_machine_weight * F.binary_cross_entropy_with_logits(out["machine"][target].float(), ones)
+            self.cfg.target_machine_weight
+            * F.binary_cross_entropy_with_logits(out["machine"][target].float(), machine[target])
             + self.cfg.section_loss_weight
             * F.binary_cross_entropy_with_logits(out["section"][target].float(), section[target])
             + F.binary_cross_entropy_with_logits(out["domain"][target].float(), ones)
         )
         source_domain = F.binary_cross_entropy_with_logits(out["domain"][positives].float(), domain[positives])
-        weight = (1 - math.cos(min(math.pi, 2 * math.pi * step / max(max_step, 1)))) / 2
-        loss = loss + source_domain + weight * target_loss
+        weight = target_weight(self.cfg, step, max_step)
+        if self.cfg.source_domain_loss_in_target_weight:
+            loss = loss + weight * (target_loss + source_domain)
+        else:
+            loss = loss + source_domain + weight * target_loss
         scalars = {
             **scalars,
             "loss": loss.item(),
@@ -200,6 +300,7 @@ class OutlierExposureTask:
             negative_ids += list(rng.choice(ids, count, replace=False))
         clips = pd.concat([positives, manifest.loc[negative_ids]], ignore_index=True)
         self.valid_dataset = WindowDataset(clips, dumpdir, WINDOW_SAMPLES)
+        self.valid_renormalise = self._renormalisation(clips, dumpdir, machine)
         centre = [int(window_starts(n, WINDOW_SAMPLES, 3)[1]) for n in clips["length"]]  # middle window
         self.valid_plan = [
             list(zip(range(i, min(i + self.batch_size, len(clips))), centre[i : i + self.batch_size]))
@@ -212,7 +313,7 @@ class OutlierExposureTask:
         loader = window_loader(self.valid_dataset, self.valid_plan, self.cfg.num_workers, self.device)
         machine_logits, section_logits, losses, count = [], [], {}, 0
         for positions, waves in loader:
-            out = model(waves.to(self.device))
+            out = model(self._apply(self.valid_renormalise, positions, waves.to(self.device)))
             machine = self.valid_machine[positions].to(self.device)
             section = F.one_hot(self.valid_section[positions], N_SECTIONS).float().to(self.device) * machine[:, None]
             _, scalars = self._losses(out, machine, section, {})
