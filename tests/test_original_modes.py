@@ -333,3 +333,17 @@ def test_audioset_configs_are_the_original_four_and_a_balanced_variant():
         "separate",
         "own",
     )
+
+
+def test_original_mixup_rate_stays_one_through_the_first_epoch():
+    from asd_tools.serial_oe.config import OETrainConfig
+    from asd_tools.serial_oe.task import mixup_rate
+
+    actual = OETrainConfig(epochs=4)
+    original = OETrainConfig(epochs=4, mixup_max_step="first_epoch_placeholder")
+    steps_per_epoch, max_step = 10, 40
+    # last step of epoch 1: the real schedule has decayed, the original's is still ~1
+    assert mixup_rate(actual, 9, max_step, steps_per_epoch) == pytest.approx(math.cos(math.pi / 2 * 9 / 40))
+    assert mixup_rate(original, 9, max_step, steps_per_epoch) > 1 - 1e-8
+    # from epoch 2 on both follow the real step count
+    assert mixup_rate(original, 10, max_step, steps_per_epoch) == mixup_rate(actual, 10, max_step, steps_per_epoch)

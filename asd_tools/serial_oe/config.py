@@ -12,6 +12,7 @@ from asd_tools.models.asd_model import FrontendConfig
 from asd_tools.training.optim import OPTIMIZERS, SCHEDULERS
 
 AMP_DTYPES = ("bfloat16", "float16")
+MIXUP_MAX_STEPS = ("actual", "first_epoch_placeholder")
 TARGET_PARTS = ("target_only", "original_mixed")
 TARGET_WEIGHT_MAX_STEPS = ("actual", "placeholder")
 NEGATIVE_DRAWS = ("separate", "union")
@@ -54,6 +55,10 @@ class OETrainConfig:
     num_workers: int = 2  # DataLoader workers reading the memory-mapped dump
     valid_negatives_per_machine: int = 200  # validation negatives drawn from each other machine type
     seed: int = 0
+    # max_step of the mixup apply rate cos(pi/2 step/max_step). actual: epochs x steps per epoch.
+    # first_epoch_placeholder (the original trainer): during the first epoch, epochs x 99 999 (its
+    # steps-per-epoch placeholder before an epoch has ended), so the rate stays about 1 in epoch 1.
+    mixup_max_step: str = "actual"
     # Domain classifier (needs model.params.domain_head: true)
     target_batch_size: int = 0  # clips in the target part of every batch (0 = off)
     target_mix_ratio: float = 0.5  # share of the target part that is mixed (see target_part)
@@ -97,6 +102,7 @@ class OETrainConfig:
             raise ValueError("train.n_pos + train.n_neg < batch_size needs train.outlier_pool for the rest")
         if not 0 <= self.n_target <= self.n_pos:
             raise ValueError("train.n_target must lie in [0, n_pos]")
+        choice(self.mixup_max_step, MIXUP_MAX_STEPS, "train.mixup_max_step")
         choice(self.target_part, TARGET_PARTS, "train.target_part")
         choice(self.target_weight_max_step, TARGET_WEIGHT_MAX_STEPS, "train.target_weight_max_step")
         choice(self.negatives, NEGATIVE_DRAWS, "train.negatives")

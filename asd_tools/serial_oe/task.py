@@ -59,6 +59,13 @@ def mixup_apply_rate(step: int, max_step: int) -> float:
     return math.cos(math.pi / 2 * min(step / max(max_step, 1), 1.0))
 
 
+def mixup_rate(cfg: OETrainConfig, step: int, max_step: int, steps_per_epoch: int) -> float:
+    """The apply rate over the trainer's ``max_step``, or, in the original's first epoch, over epochs x 99 999."""
+    if cfg.mixup_max_step == "first_epoch_placeholder" and step < steps_per_epoch:
+        max_step = cfg.epochs * PLACEHOLDER_STEPS_PER_EPOCH
+    return mixup_apply_rate(step, max_step)
+
+
 def mixup(waves, targets, alpha, generator):
     """Mix each sample with a random partner; targets (list of tensors) are mixed alike."""
     n = waves.shape[0]
@@ -204,7 +211,8 @@ class OutlierExposureTask:
             waves = pitch_shift(waves, shifts.to(self.device), SAMPLE_RATE)
         main = slice(0, self.cfg.batch_size)
         mixed = False
-        if self.cfg.use_mixup and torch.rand(1, generator=self.generator).item() < mixup_apply_rate(step, max_step):
+        rate = mixup_rate(self.cfg, step, max_step, self.steps_per_epoch())
+        if self.cfg.use_mixup and torch.rand(1, generator=self.generator).item() < rate:
             waves[main], (machine[main], section[main], domain[main]) = mixup(
                 waves[main], [machine[main], section[main], domain[main]], self.cfg.mixup_alpha, self.generator
             )
