@@ -11,9 +11,10 @@ from timm.optim import Lars
 from asd_tools.config import load_config
 from asd_tools.dgmix.config import DGMixConfig
 from asd_tools.dgmix.tasks import (
-    COLLAPSE_STD,
+    COLLAPSE_SPREAD,
     covariance_term,
     embedding_spread,
+    relative_spread,
     variance_term,
     vicreg_mixup_loss,
     warn_if_collapsed,
@@ -94,12 +95,17 @@ def test_lars_leaves_biases_and_norms_unadapted_and_undecayed():
 
 
 def test_collapse_warning(caplog):
-    assert embedding_spread(torch.ones(8, 3)) == 0.0
-    warn_if_collapsed(embedding_spread(torch.ones(8, 3)), "here")
+    assert embedding_spread(torch.ones(8, 3)) == 0.0 and relative_spread(torch.ones(8, 3)) == 0.0
+    warn_if_collapsed(relative_spread(torch.ones(8, 3)), "here")
     assert "collapsed" in caplog.text
     caplog.clear()
-    warn_if_collapsed(embedding_spread(torch.randn(8, 3)), "here")
+    # Scale-free: tiny but spread-out embeddings (the original architecture's are ~1e-3 in size) are healthy.
+    torch.manual_seed(0)
+    small = torch.randn(64, 3) * 1e-4
+    assert embedding_spread(small) < 1e-3 and relative_spread(small) == pytest.approx(relative_spread(small * 1e4))
+    warn_if_collapsed(relative_spread(small), "here")
     assert caplog.text == ""
+    assert relative_spread(torch.ones(64, 3) * 6 + small) < COLLAPSE_SPREAD  # saturated: every row alike
 
 
 def test_resumed_pretraining_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypatch):
@@ -142,5 +148,5 @@ def test_dgmix_job_on_tiny(tmp_path):
     # Clip embeddings at the end of pre-training and of fine-tuning are spread out, not collapsed to one
     # point. (Not after epoch 1: its 6 steps leave BatchNorm's running statistics near their initial values.)
     for path in sorted((tmp_path / "exp").glob("*/dgmix.tiny/checkpoint-[23]epochs/test.npz")):
-        spread = embedding_spread(Embeddings.load(path).features["embedding"])
-        assert spread > COLLAPSE_STD, path
+        spread = relative_spread(Embeddings.load(path).features["embedding"])
+        assert spread > COLLAPSE_SPREAD, path

@@ -19,7 +19,7 @@ from asd_tools.config import config_to_dict, load_config, save_config
 from asd_tools.data.manifest import dump_identity, load_manifest
 from asd_tools.data.split import lists_identity, read_list, read_lists
 from asd_tools.dgmix.config import DGMixConfig, StageConfig
-from asd_tools.dgmix.tasks import FinetuneTask, PretrainModel, VICRegMixupTask, embedding_spread, warn_if_collapsed
+from asd_tools.dgmix.tasks import FinetuneTask, PretrainModel, VICRegMixupTask, relative_spread, warn_if_collapsed
 from asd_tools.embeddings import Embeddings, embedding_record
 from asd_tools.extract import extract
 from asd_tools.models.dgmix import DGMixExtractor, Projector
@@ -147,7 +147,7 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
         emb = clip_mean(
             extract(model, manifest.loc[ids], dumpdir, n_split, e.batch_size, device, to_features, e.num_workers)
         )
-        warn_if_collapsed(embedding_spread(emb.features["embedding"]), f"{machine}/{checkpoint}/{name}")
+        warn_if_collapsed(relative_spread(emb.features["embedding"]), f"{machine}/{checkpoint}/{name}")
         emb.save(outdir / f"{name}.npz")
     record.write()
     logging.info(f"{machine}/{checkpoint}: clip embeddings written to {outdir}")

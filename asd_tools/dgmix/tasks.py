@@ -18,9 +18,11 @@ from asd_tools.data.manifest import load_manifest
 from asd_tools.data.split import read_list
 from asd_tools.data.windows import WindowDataset, epoch_crops, window_loader, window_starts
 
-# Below this mean per-dimension standard deviation the embeddings have collapsed to one point
-# (healthy runs measure ~0.3 on the synthetic set; collapsed ones 0 to 1e-7).
-COLLAPSE_STD = 1e-3
+# Below this the embeddings have collapsed to one point. The measure is scale-free (the spread across rows
+# relative to the embeddings' size): the original architecture's embeddings are only ~1e-3 in size (its
+# initialisation and per-channel last conv), so an absolute threshold would call a healthy original run
+# collapsed. Healthy runs measure 0.4-0.7; collapsed ones (every clip the same embedding) below 1e-4.
+COLLAPSE_SPREAD = 1e-2
 
 
 def embedding_spread(embeddings):
@@ -28,10 +30,19 @@ def embedding_spread(embeddings):
     return torch.as_tensor(embeddings).float().std(dim=0).mean().item()
 
 
+def relative_spread(embeddings):
+    """RMS distance of the rows from their mean over the RMS of the rows: 0 when every row is the same, ~1 for
+    rows spread around 0. Independent of the embeddings' scale."""
+    x = torch.as_tensor(embeddings).float()
+    size = x.pow(2).mean().sqrt()
+    return ((x - x.mean(dim=0)).pow(2).mean().sqrt() / size).item() if size > 0 else 0.0
+
+
 def warn_if_collapsed(spread, where):
-    if spread < COLLAPSE_STD:
+    """Warn when a ``relative_spread`` says that the embeddings have collapsed to one point."""
+    if spread < COLLAPSE_SPREAD:
         logging.warning(
-            f"{where}: embeddings have collapsed (mean per-dimension std {spread:.2e} < {COLLAPSE_STD}); "
+            f"{where}: embeddings have collapsed (relative spread {spread:.2e} < {COLLAPSE_SPREAD}); "
             "anomaly scores from them are meaningless. Check the optimiser settings (exclude_bias_and_norm, lr)."
         )
 
@@ -60,6 +71,12 @@ def vicreg_mixup_loss(px, py, pz, lam, weights):
     loss = weights.invariance_weight * invariance + weights.variance_weight * variance
     loss = loss + weights.covariance_weight * covariance
     return loss, {"invariance": invariance.item(), "variance": variance.item(), "covariance": covariance.item()}
+
+
+def spreads(embeddings):
+    """Logged with every batch: the absolute spread (``embedding_std``) and the scale-free one."""
+    embeddings = embeddings.detach()
+    return {"embedding_std": embedding_spread(embeddings), "embedding_relative_spread": relative_spread(embeddings)}
 
 
 class _MixupCrops:
@@ -112,7 +129,7 @@ class _MixupCrops:
                     totals[k] = totals.get(k, 0.0) + v * len(positions)
                 count += len(positions)
         averages = {k: v / max(count, 1) for k, v in totals.items()}
-        warn_if_collapsed(averages["embedding_std"], "validation")
+        warn_if_collapsed(averages["embedding_relative_spread"], "validation")
         return averages
 
     def loss(self, model, batch, step, max_step):
@@ -135,7 +152,7 @@ class VICRegMixupTask(_MixupCrops):
         embeddings = model.extractor.embed_spectrogram(torch.cat([sx, sy, sz]))
         p = model.projector(embeddings).float()
         loss, scalars = vicreg_mixup_loss(p[:half], p[half : 2 * half], p[2 * half :], lam, self.vicreg)
-        return loss, {"loss": loss.item(), **scalars, "embedding_std": embedding_spread(embeddings[: 2 * half])}
+        return loss, {"loss": loss.item(), **scalars, **spreads(embeddings[: 2 * half])}
 
 
 class FinetuneTask(_MixupCrops):
@@ -155,7 +172,7 @@ class FinetuneTask(_MixupCrops):
         scalars = {
             "consistency": consistency.item(),
             "section_kl": kl.item(),
-            "embedding_std": embedding_spread(embeddings[: 2 * half]),
+            **spreads(embeddings[: 2 * half]),
         }
         return loss, {"loss": loss.item(), **scalars}
 
