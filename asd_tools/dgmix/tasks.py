@@ -73,6 +73,15 @@ def vicreg_mixup_loss(px, py, pz, lam, weights):
     return loss, {"invariance": invariance.item(), "variance": variance.item(), "covariance": covariance.item()}
 
 
+def mixture_passes(sx, sy, sz, separate):
+    """The batches that go through the network: [x | y | z] at once, or [x | y] then [z] (the original).
+
+    In training mode BatchNorm normalises each pass with that pass's own statistics, so the two
+    choices train different functions; the outputs are concatenated in the order x, y, z either way.
+    """
+    return [torch.cat([sx, sy]), sz] if separate else [torch.cat([sx, sy, sz])]
+
+
 def spreads(embeddings):
     """Logged with every batch: the absolute spread (``embedding_std``) and the scale-free one."""
     embeddings = embeddings.detach()
@@ -84,6 +93,7 @@ class _MixupCrops:
 
     def __init__(self, stage, vicreg, dumpdir, machine, device):
         self.cfg, self.vicreg, self.device = stage, vicreg, torch.device(device)
+        self.separate = vicreg.mixture_pass == "separate"
         self.batch_size = stage.batch_size // stage.grad_accum  # micro-batch
         manifest = load_manifest(dumpdir, [machine])
         train = manifest.loc[read_list(dumpdir, machine, "train")]
@@ -149,8 +159,11 @@ class VICRegMixupTask(_MixupCrops):
     def batch_loss(self, model, waves, sections):
         sx, sy, sz, lam = self.mixed_halves(model.extractor, waves)
         half = sx.shape[0]
-        embeddings = model.extractor.embed_spectrogram(torch.cat([sx, sy, sz]))
-        p = model.projector(embeddings).float()
+        embeddings, projections = [], []
+        for spec in mixture_passes(sx, sy, sz, self.separate):
+            embeddings.append(model.extractor.embed_spectrogram(spec))
+            projections.append(model.projector(embeddings[-1]))
+        embeddings, p = torch.cat(embeddings), torch.cat(projections).float()
         loss, scalars = vicreg_mixup_loss(p[:half], p[half : 2 * half], p[2 * half :], lam, self.vicreg)
         return loss, {"loss": loss.item(), **scalars, **spreads(embeddings[: 2 * half])}
 
@@ -161,7 +174,8 @@ class FinetuneTask(_MixupCrops):
     def batch_loss(self, model, waves, sections):
         sx, sy, sz, lam = self.mixed_halves(model, waves)
         half = sx.shape[0]
-        embeddings = model.embed_spectrogram(torch.cat([sx, sy, sz])).float()
+        passes = mixture_passes(sx, sy, sz, self.separate)
+        embeddings = torch.cat([model.embed_spectrogram(spec) for spec in passes]).float()
         ex, ey, ez = embeddings[:half], embeddings[half : 2 * half], embeddings[2 * half :]
         consistency = F.mse_loss(ez, lam[:, None] * ex + (1 - lam[:, None]) * ey)
         onehot = F.one_hot(sections.to(lam.device), N_SECTIONS).float()
