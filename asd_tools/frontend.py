@@ -8,8 +8,12 @@ import torch
 import torchaudio
 
 
-def mel_spectrogram(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, power=1.0):
-    """A window-normalised, centred (reflect-padded) mel spectrogram module."""
+def mel_spectrogram(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, power=1.0, normalized=True):
+    """A centred (reflect-padded) mel spectrogram module.
+
+    ``normalized``: divide the STFT by the window's L2 norm (sqrt(sum w^2), about 27.7 for a
+    2048-point Hann window); false keeps torchaudio's raw STFT scale.
+    """
     return torchaudio.transforms.MelSpectrogram(
         sample_rate=sample_rate,
         n_fft=n_fft,
@@ -18,7 +22,7 @@ def mel_spectrogram(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, power=
         f_min=f_min,
         f_max=f_max,
         power=power,
-        normalized=True,
+        normalized=normalized,
         center=True,
         pad_mode="reflect",
     )

@@ -1,8 +1,16 @@
+import math
+from pathlib import Path
+
 import pytest
 import torch
 
+from asd_tools.config import load_config
 from asd_tools.models import build_model
-from asd_tools.models.asd_model import FrontendConfig, create_backbone
+from asd_tools.models.asd_model import FrontendConfig, MelFrontend, SinusoidalPositions, create_backbone
+from asd_tools.serial_oe.config import SerialOEConfig
+from asd_tools.serial_oe.recipe import make_model
+
+CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
 
 SMALL_FRONTEND = FrontendConfig(n_fft=1024, hop_length=512, n_mels=64)
 
@@ -64,3 +72,53 @@ def test_pretrained_without_hub_names_the_offline_option(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(RuntimeError, match="pretrained_path"):
         create_backbone("mobilenetv3_small_050", pretrained=True)
+
+
+def test_positional_encoding_scale_on_known_inputs():
+    x = torch.tensor([[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]])  # (B=1, T=2, D=4)
+    # pe[t, 2i] = sin(t / 10000^(2i/D)), pe[t, 2i+1] = cos(...): for D=4 the rates are 1 and 1/100
+    pe = torch.tensor([[0.0, 1.0, 0.0, 1.0], [math.sin(1), math.cos(1), math.sin(0.01), math.cos(0.01)]])
+    assert torch.allclose(SinusoidalPositions(4, "sqrt_d")(x), x * 2.0 + pe)  # the original: x * sqrt(d) + pe
+    assert torch.allclose(SinusoidalPositions(4, "none")(x), x + pe)
+    with pytest.raises(ValueError, match="pe_scale"):
+        SinusoidalPositions(4, "sqrt")
+
+
+@pytest.mark.parametrize("name", ["transformer", "conformer"])
+@pytest.mark.parametrize("pe_scale, scale", [("sqrt_d", math.sqrt(32)), ("none", 1.0)])
+def test_encoder_input_is_scaled_frames_plus_positions(name, pe_scale, scale):
+    model = build_model(name, num_layers=1, pe_scale=pe_scale, frontend=FrontendConfig(hop_length=512, n_mels=32))
+    wave = torch.randn(2, 32000)
+    frames = model.frontend(wave).transpose(1, 2)  # (B, 63, 32)
+    tokens = torch.cat([frames.mean(dim=1, keepdim=True), frames], dim=1)  # the mean "header" token first
+    assert torch.allclose(model.tokens(wave), tokens * scale + model.positions.table[:64], rtol=1e-5, atol=1e-5)
+
+
+def test_frontend_window_normalisation_switch():
+    wave = torch.randn(2, 32000)
+    raw = MelFrontend(FrontendConfig(normalized=False))(wave)
+    normalised = MelFrontend(FrontendConfig())(wave)  # the default: window-normalised
+    # torchaudio divides the STFT by the window's L2 norm: sqrt(sum hann^2) = sqrt(3 * 2048 / 8)
+    assert torch.allclose(raw, normalised * math.sqrt(3 * 2048 / 8), rtol=1e-4, atol=1e-4)
+
+
+SEQUENCE_CONFIGS = ["100", "101", "102", "103", "200", "201", "202", "203"]
+
+
+@pytest.mark.parametrize("no", SEQUENCE_CONFIGS)
+def test_sequence_configs_use_the_original_front_end_and_encoder(no):
+    cfg = load_config(CONF / f"asd_model.{no}.yaml", SerialOEConfig)
+    f = cfg.frontend
+    assert (f.n_fft, f.hop_length, f.n_mels, f.f_min, f.f_max) == (2048, 512, 224, 0.0, 8000.0)
+    assert not f.normalized and not f.log
+    assert cfg.model.params["dropout"] == 0.0 and cfg.model.params["pe_scale"] == "sqrt_d"
+    model = make_model(cfg)
+    assert model.positions.scale == pytest.approx(math.sqrt(224))
+    assert all(m.p == 0.0 for m in model.encoder.modules() if isinstance(m, torch.nn.Dropout))
+    assert not model.frontend.mel.spectrogram.normalized
+
+
+@pytest.mark.parametrize("name", ["000", "001", "002", "003", "cpu", "tiny"])
+def test_cnn_configs_keep_the_window_normalised_front_end(name):
+    f = load_config(CONF / f"asd_model.{name}.yaml", SerialOEConfig).frontend
+    assert f.normalized and f.f_min == 50.0 and f.f_max == 7800.0

@@ -7,9 +7,11 @@ from asd_tools.config import choice
 from asd_tools.data.split import SUBSETS
 from asd_tools.detect import DetectConfig
 from asd_tools.models.asd_model import FrontendConfig
+from asd_tools.models.dgmix import EMBEDDING_SIZE, INITS
 from asd_tools.training.optim import OPTIMIZERS
 
 POOLS = ("mean", "first")
+MIXTURE_PASSES = ("joint", "separate")
 
 
 def _dgmix_frontend():
@@ -18,7 +20,22 @@ def _dgmix_frontend():
 
 @dataclass
 class DGMixModelConfig:
-    final_groups: int = 8  # groups of the last 1x1 convolution
+    """The extractor's tail, section head and initialisation.
+
+    The original (DGMix asd_tools/models/mobilenetv2.py, vicreg.py): final_groups 320, no tail
+    BatchNorm, no head ReLU, mobilenet_v2 init. The defaults are this project's first version, so
+    that a saved config written before these keys existed still describes its checkpoints.
+    """
+
+    final_groups: int = 8  # groups of the last 1x1 convolution (the original: 320, one scale per channel)
+    tail_batchnorm: bool = True  # BatchNorm between the 4x2 depthwise conv and its ReLU6 (the original: none)
+    head_relu: bool = True  # ReLU between the section head's two Linear layers (the original: none)
+    init: str = "torch"  # "mobilenet_v2": the original's conv init N(0, 2 / (k_h k_w out)); "torch": defaults
+
+    def __post_init__(self):
+        choice(self.init, INITS, "model.init")
+        if EMBEDDING_SIZE % self.final_groups:
+            raise ValueError(f"model.final_groups: {self.final_groups} does not divide {EMBEDDING_SIZE}")
 
 
 @dataclass
@@ -35,7 +52,13 @@ class StageConfig:
     # Biases and norm parameters: no weight decay and no LARS adaptation (VICReg's LARS); see build_optimizer.
     exclude_bias_and_norm: bool = True
     warmup_epochs: int = 10  # cosine schedule warm-up
+    warmup_lr_init: float = 0.0  # learning rate at the start of the warm-up (timm's warmup_lr_init)
     lr_min: float = 2.0e-3  # cosine schedule floor
+    # The original's pre-training bug (DGMix trainer_dgmix.py: the scheduler is stepped only when
+    # stage == "prettrain", a typo): the schedule is built but never stepped. timm's CosineLRScheduler
+    # sets the learning rate to warmup_lr_init when it is built (if there is a warm-up), so the whole
+    # stage runs at warmup_lr_init: at 0 no parameter changes (only BatchNorm running statistics do).
+    scheduler_never_steps: bool = False
     save_epochs: List[int] = field(default_factory=lambda: [50, 100])  # checkpoints kept
     log_interval_epochs: int = 5
     amp: bool = True
@@ -55,6 +78,13 @@ class VICRegConfig:
     variance_weight: float = 25.0
     covariance_weight: float = 1.0
     mixup_alpha: float = 0.5  # lambda ~ Beta(alpha, alpha) per pair
+    # How x, y and their mixture z go through the extractor (both stages), which decides the batches that
+    # training-mode BatchNorm normalises over: "separate" = (x, y) in one pass, z in another (the
+    # original, DGMix vicreg.py forward); "joint" = x, y and z in one pass (this project's first version).
+    mixture_pass: str = "joint"
+
+    def __post_init__(self):
+        choice(self.mixture_pass, MIXTURE_PASSES, "vicreg.mixture_pass")
 
 
 @dataclass

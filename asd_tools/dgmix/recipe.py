@@ -19,7 +19,7 @@ from asd_tools.config import config_to_dict, load_config, save_config
 from asd_tools.data.manifest import dump_identity, load_manifest
 from asd_tools.data.split import lists_identity, read_list, read_lists
 from asd_tools.dgmix.config import DGMixConfig, StageConfig
-from asd_tools.dgmix.tasks import FinetuneTask, PretrainModel, VICRegMixupTask, embedding_spread, warn_if_collapsed
+from asd_tools.dgmix.tasks import FinetuneTask, PretrainModel, VICRegMixupTask, relative_spread, warn_if_collapsed
 from asd_tools.embeddings import Embeddings, embedding_record
 from asd_tools.extract import extract
 from asd_tools.models.dgmix import DGMixExtractor, Projector
@@ -33,19 +33,57 @@ FINETUNE_DIR = "finetune"
 
 
 def make_extractor(cfg: DGMixConfig, section_head=True):
-    return DGMixExtractor(cfg.model.final_groups, section_head=section_head, frontend=cfg.frontend)
+    m = cfg.model
+    return DGMixExtractor(
+        m.final_groups,
+        section_head=section_head,
+        frontend=cfg.frontend,
+        tail_batchnorm=m.tail_batchnorm,
+        head_relu=m.head_relu,
+        init=m.init,
+    )
 
 
-def _trainer(model, task, stage: StageConfig, outdir, device):
+class NeverSteps:
+    """A scheduler that is built but never stepped: the original DG-Mix pre-training (``scheduler_never_steps``)."""
+
+    def __init__(self, scheduler):
+        self.scheduler = scheduler
+
+    def step(self):
+        pass
+
+    def state_dict(self):
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state):
+        self.scheduler.load_state_dict(state)
+
+
+def build_stage_optimizer(model, stage: StageConfig, updates_per_epoch):
+    """The stage's optimiser and its cosine schedule with warm-up (stepped once per optimiser update)."""
     optimizer = build_optimizer(stage.optimizer, model, stage.exclude_bias_and_norm, **stage.optimizer_params)
-    updates_per_epoch = math.ceil(task.steps_per_epoch() / stage.grad_accum)
     scheduler = build_scheduler(
         "cosine",
         optimizer,
         stage.epochs * updates_per_epoch,
         warmup_steps=stage.warmup_epochs * updates_per_epoch,
         lr_min=stage.lr_min,
+        warmup_lr_init=stage.warmup_lr_init,
     )
+    if stage.scheduler_never_steps:
+        lr = optimizer.param_groups[0]["lr"]
+        logging.warning(
+            f"scheduler_never_steps: the learning rate stays at {lr:g} for the whole stage (the original DG-Mix "
+            + ("pre-training bug; at lr 0 no weight changes, only BatchNorm running statistics)" if lr == 0 else "bug)")
+        )
+        scheduler = NeverSteps(scheduler)
+    return optimizer, scheduler
+
+
+def _trainer(model, task, stage: StageConfig, outdir, device):
+    updates_per_epoch = math.ceil(task.steps_per_epoch() / stage.grad_accum)
+    optimizer, scheduler = build_stage_optimizer(model, stage, updates_per_epoch)
     settings = TrainerSettings(
         stage.epochs,
         stage.log_interval_epochs,
@@ -99,7 +137,7 @@ def finetune(expdir, dumpdir, machine, device, force=False):
     torch.manual_seed(cfg.finetune.seed)
     model = make_extractor(cfg)
     state = torch.load(expdir / LAST, map_location="cpu", weights_only=False)["model"]
-    model.load_state_dict(extractor_weights(state), strict=False)  # the section head starts fresh
+    load_extractor(model, state)  # the section head starts fresh
     task = FinetuneTask(cfg.finetune, cfg.vicreg, dumpdir, machine, device)
     _trainer(model, task, cfg.finetune, outdir, device).run()
     shutil.copyfile(outdir / interval_checkpoint(cfg.finetune.epochs), published.with_suffix(".tmp"))
@@ -112,6 +150,22 @@ def extractor_weights(state):
     if any(k.startswith(prefix) for k in state):
         return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     return state
+
+
+def load_extractor(model, state):
+    """Load extractor weights into ``model``; only the section head may be missing (pre-training has none).
+
+    Any other missing or unexpected key means the checkpoint was made with another architecture
+    (e.g. ``model.tail_batchnorm``), which is an error rather than a silently half-loaded model.
+    """
+    result = model.load_state_dict(extractor_weights(state), strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("section_head.")]
+    if missing or result.unexpected_keys:
+        raise RuntimeError(
+            f"checkpoint does not fit the configured extractor: missing {missing}, unexpected "
+            f"{result.unexpected_keys}; was it made with other model settings (final_groups, tail_batchnorm, "
+            "head_relu)?"
+        )
 
 
 def clip_mean(emb: Embeddings) -> Embeddings:
@@ -132,7 +186,7 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
         return
     record.invalidate()
     model = make_extractor(cfg).to(device)
-    model.load_state_dict(extractor_weights(load_weights(expdir, checkpoint, device)), strict=False)
+    load_extractor(model, load_weights(expdir, checkpoint, device))
     manifest = load_manifest(dumpdir, [machine])
     e = cfg.embed
     n_split = 0 if e.pool == "first" else e.n_split  # "first": whole clip, first time position
@@ -147,7 +201,7 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
         emb = clip_mean(
             extract(model, manifest.loc[ids], dumpdir, n_split, e.batch_size, device, to_features, e.num_workers)
         )
-        warn_if_collapsed(embedding_spread(emb.features["embedding"]), f"{machine}/{checkpoint}/{name}")
+        warn_if_collapsed(relative_spread(emb.features["embedding"]), f"{machine}/{checkpoint}/{name}")
         emb.save(outdir / f"{name}.npz")
     record.write()
     logging.info(f"{machine}/{checkpoint}: clip embeddings written to {outdir}")

@@ -18,9 +18,11 @@ from asd_tools.data.manifest import load_manifest
 from asd_tools.data.split import read_list
 from asd_tools.data.windows import WindowDataset, epoch_crops, window_loader, window_starts
 
-# Below this mean per-dimension standard deviation the embeddings have collapsed to one point
-# (healthy runs measure ~0.3 on the synthetic set; collapsed ones 0 to 1e-7).
-COLLAPSE_STD = 1e-3
+# Below this the embeddings have collapsed to one point. The measure is scale-free (the spread across rows
+# relative to the embeddings' size): the original architecture's embeddings are only ~1e-3 in size (its
+# initialisation and per-channel last conv), so an absolute threshold would call a healthy original run
+# collapsed. Healthy runs measure 0.4-0.7; collapsed ones (every clip the same embedding) below 1e-4.
+COLLAPSE_SPREAD = 1e-2
 
 
 def embedding_spread(embeddings):
@@ -28,10 +30,19 @@ def embedding_spread(embeddings):
     return torch.as_tensor(embeddings).float().std(dim=0).mean().item()
 
 
+def relative_spread(embeddings):
+    """RMS distance of the rows from their mean over the RMS of the rows: 0 when every row is the same, ~1 for
+    rows spread around 0. Independent of the embeddings' scale."""
+    x = torch.as_tensor(embeddings).float()
+    size = x.pow(2).mean().sqrt()
+    return ((x - x.mean(dim=0)).pow(2).mean().sqrt() / size).item() if size > 0 else 0.0
+
+
 def warn_if_collapsed(spread, where):
-    if spread < COLLAPSE_STD:
+    """Warn when a ``relative_spread`` says that the embeddings have collapsed to one point."""
+    if spread < COLLAPSE_SPREAD:
         logging.warning(
-            f"{where}: embeddings have collapsed (mean per-dimension std {spread:.2e} < {COLLAPSE_STD}); "
+            f"{where}: embeddings have collapsed (relative spread {spread:.2e} < {COLLAPSE_SPREAD}); "
             "anomaly scores from them are meaningless. Check the optimiser settings (exclude_bias_and_norm, lr)."
         )
 
@@ -62,11 +73,27 @@ def vicreg_mixup_loss(px, py, pz, lam, weights):
     return loss, {"invariance": invariance.item(), "variance": variance.item(), "covariance": covariance.item()}
 
 
+def mixture_passes(sx, sy, sz, separate):
+    """The batches that go through the network: [x | y | z] at once, or [x | y] then [z] (the original).
+
+    In training mode BatchNorm normalises each pass with that pass's own statistics, so the two
+    choices train different functions; the outputs are concatenated in the order x, y, z either way.
+    """
+    return [torch.cat([sx, sy]), sz] if separate else [torch.cat([sx, sy, sz])]
+
+
+def spreads(embeddings):
+    """Logged with every batch: the absolute spread (``embedding_std``) and the scale-free one."""
+    embeddings = embeddings.detach()
+    return {"embedding_std": embedding_spread(embeddings), "embedding_relative_spread": relative_spread(embeddings)}
+
+
 class _MixupCrops:
     """Shared data side of both stages: one machine type's clips, random crops, mixed halves."""
 
     def __init__(self, stage, vicreg, dumpdir, machine, device):
         self.cfg, self.vicreg, self.device = stage, vicreg, torch.device(device)
+        self.separate = vicreg.mixture_pass == "separate"
         self.batch_size = stage.batch_size // stage.grad_accum  # micro-batch
         manifest = load_manifest(dumpdir, [machine])
         train = manifest.loc[read_list(dumpdir, machine, "train")]
@@ -112,7 +139,7 @@ class _MixupCrops:
                     totals[k] = totals.get(k, 0.0) + v * len(positions)
                 count += len(positions)
         averages = {k: v / max(count, 1) for k, v in totals.items()}
-        warn_if_collapsed(averages["embedding_std"], "validation")
+        warn_if_collapsed(averages["embedding_relative_spread"], "validation")
         return averages
 
     def loss(self, model, batch, step, max_step):
@@ -132,10 +159,13 @@ class VICRegMixupTask(_MixupCrops):
     def batch_loss(self, model, waves, sections):
         sx, sy, sz, lam = self.mixed_halves(model.extractor, waves)
         half = sx.shape[0]
-        embeddings = model.extractor.embed_spectrogram(torch.cat([sx, sy, sz]))
-        p = model.projector(embeddings).float()
+        embeddings, projections = [], []
+        for spec in mixture_passes(sx, sy, sz, self.separate):
+            embeddings.append(model.extractor.embed_spectrogram(spec))
+            projections.append(model.projector(embeddings[-1]))
+        embeddings, p = torch.cat(embeddings), torch.cat(projections).float()
         loss, scalars = vicreg_mixup_loss(p[:half], p[half : 2 * half], p[2 * half :], lam, self.vicreg)
-        return loss, {"loss": loss.item(), **scalars, "embedding_std": embedding_spread(embeddings[: 2 * half])}
+        return loss, {"loss": loss.item(), **scalars, **spreads(embeddings[: 2 * half])}
 
 
 class FinetuneTask(_MixupCrops):
@@ -144,7 +174,8 @@ class FinetuneTask(_MixupCrops):
     def batch_loss(self, model, waves, sections):
         sx, sy, sz, lam = self.mixed_halves(model, waves)
         half = sx.shape[0]
-        embeddings = model.embed_spectrogram(torch.cat([sx, sy, sz])).float()
+        passes = mixture_passes(sx, sy, sz, self.separate)
+        embeddings = torch.cat([model.embed_spectrogram(spec) for spec in passes]).float()
         ex, ey, ez = embeddings[:half], embeddings[half : 2 * half], embeddings[2 * half :]
         consistency = F.mse_loss(ez, lam[:, None] * ex + (1 - lam[:, None]) * ey)
         onehot = F.one_hot(sections.to(lam.device), N_SECTIONS).float()
@@ -155,7 +186,7 @@ class FinetuneTask(_MixupCrops):
         scalars = {
             "consistency": consistency.item(),
             "section_kl": kl.item(),
-            "embedding_std": embedding_spread(embeddings[: 2 * half]),
+            **spreads(embeddings[: 2 * half]),
         }
         return loss, {"loss": loss.item(), **scalars}
 

@@ -30,6 +30,9 @@ class FrontendConfig:
     n_mels: int = 224
     f_min: float = 50.0
     f_max: float = 7800.0
+    # Window-normalised STFT (the original CNN and DG-Mix front ends); the original Transformer and
+    # Conformer front end (torchaudio's defaults) was not normalised: false.
+    normalized: bool = True
     log: bool = False  # the original fed magnitudes; log compression is an option
     time_mask: int = 0  # SpecAugment: widest time mask in frames (0 = off); training only
     freq_mask: int = 0  # SpecAugment: widest frequency mask in bands (0 = off)
@@ -41,7 +44,9 @@ class MelFrontend(nn.Module):
     def __init__(self, cfg: FrontendConfig):
         super().__init__()
         self.cfg = cfg
-        self.mel = mel_spectrogram(SAMPLE_RATE, cfg.n_fft, cfg.hop_length, cfg.n_mels, cfg.f_min, cfg.f_max)
+        self.mel = mel_spectrogram(
+            SAMPLE_RATE, cfg.n_fft, cfg.hop_length, cfg.n_mels, cfg.f_min, cfg.f_max, normalized=cfg.normalized
+        )
         self.augment = spec_augment(cfg.time_mask, cfg.freq_mask)
 
     def forward(self, wave):
@@ -155,9 +160,21 @@ def create_backbone(name, pretrained=False, pretrained_path=None):
         ) from None
 
 
+# How the mel frames are scaled before the sinusoidal positions are added:
+#   sqrt_d: x * sqrt(d_model) + pe, the original Transformer/Conformer (ESPnet-style PositionalEncoding,
+#           asd_tools/models/modules.py); with raw STFT magnitudes the positions are then negligible;
+#   none:   x + pe (this project's first version): the positions weigh as much as the content.
+PE_SCALES = ("sqrt_d", "none")
+
+
 class SinusoidalPositions(nn.Module):
-    def __init__(self, dim, max_len=4096):
+    """Adds a sinusoidal positional encoding to (B, T, D) tokens, after scaling them (``PE_SCALES``)."""
+
+    def __init__(self, dim, scale="none", max_len=4096):
         super().__init__()
+        if scale not in PE_SCALES:
+            raise ValueError(f"pe_scale '{scale}' is not one of {list(PE_SCALES)}")
+        self.scale = math.sqrt(dim) if scale == "sqrt_d" else 1.0
         position = torch.arange(max_len).unsqueeze(1)
         div = torch.exp(torch.arange(0, dim, 2) * (-math.log(10000.0) / dim))
         table = torch.zeros(max_len, dim)
@@ -166,16 +183,16 @@ class SinusoidalPositions(nn.Module):
         self.register_buffer("table", table, persistent=False)
 
     def forward(self, x):  # (B, T, D)
-        return x + self.table[: x.shape[1]]
+        return x * self.scale + self.table[: x.shape[1]]
 
 
 class _SequenceModel(nn.Module):
     """Shared by the Transformer and Conformer: mel bands as tokens, a mean "header" token first."""
 
-    def __init__(self, frontend, embedding_size, neck, dropout, domain_head):
+    def __init__(self, frontend, embedding_size, neck, dropout, domain_head, pe_scale):
         super().__init__()
         self.frontend = MelFrontend(frontend)
-        self.positions = SinusoidalPositions(frontend.n_mels)
+        self.positions = SinusoidalPositions(frontend.n_mels, pe_scale)
         self.heads = EmbeddingHeads(frontend.n_mels, embedding_size, neck, dropout, domain_head=domain_head)
 
     def tokens(self, wave):
@@ -192,7 +209,11 @@ def _sequence_frontend(frontend):
 
 
 class TransformerModel(_SequenceModel):
-    """Transformer encoder (family 100-103): 4 layers, 4 heads, feed-forward 128, GELU."""
+    """Transformer encoder (family 100-103): 4 layers, 4 heads, feed-forward 128, GELU.
+
+    Defaults keep this project's first version (dropout 0.1, ``pe_scale: none``); configs 100-103 set
+    the original's dropout 0.0 and ``pe_scale: sqrt_d``.
+    """
 
     def __init__(
         self,
@@ -200,6 +221,7 @@ class TransformerModel(_SequenceModel):
         num_heads=4,
         ffn_dim=128,
         dropout=0.1,
+        pe_scale="none",
         embedding_size=128,
         neck="option-D",
         neck_dropout=0.3,
@@ -207,7 +229,7 @@ class TransformerModel(_SequenceModel):
         frontend=None,
     ):
         frontend = _sequence_frontend(frontend)
-        super().__init__(frontend, embedding_size, neck, neck_dropout, domain_head)
+        super().__init__(frontend, embedding_size, neck, neck_dropout, domain_head, pe_scale)
         layer = nn.TransformerEncoderLayer(
             frontend.n_mels, num_heads, ffn_dim, dropout, activation="gelu", batch_first=True
         )
@@ -218,7 +240,12 @@ class TransformerModel(_SequenceModel):
 
 
 class ConformerModel(_SequenceModel):
-    """torchaudio's Conformer (family 200-203): 4 heads, feed-forward 64, depthwise kernel 31."""
+    """torchaudio's Conformer (family 200-203): 4 heads, feed-forward 64, depthwise kernel 31.
+
+    Defaults as for the Transformer; configs 200-203 set the original's dropout 0.0 and
+    ``pe_scale: sqrt_d``. (The original's option-F neck used the encoder dropout, not 0.3:
+    set ``neck_dropout`` to the same value to reproduce it.)
+    """
 
     def __init__(
         self,
@@ -227,6 +254,7 @@ class ConformerModel(_SequenceModel):
         ffn_dim=64,
         kernel_size=31,
         dropout=0.1,
+        pe_scale="none",
         embedding_size=128,
         neck="option-D",
         neck_dropout=0.3,
@@ -234,7 +262,7 @@ class ConformerModel(_SequenceModel):
         frontend=None,
     ):
         frontend = _sequence_frontend(frontend)
-        super().__init__(frontend, embedding_size, neck, neck_dropout, domain_head)
+        super().__init__(frontend, embedding_size, neck, neck_dropout, domain_head, pe_scale)
         self.encoder = conformer(frontend.n_mels, num_heads, ffn_dim, num_layers, kernel_size, dropout)
 
     def encode(self, tokens):

@@ -5,7 +5,15 @@
 For a 2 s input (128 mel bands x 63 frames) the final map is 4 x 2, which the 4x2 kernel
 collapses to 1x1. Longer inputs give several time positions; the first is kept (the
 original's whole-clip inference).
+
+The original (ibkuroyagi/DGMix, asd_tools/models/mobilenetv2.py and vicreg.py) ends in a 1x1 conv
+with groups=320 (one scale per channel), has no BatchNorm after the 4x2 depthwise conv, a section
+head of two Linear layers without an activation between them, and initialises every conv from
+N(0, 2 / (k_h k_w out_channels)). This project's first version differed in all four; each is a
+constructor switch, with that first version as the default so that its checkpoints keep their meaning.
 """
+
+import math
 
 from torch import nn
 
@@ -15,6 +23,10 @@ from asd_tools.models.asd_model import FrontendConfig, MelFrontend
 # (expansion t, channels c, repeats n, stride s) of the inverted residual stages
 STAGES = ((1, 8, 1, 1), (6, 16, 2, 2), (6, 16, 3, 2), (6, 32, 4, 2), (6, 48, 3, 1), (6, 80, 3, 2), (6, 160, 1, 1))
 EMBEDDING_SIZE = 320
+SECTION_HIDDEN = 128  # section head: 320 -> 128 -> sections
+# Weight initialisation: "mobilenet_v2" = the original's (tonylins' MobileNetV2: conv weights ~
+# N(0, 2 / (k_h k_w out_channels)), BatchNorm scale 1 and shift 0); "torch" = PyTorch's defaults.
+INITS = ("torch", "mobilenet_v2")
 
 
 def conv_bn(cin, cout, kernel, stride=1, groups=1, activation=True, padding=None):
@@ -40,10 +52,20 @@ class InvertedResidual(nn.Module):
 
 class DGMixExtractor(nn.Module):
     """Wave (B, T) -> 320-d embedding; ``spectrogram`` and ``embed_spectrogram`` are exposed
-    separately because DG-Mix mixes in the spectrogram domain."""
+    separately because DG-Mix mixes in the spectrogram domain.
 
-    def __init__(self, final_groups=8, section_head=False, frontend=None):
+    ``final_groups``: groups of the last 1x1 conv (the original: 320); ``tail_batchnorm``: a
+    BatchNorm between the 4x2 depthwise conv and its ReLU6 (the original: none); ``head_relu``: a ReLU
+    between the section head's two Linear layers (the original: none); ``init``: one of ``INITS``.
+    A left-out layer is an Identity, so the state-dict keys of the others do not move.
+    """
+
+    def __init__(
+        self, final_groups=8, section_head=False, frontend=None, tail_batchnorm=True, head_relu=True, init="torch"
+    ):
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"init '{init}' is not one of {list(INITS)}")
         self.frontend = MelFrontend(
             frontend or FrontendConfig(n_fft=1024, hop_length=512, n_mels=128, f_min=0.0, f_max=8000.0)
         )
@@ -57,12 +79,18 @@ class DGMixExtractor(nn.Module):
         self.features = nn.Sequential(*layers)
         self.collapse = nn.Sequential(  # the 4x2 depthwise kernel collapses a 2 s map to 1x1
             nn.Conv2d(EMBEDDING_SIZE, EMBEDDING_SIZE, (4, 2), groups=EMBEDDING_SIZE, bias=False),
-            nn.BatchNorm2d(EMBEDDING_SIZE),
+            nn.BatchNorm2d(EMBEDDING_SIZE) if tail_batchnorm else nn.Identity(),
             nn.ReLU6(inplace=True),
             nn.Conv2d(EMBEDDING_SIZE, EMBEDDING_SIZE, 1, groups=final_groups, bias=False),
         )
+        if init == "mobilenet_v2":
+            mobilenet_v2_init(self)
         self.section_head = (
-            nn.Sequential(nn.Linear(EMBEDDING_SIZE, 128), nn.ReLU(inplace=True), nn.Linear(128, N_SECTIONS))
+            nn.Sequential(
+                nn.Linear(EMBEDDING_SIZE, SECTION_HIDDEN),
+                nn.ReLU(inplace=True) if head_relu else nn.Identity(),
+                nn.Linear(SECTION_HIDDEN, N_SECTIONS),
+            )
             if section_head
             else None
         )
@@ -80,6 +108,19 @@ class DGMixExtractor(nn.Module):
         if self.section_head is not None:
             out["section"] = self.section_head(embedding)
         return out
+
+
+def mobilenet_v2_init(module):
+    """The original's initialisation of the convolutional layers (the section head keeps PyTorch's)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
 
 
 class Projector(nn.Module):
