@@ -3,8 +3,8 @@
 import contextlib
 import logging
 import os
+import secrets
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +19,28 @@ def atomic_path(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = _new_temporary(path)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _new_temporary(path: Path) -> Path:
+    """Create an empty, new ``.<name>.<random>.tmp`` beside ``path``.
+
+    Created like ``open()`` creates files (mode 0666 less the umask), not with mkstemp's fixed
+    0600, which would make every output private to whoever wrote it. O_EXCL never reuses a name.
+    """
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def atomic_write_text(path, text: str) -> None:
