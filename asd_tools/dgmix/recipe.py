@@ -78,7 +78,7 @@ def finetune(expdir, dumpdir, machine, device):
         return
     torch.manual_seed(cfg.finetune.seed)
     model = make_extractor(cfg)
-    state = torch.load(expdir / LAST, map_location="cpu", weights_only=False)["model"]
+    state = load_weights(expdir, Path(LAST).stem, "cpu")
     model.load_state_dict(extractor_weights(state), strict=False)  # the section head starts fresh
     task = FinetuneTask(cfg.finetune, cfg.vicreg, dumpdir, machine, device)
     outdir = expdir / FINETUNE_DIR
