@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from asd_tools.constants import CLIP_SECONDS, SAMPLE_RATE, SPLITS, UNKNOWN, WINDOW_SAMPLES
 from asd_tools.data.manifest import MANIFEST_COLUMNS, MANIFEST_NAME
-from asd_tools.data.names import BadClipName, parse_clip_path
+from asd_tools.data.names import BadClipName, parse_clip_path, wav_files
 from asd_tools.frontend import resample
 from asd_tools.utils import atomic_path, atomic_write_text, write_csv
 
@@ -46,7 +46,7 @@ def find_clips(data_root: Path, machine: str):
                 )
             logging.warning(f"{folder} does not exist: {machine} is dumped without {dataset}/{split}")
             continue
-        paths += sorted(folder.glob("*.wav"))
+        paths += wav_files(folder)
     return paths
 
 
@@ -75,7 +75,17 @@ def parse_all(paths):
             errors.append(str(err))
             continue
         rows.append({**info.as_dict(), "path": str(path), "rate": rate, "length": length})
-    return rows, errors
+    return rows, errors + same_clip_errors(rows)
+
+
+def same_clip_errors(rows):
+    """x.wav beside x.WAV: two files, one clip id (which drops the suffix)."""
+    first, errors = {}, []
+    for row in rows:
+        other = first.setdefault(row["clip_id"], row["path"])
+        if other != row["path"]:
+            errors.append(f"{row['path']}: the same clip as {other} (names differ only in the suffix's case); keep one")
+    return errors
 
 
 def read_clip(row):
@@ -244,7 +254,7 @@ def dump_pool(folder, dumpdir, force=False):
     folder, outdir = Path(folder), Path(dumpdir) / POOL_NAME
     if _finished(outdir, force):
         return
-    paths = sorted(folder.rglob("*.wav"))
+    paths = wav_files(folder, recursive=True)
     if not paths:
         raise FileNotFoundError(f"{folder} holds no .wav files to use as an outlier pool")
     rows, errors = [], []
@@ -273,6 +283,7 @@ def dump_pool(folder, dumpdir, force=False):
                 "for_stats": True,
             }
         )
+    errors += same_clip_errors(rows)
     if errors:
         raise BadInputError(_error_report(POOL_NAME, errors))
     df = pd.DataFrame(rows)
