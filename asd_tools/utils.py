@@ -23,6 +23,10 @@ def atomic_path(path):
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is None:  # a failed write (e.g. a full disk) names no file: name the output
+            err.filename = str(path)
+        raise
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

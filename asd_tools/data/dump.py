@@ -7,8 +7,10 @@ into place until every file of the machine type has been read without error, so 
 killed or failed dump never leaves output that a re-run would trust.
 """
 
+import contextlib
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -197,32 +199,33 @@ def _write_arrays(df: pd.DataFrame, outdir: Path):
     return {"mean": float(mean), "std": std}
 
 
-class _atomic_arrays:
+@contextlib.contextmanager
+def _atomic_arrays(df, outdir):
     """Open one float32 .npy memory map per split under a temporary name; rename on success."""
-
-    def __init__(self, df, outdir):
-        self.sizes = df.groupby("split")["length"].sum().to_dict()
-        self.outdir = outdir
-        self._contexts = {}
-
-    def __enter__(self):
+    sizes = df.groupby("split")["length"].sum().to_dict()
+    with contextlib.ExitStack() as stack:  # any failure, opening included, removes every temporary file
         arrays = {}
         for split in SPLITS:
-            if split in self.sizes:
-                ctx = atomic_path(self.outdir / f"{split}.npy")
-                tmp = ctx.__enter__()
-                self._contexts[split] = ctx
-                arrays[split] = np.lib.format.open_memmap(
-                    tmp, mode="w+", dtype=np.float32, shape=(int(self.sizes[split]),)
-                )
-        self.arrays = arrays
-        return arrays
+            if split in sizes:
+                tmp = stack.enter_context(atomic_path(outdir / f"{split}.npy"))
+                arrays[split] = _reserved_memmap(tmp, int(sizes[split]))
+        yield arrays
+        arrays.clear()  # close the maps before renaming
 
-    def __exit__(self, *exc):
-        self.arrays.clear()  # close the maps before renaming
-        for ctx in self._contexts.values():
-            ctx.__exit__(*exc)
-        return False
+
+def _reserved_memmap(path, length):
+    """A float32 .npy memory map of ``length`` samples whose disk blocks are reserved before it is mapped.
+
+    The blocks of a sparse memory-mapped file are allocated when its pages are written back; on a
+    full disk the kernel can then only kill the process ("Bus error", SIGBUS), leaving the
+    temporary files behind. Reserved up front, a full disk (or a file-size limit) is an OSError here.
+    """
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": (length,)}
+    with open(path, "r+b") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        if hasattr(os, "posix_fallocate"):  # not on macOS
+            os.posix_fallocate(f.fileno(), 0, f.tell() + length * 4)
+    return np.lib.format.open_memmap(path, mode="r+")
 
 
 def _warn_unusual(df):
