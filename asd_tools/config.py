@@ -1,11 +1,14 @@
 """Strict YAML configs backed by dataclass schemas: defaults live in the schema only.
 
-A key that no schema field reads is an error naming the key and the valid ones; the
-resolved config (every default filled in) is saved into the experiment folder and later
-stages read that copy.
+A key that no schema field reads is an error naming the key and the valid ones; so is a
+missing section that a schema lists in ``REQUIRED_SECTIONS`` (an empty file would otherwise
+run the schema's defaults: for System 1 and DG-Mix the original full-size GPU recipe). The
+resolved config (every default filled in) is saved into the experiment folder and later stages
+read that copy.
 """
 
 import dataclasses
+import inspect
 import typing
 from pathlib import Path
 
@@ -38,6 +41,14 @@ def from_dict(cls, data, where="config"):
             kwargs[name] = from_dict(kind, value, f"{where}.{name}")
         else:
             kwargs[name] = _check_type(value, kind, f"{where}.{name}")
+    required = getattr(cls, "REQUIRED_SECTIONS", ())
+    missing = [name for name in required if name not in data]
+    if missing:
+        what = "is empty (or all comments)" if not data else f"has no section(s) {missing}"
+        raise ConfigError(
+            f"{where} {what}: a config must state at least {list(required)} (else the built-in defaults "
+            "would run unnoticed); start from one in conf/tuning/"
+        )
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:
@@ -82,6 +93,20 @@ def config_to_dict(config) -> dict:
 def save_config(config, path) -> None:
     """Save the resolved config (all defaults filled in) as YAML, atomically."""
     atomic_write_text(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+
+def check_params(params: dict, target, where: str, name: str, supplied=()):
+    """Validate inside ``__post_init__`` the keyword arguments that a config passes to ``target``.
+
+    ``supplied``: arguments the code passes itself, which a config may not set.
+    """
+    parameters = inspect.signature(target).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return  # takes any keyword: only the call can tell
+    accepted = sorted({p.name for p in parameters if p.kind is not p.VAR_POSITIONAL} - {"self", *supplied})
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown} for '{name}'; valid keys are {accepted}")
 
 
 def choice(value, options, name):

@@ -4,9 +4,9 @@ import contextlib
 import functools
 import logging
 import os
+import secrets
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +22,32 @@ def atomic_path(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = _new_temporary(path)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is None:  # a failed write (e.g. a full disk) names no file: name the output
+            err.filename = str(path)
+        raise
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _new_temporary(path: Path) -> Path:
+    """Create an empty, new ``.<name>.<random>.tmp`` beside ``path``.
+
+    Created like ``open()`` creates files (mode 0666 less the umask), not with mkstemp's fixed
+    0600, which would make every output private to whoever wrote it. O_EXCL never reuses a name.
+    """
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -154,14 +172,11 @@ def atomic_dir(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would hide a shared experiment's results
+    tmp = _new_temporary_dir(path, "tmp")
     try:
         yield tmp
         if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            old = _new_temporary_dir(path, "old")
             os.replace(path, old / path.name)
             os.replace(tmp, path)
             shutil.rmtree(old)
@@ -170,3 +185,14 @@ def atomic_dir(path):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def _new_temporary_dir(path: Path, suffix: str) -> Path:
+    """A new ``.<name>.<random>.<suffix>`` folder beside ``path``, made like mkdir makes folders (umask)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.{suffix}")
+        try:
+            os.mkdir(tmp, 0o777)
+            return tmp
+        except FileExistsError:
+            continue

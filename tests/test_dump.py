@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asd_tools.data.dump import BadInputError, dump_machine
+from asd_tools.data.dump import BadInputError, dump_machine, dump_pool
 from asd_tools.data.manifest import MANIFEST_COLUMNS, ClipStore, load_manifest
 from tests.conftest import make_layout, write_wav
 
@@ -104,3 +104,41 @@ def test_missing_folder_names_the_folder_and_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"dev/fan/train does not exist.*stage 0"):
         dump_machine(tmp_path / "nowhere", "fan", tmp_path / "dump")
     _assert_nothing_written(tmp_path / "dump")
+
+
+def _upper_case_some(root, machine="fan"):
+    """Give every other clip of ``root``'s layout an upper-case (or mixed-case) suffix; return the new names."""
+    renamed = []
+    for i, path in enumerate(sorted((root / "dev" / machine).rglob("*.wav"))):
+        if i % 2:
+            renamed.append(path.rename(path.with_suffix(".WAV" if i % 4 == 1 else ".Wav")))
+    return renamed
+
+
+def test_upper_case_wav_files_are_dumped_under_their_exact_names(tmp_path):
+    root = make_layout(tmp_path / "data")
+    renamed = _upper_case_some(root)
+    dump_machine(root, "fan", tmp_path / "dump")
+    manifest = load_manifest(tmp_path / "dump", ["fan"])
+    assert len(manifest) == 12  # 8 training + 4 test clips: none skipped
+    names = set(manifest["file_name"])
+    assert {p.name for p in renamed} <= names and any(n.endswith(".wav") for n in names)
+    for clip_id, name in zip(manifest.index, manifest["file_name"]):
+        assert clip_id.split("/")[-1] == name[: -len(".wav")]
+
+
+def test_the_same_clip_in_two_cases_is_an_error(tmp_path):
+    root = make_layout(tmp_path / "data")
+    path = root / "dev/fan/train/section_00_source_train_normal_0001_a_1.wav"
+    write_wav(path.with_suffix(".WAV"))
+    with pytest.raises(BadInputError, match="names differ only in the suffix's case"):
+        dump_machine(root, "fan", tmp_path / "dump")
+
+
+def test_an_outlier_pool_takes_upper_case_wav_files(tmp_path):
+    write_wav(tmp_path / "pool/a.WAV", seed=1)
+    write_wav(tmp_path / "pool/sub/b.wav", seed=2)
+    dump_pool(tmp_path / "pool", tmp_path / "dump")
+    pool = load_manifest(tmp_path / "dump", ["outlier_pool"])
+    assert sorted(pool["file_name"]) == ["a.WAV", "b.wav"]
+    assert sorted(pool.index) == ["outlier/pool/train/a", "outlier/pool/train/sub/b"]

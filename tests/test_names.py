@@ -95,3 +95,18 @@ def test_bad_names_are_errors_naming_the_file(path):
     with pytest.raises(BadClipName) as err:
         parse_clip_path(path)
     assert path.split("/")[-1] in str(err.value) or path.split("/")[1] in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "dev/fan/train/section_00_source_train_normal_0009_a_1.WAV",
+        "dev/fan/train/section_00_source_train_normal_0009_a_1.Wav",
+        "eval/fan/test/section_03_0123.WAV",
+    ],
+)
+def test_the_wav_suffix_may_be_upper_case(path):
+    info = parse_clip_path(path)
+    name = path.split("/")[-1]
+    assert info.file_name == name  # exact: the evaluator pairs rows with its ground truth by name
+    assert info.clip_id == f"{info.machine}/{info.dataset}/{info.split}/{name[:-4]}"

@@ -105,7 +105,7 @@ def assert_resume_is_exact(run, tmp_path, monkeypatch, epochs):
     monkeypatch.setattr(Trainer, "_train_epoch", killed_in_last_epoch)
     with pytest.raises(KeyboardInterrupt):
         run(resumed)
-    assert torch.load(resumed / LAST, weights_only=False)["epoch"] == epochs - 1
+    assert torch.load(resumed / LAST, weights_only=True)["epoch"] == epochs - 1
     trained = []
 
     def counted(self):
@@ -116,7 +116,7 @@ def assert_resume_is_exact(run, tmp_path, monkeypatch, epochs):
     torch.manual_seed(1234)  # the resumed run must restore every random state itself
     run(resumed)
     assert trained == [epochs]  # it continued; it did not start again
-    a, b = (torch.load(d / LAST, weights_only=False) for d in (straight, resumed))
+    a, b = (torch.load(d / LAST, weights_only=True) for d in (straight, resumed))
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     for name in ("optimizer", "scheduler", "step"):
@@ -130,6 +130,63 @@ def test_resumed_run_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypat
         recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
 
     assert_resume_is_exact(run, tmp_path, monkeypatch, epochs=3)
+
+
+def test_numpy_random_states_survive_a_weights_only_checkpoint(tmp_path):
+    from asd_tools.training import trainer
+
+    legacy = np.random.RandomState(0)
+    legacy.normal()  # leaves a cached Gaussian in the state
+    generators = {"mt19937": np.random.Generator(np.random.MT19937(1)), "pcg64": np.random.default_rng(2)}
+    state = {name: g.bit_generator.state for name, g in generators.items()}  # a uint32 array; 128-bit ints
+    state.update(legacy=legacy.get_state(), trainer=trainer.rng_state())
+    trainer.save_torch(trainer.plain_state(state), tmp_path / "state.pt")
+    restored = trainer.numpy_state(trainer.load_checkpoint(tmp_path / "state.pt", "cpu"))
+
+    def draws():
+        return [legacy.normal(), np.random.normal(), torch.rand(1).item(), *(g.random() for g in generators.values())]
+
+    expected = draws()
+    legacy.set_state(restored["legacy"])
+    trainer.set_rng_state(restored["trainer"])
+    for name, generator in generators.items():
+        generator.bit_generator.state = restored[name]
+    assert draws() == expected
+
+
+def _ran(marker):
+    Path(marker).write_text("unpickling ran code")
+
+
+class Payload:
+    """Unpickling this runs ``_ran``: what a tampered checkpoint could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return _ran, (self.marker,)
+
+
+def test_a_checkpoint_with_arbitrary_objects_is_refused_without_running_them(tiny_dump, tmp_path):
+    from asd_tools.training.trainer import BEST, LAST, load_weights
+
+    marker, expdir = tmp_path / "ran", tmp_path / "exp"
+    expdir.mkdir()
+    config = _config(tmp_path, 1)
+    # the folder's record matches, so that training goes on to resume from the tampered checkpoint
+    recipe.training_record(load_config(config, SerialOEConfig), tiny_dump, list(TINY_MACHINES), expdir).write()
+    for name in (BEST, LAST):
+        torch.save({"model": {}, "epoch": 1, "payload": Payload(marker)}, expdir / name)
+    refused = r"checkpoint-(best|last).pt is not a checkpoint this recipe wrote"
+    with pytest.raises(ValueError, match=refused) as err:
+        load_weights(expdir, "checkpoint-best", "cpu")
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match=refused):  # resume
+        recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
+    assert not marker.exists()
+    torch.load(expdir / BEST, weights_only=False)  # the payload is real: loaded unsafely, it runs
+    assert marker.exists()
 
 
 def test_target_mixup_of_inliers_adds_mixed_windows(tiny_dump, tmp_path):

@@ -1,6 +1,7 @@
 """Argument helpers shared by the entry points."""
 
 import argparse
+import errno
 import logging
 import sys
 
@@ -27,12 +28,49 @@ def machines_arg(value: str):
 
 
 def best_device(requested="auto"):
-    """``auto``: CUDA when present, else CPU; anything else is passed on as given."""
-    if requested == "auto":
-        import torch  # only the entry points that run models pay for this import
+    """``auto``: CUDA when present, else CPU; anything else is passed on as given, once a ``cuda`` device
+    is known to exist (torch would fail later, with a traceback from deep inside the first stage)."""
+    import torch  # only the entry points that run models pay for this import
 
+    if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise ValueError(f"--device {requested}: not a device name; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"--device {requested}: no CUDA GPU is visible here; use --device auto (the GPU when there is "
+                "one, else the CPU) or --device cpu"
+            )
+        if device.index is not None and device.index >= count:
+            raise ValueError(
+                f"--device {requested}: only {count} CUDA GPU(s) are visible (cuda:0 to cuda:{count - 1}); "
+                "use one of them, --device auto or --device cpu"
+            )
     return requested
+
+
+# What to do when reading or writing a file fails, by errno.
+_NOT_ALLOWED = "check the permissions of the path and its folders, or choose another --dumpdir / --expdir"
+OS_ERROR_ADVICE = {
+    errno.EACCES: _NOT_ALLOWED,
+    errno.EPERM: _NOT_ALLOWED,
+    errno.EROFS: "choose another --dumpdir / --expdir",
+    errno.ENOSPC: "free some disk space, or point --dumpdir / --expdir at another disk",
+    errno.EDQUOT: "free some space within the quota, or point --dumpdir / --expdir at another disk",
+    errno.EFBIG: "raise the file-size limit (ulimit -f), or point --dumpdir / --expdir at another file system",
+}
+
+
+def os_error_line(err: OSError) -> str:
+    """One line for a failed read or write: the path, the system's reason and what to do."""
+    where = err.filename if err.filename2 is None else f"{err.filename} -> {err.filename2}"
+    text = f"{where}: {err.strerror}" if err.filename is not None and err.strerror else str(err)
+    advice = OS_ERROR_ADVICE.get(err.errno)
+    return f"{text}; {advice}" if advice else text
 
 
 def run(main_fn, args):
@@ -42,4 +80,8 @@ def run(main_fn, args):
         main_fn(args)
     except (ValueError, KeyError, FileNotFoundError, FileExistsError, ConnectionError) as err:
         logging.error(str(err).strip("'\""))
+        sys.exit(1)
+    except OSError as err:  # permissions, a full disk, ...: the traceback only with --verbose 2
+        logging.debug("traceback", exc_info=True)
+        logging.error(os_error_line(err))
         sys.exit(1)

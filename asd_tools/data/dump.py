@@ -9,8 +9,10 @@ without error, so a killed or failed dump never leaves output that a re-run woul
 Evaluation labels are not dumped: scoring reads the ground truth (``scoring/ground_truth.py``).
 """
 
+import contextlib
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ import soundfile as sf
 
 from asd_tools.constants import CLIP_SECONDS, SAMPLE_RATE, SPLITS, UNKNOWN, WINDOW_SAMPLES
 from asd_tools.data.manifest import MANIFEST_COLUMNS, MANIFEST_NAME
-from asd_tools.data.names import BadClipName, parse_clip_path
+from asd_tools.data.names import BadClipName, parse_clip_path, wav_files
 from asd_tools.frontend import resample
 from asd_tools.provenance import Provenance, files_fingerprint
 from asd_tools.utils import atomic_path, atomic_write_text, progress, write_csv
@@ -48,7 +50,7 @@ def find_clips(data_root: Path, machine: str):
                 )
             logging.warning(f"{folder} does not exist: {machine} is dumped without {dataset}/{split}")
             continue
-        paths += sorted(folder.glob("*.wav"))
+        paths += wav_files(folder)
     return paths
 
 
@@ -77,7 +79,17 @@ def parse_all(paths):
             errors.append(str(err))
             continue
         rows.append({**info.as_dict(), "path": str(path), "rate": rate, "length": length})
-    return rows, errors
+    return rows, errors + same_clip_errors(rows)
+
+
+def same_clip_errors(rows):
+    """x.wav beside x.WAV: two files, one clip id (which drops the suffix)."""
+    first, errors = {}, []
+    for row in rows:
+        other = first.setdefault(row["clip_id"], row["path"])
+        if other != row["path"]:
+            errors.append(f"{row['path']}: the same clip as {other} (names differ only in the suffix's case); keep one")
+    return errors
 
 
 def read_clip(row):
@@ -173,32 +185,33 @@ def _write_arrays(df: pd.DataFrame, outdir: Path):
     return {"mean": float(mean), "std": std}
 
 
-class _atomic_arrays:
+@contextlib.contextmanager
+def _atomic_arrays(df, outdir):
     """Open one float32 .npy memory map per split under a temporary name; rename on success."""
-
-    def __init__(self, df, outdir):
-        self.sizes = df.groupby("split")["length"].sum().to_dict()
-        self.outdir = outdir
-        self._contexts = {}
-
-    def __enter__(self):
+    sizes = df.groupby("split")["length"].sum().to_dict()
+    with contextlib.ExitStack() as stack:  # any failure, opening included, removes every temporary file
         arrays = {}
         for split in SPLITS:
-            if split in self.sizes:
-                ctx = atomic_path(self.outdir / f"{split}.npy")
-                tmp = ctx.__enter__()
-                self._contexts[split] = ctx
-                arrays[split] = np.lib.format.open_memmap(
-                    tmp, mode="w+", dtype=np.float32, shape=(int(self.sizes[split]),)
-                )
-        self.arrays = arrays
-        return arrays
+            if split in sizes:
+                tmp = stack.enter_context(atomic_path(outdir / f"{split}.npy"))
+                arrays[split] = _reserved_memmap(tmp, int(sizes[split]))
+        yield arrays
+        arrays.clear()  # close the maps before renaming
 
-    def __exit__(self, *exc):
-        self.arrays.clear()  # close the maps before renaming
-        for ctx in self._contexts.values():
-            ctx.__exit__(*exc)
-        return False
+
+def _reserved_memmap(path, length):
+    """A float32 .npy memory map of ``length`` samples whose disk blocks are reserved before it is mapped.
+
+    The blocks of a sparse memory-mapped file are allocated when its pages are written back; on a
+    full disk the kernel can then only kill the process ("Bus error", SIGBUS), leaving the
+    temporary files behind. Reserved up front, a full disk (or a file-size limit) is an OSError here.
+    """
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": (length,)}
+    with open(path, "r+b") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        if hasattr(os, "posix_fallocate"):  # not on macOS
+            os.posix_fallocate(f.fileno(), 0, f.tell() + length * 4)
+    return np.lib.format.open_memmap(path, mode="r+")
 
 
 def _warn_unusual(df):
@@ -228,7 +241,7 @@ def dump_pool(folder, dumpdir, force=False):
     statistics. The manifest marks them machine "outlier", dataset "pool", split "train".
     """
     folder, outdir = Path(folder), Path(dumpdir) / POOL_NAME
-    paths = sorted(folder.rglob("*.wav"))
+    paths = wav_files(folder, recursive=True)
     if not paths:
         raise FileNotFoundError(f"{folder} holds no .wav files to use as an outlier pool")
     record = dump_record(outdir, paths, folder)
@@ -261,6 +274,7 @@ def dump_pool(folder, dumpdir, force=False):
                 "for_stats": True,
             }
         )
+    errors += same_clip_errors(rows)
     if errors:
         raise BadInputError(_error_report(POOL_NAME, errors))
     df = pd.DataFrame(rows)

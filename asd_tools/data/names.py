@@ -9,13 +9,23 @@ from pathlib import Path
 
 from asd_tools.constants import MACHINE_TYPES, SPLITS, UNKNOWN, dataset_of_section
 
+# The suffix is .wav in any case (.WAV too); clip ids drop it, file names keep it exactly,
+# since the official evaluator pairs submission rows with its ground truth by exact name.
+WAV = ".wav"
 # section_00_source_train_normal_0009_car_A1_spd_28V_mic_1_noise_1.wav
 LABELLED_NAME = re.compile(
     r"^section_(?P<section>\d{2})_(?P<domain>source|target)_(?P<split>train|test)_"
-    r"(?P<state>normal|anomaly)_(?P<index>\d{4})(?:_(?P<attributes>.+))?\.wav$"
+    r"(?P<state>normal|anomaly)_(?P<index>\d{4})(?:_(?P<attributes>.+))?(?i:\.wav)$"
 )
 # section_03_0123.wav (evaluation test set: no labels in the name)
-UNLABELLED_NAME = re.compile(r"^section_(?P<section>\d{2})_(?P<index>\d{4})\.wav$")
+UNLABELLED_NAME = re.compile(r"^section_(?P<section>\d{2})_(?P<index>\d{4})(?i:\.wav)$")
+
+
+def wav_files(folder, recursive=False):
+    """The WAV files in ``folder`` (and below it when ``recursive``), sorted: .wav in any case,
+    which ``glob("*.wav")`` misses on a case-sensitive file system."""
+    candidates = Path(folder).rglob("*") if recursive else Path(folder).iterdir()
+    return sorted(p for p in candidates if p.suffix.lower() == WAV and p.is_file())
 
 
 class BadClipName(ValueError):
@@ -74,7 +84,7 @@ def parse_clip_path(path) -> ClipInfo:
         dataset = dataset_of_section(section)
     except ValueError as err:
         raise BadClipName(f"{path}: {err}") from None
-    stem = name[: -len(".wav")]
+    stem = name[: -len(WAV)]
     return ClipInfo(
         clip_id=f"{machine}/{dataset}/{split}/{stem}",
         file_name=name,

@@ -1,14 +1,14 @@
 """Config schema of DG-Mix (defaults = the original hyper-parameters)."""
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import ClassVar, List
 
 from asd_tools.config import choice
 from asd_tools.data.split import SUBSETS
 from asd_tools.detect import DetectConfig
 from asd_tools.models.asd_model import FrontendConfig
 from asd_tools.models.dgmix import EMBEDDING_SIZE, INITS
-from asd_tools.training.optim import OPTIMIZERS
+from asd_tools.training.optim import OPTIMIZERS, check_optimizer_params
 
 POOLS = ("mean", "first")
 MIXTURE_PASSES = ("joint", "separate")
@@ -68,6 +68,7 @@ class StageConfig:
 
     def __post_init__(self):
         choice(self.optimizer, OPTIMIZERS, "optimizer")
+        check_optimizer_params(self.optimizer, self.optimizer_params, "optimizer_params")
         if self.batch_size % (2 * self.grad_accum):
             raise ValueError("batch_size must be divisible by 2 * grad_accum (mixup pairs the two halves)")
 
@@ -130,6 +131,7 @@ def _finetune():
 
 @dataclass
 class DGMixConfig:
+    REQUIRED_SECTIONS: ClassVar[tuple] = ("model", "pretrain", "finetune")
     model: DGMixModelConfig = field(default_factory=DGMixModelConfig)
     frontend: FrontendConfig = field(default_factory=_dgmix_frontend)
     vicreg: VICRegConfig = field(default_factory=VICRegConfig)

@@ -136,7 +136,7 @@ def finetune(expdir, dumpdir, machine, device, force=False):
     claim_training_dir(record, force)
     torch.manual_seed(cfg.finetune.seed)
     model = make_extractor(cfg)
-    state = torch.load(expdir / LAST, map_location="cpu", weights_only=False)["model"]
+    state = load_weights(expdir, Path(LAST).stem, "cpu")
     load_extractor(model, state)  # the section head starts fresh
     task = FinetuneTask(cfg.finetune, cfg.vicreg, dumpdir, machine, device)
     _trainer(model, task, cfg.finetune, outdir, device).run()

@@ -1,15 +1,14 @@
 """Config schema of the serial outlier-exposure system (defaults = the original recipe's)."""
 
-import inspect
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import ClassVar, List, Optional
 
-from asd_tools.config import choice
+from asd_tools.config import check_params, choice
 from asd_tools.data.split import SUBSETS
 from asd_tools.detect import DetectConfig
 from asd_tools.models import MODELS
 from asd_tools.models.asd_model import FrontendConfig
-from asd_tools.training.optim import OPTIMIZERS, SCHEDULERS
+from asd_tools.training.optim import OPTIMIZERS, SCHEDULERS, check_optimizer_params, check_scheduler_params
 
 AMP_DTYPES = ("bfloat16", "float16")
 MIXUP_MAX_STEPS = ("actual", "first_epoch_placeholder")
@@ -26,12 +25,7 @@ class ModelConfig:
 
     def __post_init__(self):
         choice(self.name, MODELS, "model.name")
-        accepted = set(inspect.signature(MODELS[self.name].__init__).parameters) - {"self", "frontend"}
-        unknown = sorted(set(self.params) - accepted)
-        if unknown:
-            raise ValueError(
-                f"model.params: unknown key(s) {unknown} for '{self.name}'; valid keys are {sorted(accepted)}"
-            )
+        check_params(self.params, MODELS[self.name], "model.params", self.name, supplied=("frontend",))
 
 
 @dataclass
@@ -91,6 +85,8 @@ class OETrainConfig:
     def __post_init__(self):
         choice(self.optimizer, OPTIMIZERS, "train.optimizer")
         choice(self.scheduler, SCHEDULERS, "train.scheduler")
+        check_optimizer_params(self.optimizer, self.optimizer_params, "train.optimizer_params")
+        check_scheduler_params(self.scheduler, self.scheduler_params, "train.scheduler_params")
         choice(self.amp_dtype, AMP_DTYPES, "train.amp_dtype")
         if self.batch_size < 2 or self.batch_size % 2:
             raise ValueError("train.batch_size must be an even number >= 2")
@@ -132,6 +128,7 @@ class EmbedConfig:
 
 @dataclass
 class SerialOEConfig:
+    REQUIRED_SECTIONS: ClassVar[tuple] = ("model", "train")
     model: ModelConfig = field(default_factory=ModelConfig)
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     train: OETrainConfig = field(default_factory=OETrainConfig)

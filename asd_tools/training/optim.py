@@ -4,12 +4,19 @@ import torch
 from timm.optim import Lars, param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler
 
+from asd_tools.config import check_params
+
 OPTIMIZERS = {
     "adamw": torch.optim.AdamW,
     "adam": torch.optim.Adam,
     "sgd": torch.optim.SGD,
     "lars": Lars,  # timm's LARS (DG-Mix pre-training)
 }
+
+
+def check_optimizer_params(name, params, where):
+    """Config-load check of ``optimizer_params`` against optimiser ``name`` (the code passes the parameters)."""
+    check_params(params, OPTIMIZERS[name], where, name, supplied=("params",))
 
 
 def build_optimizer(name, model, exclude_bias_and_norm=False, **params):
@@ -77,6 +84,13 @@ def _constant(optimizer, total_steps):
 
 
 SCHEDULERS = {"onecycle": _one_cycle, "cosine": _cosine, "constant": _constant}
+
+
+def check_scheduler_params(name, params, where):
+    """Config-load check of ``scheduler_params`` against the builder of ``name`` (or, for one-cycle, torch's
+    OneCycleLR, to which its builder passes them on); the optimiser and total steps come from the code."""
+    target = torch.optim.lr_scheduler.OneCycleLR if name == "onecycle" else SCHEDULERS[name]
+    check_params(params, target, where, name, supplied=("optimizer", "total_steps"))
 
 
 def build_scheduler(name, optimizer, total_steps, **params):

@@ -12,10 +12,13 @@ Checkpoints (in ``outdir``):
   checkpoint-<N>epochs.pt  model weights after each epoch N of ``save_epochs``
 A killed run restarts from checkpoint-last.pt with model, optimiser, scheduler, scaler,
 counters and every random state restored, so it continues as if never stopped.
+Checkpoints hold only tensors, numbers, strings and plain containers (numpy random states are
+stored as tensors) and are read with ``weights_only``: loading a file never runs code from it.
 """
 
 import logging
 import math
+import pickle
 import random
 import time
 from dataclasses import dataclass
@@ -60,7 +63,47 @@ def load_weights(expdir, checkpoint, device):
     path = Path(expdir) / f"{checkpoint}.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run the training stage first")
-    return torch.load(path, map_location=device, weights_only=False)["model"]
+    return load_checkpoint(path, device)["model"]
+
+
+def load_checkpoint(path, device):
+    """A checkpoint's contents, refusing any pickled object that is not a tensor, number, string or container."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:  # torch's own message is many lines about trusting the source
+        raise ValueError(
+            f"{path} is not a checkpoint this recipe wrote: it holds pickled objects other than tensors, numbers "
+            "and strings, which are never loaded since unpickling them can run code; move it away and re-run "
+            "the stage that writes it"
+        ) from None
+
+
+NDARRAY = "__ndarray__"  # marks a numpy array stored as a tensor
+
+
+def plain_state(state):
+    """``state`` with numpy arrays as {NDARRAY: tensor} and numpy scalars as Python numbers, so that
+    ``weights_only`` loading accepts it (e.g. np.random.get_state() or a Generator's MT19937 state)."""
+    if isinstance(state, np.ndarray):
+        return {NDARRAY: torch.from_numpy(state.copy())}
+    if isinstance(state, np.generic):
+        return state.item()
+    if isinstance(state, dict):
+        return {k: plain_state(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(plain_state(v) for v in state)
+    return state
+
+
+def numpy_state(state):
+    """The inverse of :func:`plain_state`."""
+    if isinstance(state, dict):
+        if state.keys() == {NDARRAY}:
+            return state[NDARRAY].numpy()
+        return {k: numpy_state(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(numpy_state(v) for v in state)
+    return state
 
 
 def rng_state():
@@ -105,8 +148,8 @@ class Trainer:
             "epoch": self.epoch,
             "step": self.step,
             "best_loss": self.best_loss,
-            "rng": rng_state(),
-            "task": self.task.state_dict(),
+            "rng": plain_state(rng_state()),
+            "task": plain_state(self.task.state_dict()),
         }
 
     def load_state_dict(self, state):
@@ -115,14 +158,15 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step, self.best_loss = state["epoch"], state["step"], state["best_loss"]
-        self.task.load_state_dict(state["task"])
-        set_rng_state(state["rng"])
+        self.task.load_state_dict(numpy_state(state["task"]))
+        set_rng_state(numpy_state(state["rng"]))
 
     def resume(self) -> bool:
         path = self.outdir / LAST
         if not path.exists():
             return False
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+        # On the CPU: random states must be CPU tensors; model and optimiser states move to their parameters.
+        self.load_state_dict(load_checkpoint(path, "cpu"))
         logging.info(f"resumed from {path} after epoch {self.epoch} (step {self.step})")
         return True
 

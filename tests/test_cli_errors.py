@@ -1,0 +1,109 @@
+"""Expected failures of the entry points end in one clear line and exit code 1, never a traceback or a signal."""
+
+import errno
+import os
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from asd_tools.bin.common import best_device, os_error_line
+from tests.conftest import make_layout
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(module, *args, preexec_fn=None, **env):
+    """``python -m asd_tools.bin.<module> args`` with this checkout's asd_tools."""
+    return subprocess.run(
+        [sys.executable, "-m", f"asd_tools.bin.{module}", *args],
+        capture_output=True,
+        text=True,
+        preexec_fn=preexec_fn,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1", **env},
+    )
+
+
+def assert_one_line_error(result, *fragments):
+    """Exit code 1, no traceback, and the error as the last line of stderr, holding every fragment."""
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "ERROR" in last and all(f in last for f in fragments), result.stderr
+
+
+def test_cuda_without_a_visible_gpu_is_one_line(tmp_path):
+    result = cli(
+        "train",
+        *("--config", "conf.yaml", "--dumpdir", "dump", "--machine", "fan", "--machines", "fan valve"),
+        *("--expdir", "exp", "--device", "cuda"),
+        CUDA_VISIBLE_DEVICES="",
+    )
+    assert_one_line_error(result, "--device cuda: no CUDA GPU is visible", "--device auto", "--device cpu")
+
+
+def test_device_names_are_checked(monkeypatch):
+    assert best_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="--device gpu: not a device name; use auto, cpu, cuda or cuda:N"):
+        best_device("gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert best_device("auto") == "cpu"
+    with pytest.raises(ValueError, match="--device cuda:0: no CUDA GPU is visible here"):
+        best_device("cuda:0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert best_device("cuda:1") == "cuda:1" and best_device("auto") == "cuda"
+    with pytest.raises(ValueError, match=r"--device cuda:2: only 2 CUDA GPU\(s\) are visible \(cuda:0 to cuda:1\)"):
+        best_device("cuda:2")
+
+
+@pytest.mark.parametrize(
+    "err, line",
+    [
+        (
+            PermissionError(errno.EACCES, "Permission denied", "dump/fan"),
+            "dump/fan: Permission denied; check the permissions of the path and its folders, "
+            "or choose another --dumpdir / --expdir",
+        ),
+        (
+            OSError(errno.ENOSPC, "No space left on device", "dump/fan/train.npy"),
+            "dump/fan/train.npy: No space left on device; free some disk space, or point --dumpdir / --expdir "
+            "at another disk",
+        ),
+        (
+            OSError(errno.EXDEV, "Invalid cross-device link", "a", None, "b"),
+            "a -> b: Invalid cross-device link",
+        ),
+    ],
+)
+def test_os_errors_name_the_path_the_reason_and_the_fix(err, line):
+    assert os_error_line(err) == line
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_an_unwritable_dump_folder_is_one_line(tmp_path):
+    root = make_layout(tmp_path / "data")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    result = cli("dump", "--data_root", str(root), "--dumpdir", str(locked / "dump"), "--machines", "fan")
+    assert_one_line_error(result, str(locked / "dump"), "Permission denied", "choose another --dumpdir")
+
+
+def _file_size_limit():
+    """In the child: files may not grow past 64 KiB; a write past it fails with EFBIG, as on a full disk."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the writer
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16))
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_temporary_files(tmp_path):
+    root = make_layout(tmp_path / "data")  # 1.5 MB of training samples, far past the limit
+    dumpdir = tmp_path / "dump"
+    result = cli(
+        "dump", "--data_root", str(root), "--dumpdir", str(dumpdir), "--machines", "fan", preexec_fn=_file_size_limit
+    )
+    assert_one_line_error(result, str(dumpdir / "fan" / "train.npy"), "File too large", "--dumpdir")
+    assert [p for p in dumpdir.rglob("*") if p.is_file()] == []
