@@ -21,11 +21,14 @@ import pandas as pd
 
 from asd_tools.constants import DEV_SECTIONS, EVAL_SECTIONS, MACHINE_TYPES, MIN_METRIC_VALUE
 from asd_tools.scoring.metrics import section_groups, section_table, summarise
+from asd_tools.scoring.plots import experiment_figures
 from asd_tools.scoring.submission import gamma_threshold, write_submission
 from asd_tools.utils import atomic_dir, atomic_write_text, harmonic_mean, write_csv
 
 META_COLUMNS = ("clip_id", "subset")
 SOURCES = "sources.json"
+REPORT = "report.md"  # the score tables with the figures, readable on GitHub
+RESULT = "result.json"  # the chosen post-process and what was scored (read by bin/compare)
 LABEL_COLUMNS = ["machine", "dataset", "section", "domain", "state", "file_name"]
 FULL_SET = "all"
 PARTIAL = "_partial"  # suffix of a set (dev/eval) whose sections are not all labelled
@@ -164,6 +167,11 @@ def score_experiment(score_files, manifest, outdir, system="system", team="asd_t
     write_csv(sections, outdir / "sections.csv")
     write_csv(summary, outdir / "summary.csv")
     atomic_write_text(outdir / "score.md", render_markdown(system, best, board, sections, summary, machines, coverage))
+    result = {"system": system, "postprocess": best, "machines": machines}
+    atomic_write_text(outdir / RESULT, json.dumps(result, indent=2) + "\n")
+    sources = dict(zip(machines, score_files))
+    figures = experiment_figures(test.assign(score=test[best]), "score", sources, manifest, outdir)
+    atomic_write_text(outdir / REPORT, render_report(system, best, sections, summary, machines, coverage, figures))
     eval_test = test[test["dataset"].str.startswith("eval")]  # labelled or not: every evaluation clip
     if len(eval_test):
         # The whole submission folder is replaced at once: never files of two runs side by side.
@@ -288,4 +296,29 @@ def render_markdown(system, best, board, sections, summary, machines, coverage) 
         "\n## Top post-processes (by development official score, %)\n",
         markdown_table(top[top_cols], set(top_cols) - {"postprocess"}),
     ]
+    return "\n".join(parts)
+
+
+def render_report(system, best, sections, summary, machines, coverage, figures) -> str:
+    """``report.md``: the official score, the per-section table and every figure, per machine type."""
+    percent = {"official", "auc", "pauc", "auc_source", "auc_target"}
+    overall = summary[summary["machine"] == "all"][["dataset", "official", "auc", "pauc"]]
+    per_machine = summary[summary["machine"] != "all"][["dataset", "machine", "official", "auc", "pauc"]]
+    per_section = sections[["dataset", "machine", "section", "auc_source", "auc_target", "pauc"]]
+    parts = [
+        f"# Report: {system}\n",
+        *(f"{line}\n" for line in coverage_lines(machines, coverage)),
+        f"Post-process chosen by the development official score: `{best}`; every figure shows it. "
+        "All tables: `score.md`.\n",
+        "## Official DCASE 2022 score (%)\n",
+        markdown_table(overall, percent),
+        "\n## Per machine type\n",
+        markdown_table(per_machine, percent),
+        "\n## Per section\n",
+        markdown_table(per_section, percent),
+    ]
+    for machine in machines:
+        parts.append(f"\n## {machine}\n")
+        for title, path in figures.get(machine, []):
+            parts.append(f"### {title}\n\n![{machine}: {title}]({path})\n")
     return "\n".join(parts)

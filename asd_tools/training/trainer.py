@@ -10,6 +10,7 @@ Checkpoints (in ``outdir``):
   checkpoint-last.pt       full state after the latest epoch (resume point)
   checkpoint-best.pt       model weights with the lowest validation loss
   checkpoint-<N>epochs.pt  model weights after each epoch N of ``save_epochs``
+  train_history.csv        one row per epoch: train loss means, learning rate, valid metrics
 A killed run restarts from checkpoint-last.pt with model, optimiser, scheduler, scaler,
 counters and every random state restored, so it continues as if never stopped.
 Checkpoints hold only tensors, numbers, strings and plain containers (numpy random states are
@@ -25,14 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from asd_tools.utils import atomic_path, atomic_write_text, progress
+from asd_tools.utils import atomic_path, atomic_write_text, progress, write_csv
 
 LAST = "checkpoint-last.pt"
 BEST = "checkpoint-best.pt"
 DONE = "train.done"
+HISTORY = "train_history.csv"  # per-epoch losses and validation metrics (the training curves)
 
 
 @dataclass
@@ -135,6 +138,7 @@ class Trainer:
         self.amp_dtype = getattr(torch, settings.amp_dtype)
         self.scaler = torch.amp.GradScaler(enabled=self.use_amp and self.amp_dtype == torch.float16)
         self.epoch, self.step, self.best_loss = 0, 0, math.inf
+        self.history = []  # one row per epoch: train means and, when validated, valid metrics
         self.max_step = settings.epochs * math.ceil(task.steps_per_epoch() / settings.grad_accum)
         self.writer = None
 
@@ -148,6 +152,7 @@ class Trainer:
             "epoch": self.epoch,
             "step": self.step,
             "best_loss": self.best_loss,
+            "history": self.history,
             "rng": plain_state(rng_state()),
             "task": plain_state(self.task.state_dict()),
         }
@@ -158,6 +163,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step, self.best_loss = state["epoch"], state["step"], state["best_loss"]
+        self.history = list(state.get("history", []))
         self.task.load_state_dict(numpy_state(state["task"]))
         set_rng_state(numpy_state(state["rng"]))
 
@@ -182,15 +188,19 @@ class Trainer:
         logging.info(f"training on {self.device} (amp: {self.use_amp}), {self.max_step} optimiser steps in all")
         while self.epoch < self.settings.epochs:
             self.epoch += 1
-            self._train_epoch()
+            # plain floats: the history lives in checkpoint-last.pt, which is read with weights_only
+            row = {"epoch": self.epoch, **{f"train_{k}": float(v) for k, v in self._train_epoch().items()}}
             if self.epoch % self.settings.log_interval_epochs == 0 or self.epoch == self.settings.epochs:
-                self._validate()
+                row.update({f"valid_{k}": float(v) for k, v in self._validate().items()})
+            self.history.append(row)
             if self.epoch in self.settings.save_epochs:
                 save_torch(
                     {"model": self.model.state_dict(), "epoch": self.epoch},
                     self.outdir / interval_checkpoint(self.epoch),
                 )
             save_torch(self.state_dict(), self.outdir / LAST)
+            # after the resume point: a killed run rewrites it from the restored history
+            write_csv(pd.DataFrame(self.history), self.outdir / HISTORY)
         self.writer.close()
         atomic_write_text(self.outdir / DONE, f"epochs: {self.epoch}\nbest_loss: {self.best_loss}\n")
 
@@ -222,6 +232,7 @@ class Trainer:
         self.writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.epoch)
         text = ", ".join(f"{k} {v:.4f}" for k, v in means.items())
         logging.info(f"epoch {self.epoch}: train {text} ({samples / elapsed:.1f} samples/s)")
+        return {**means, "lr": self.optimizer.param_groups[0]["lr"]}
 
     def _optimiser_step(self):
         if self.settings.grad_clip:
@@ -244,3 +255,4 @@ class Trainer:
             self.best_loss = metrics["loss"]
             save_torch({"model": self.model.state_dict(), "epoch": self.epoch}, self.outdir / BEST)
             logging.info(f"epoch {self.epoch}: best validation loss so far -> {BEST}")
+        return metrics
