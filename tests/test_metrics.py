@@ -113,6 +113,40 @@ def test_official_score_is_the_harmonic_mean_of_all_values():
     assert summary.loc[("dev", "fan"), "pauc"] == pytest.approx(harmonic_mean(fan["pauc"]))
 
 
+def test_original_rankings_mixed_domain_and_per_domain_hauc_per_machine():
+    """The original recipe ranked ensemble members by dev_hauc (AUC and pAUC of each section's clips,
+    both domains together; scoring.py) and dev_<domain>_hauc: both are leaderboard columns."""
+    from sklearn.metrics import roc_auc_score
+
+    from asd_tools.scoring.report import leaderboard
+
+    rng = np.random.default_rng(1)
+    rows = [
+        dict(dataset="dev", machine=m, section=s, domain=d, state=st, subset="test", clip_id=f"{m}{s}{d}{st}{i}")
+        for m in ("fan", "valve")
+        for s in (0, 1)
+        for d in ("source", "target")
+        for st in ("normal", "anomaly")
+        for i in range(6)
+    ]
+    df = pd.DataFrame(rows)
+    df["pp"] = rng.normal(size=len(df)) + (df["state"] == "anomaly") * (df["domain"] == "source")
+    sections = section_table(df, "pp")
+    fan0 = df[(df.machine == "fan") & (df.section == 0)]
+    expected = roc_auc_score(fan0.state == "anomaly", fan0.pp)  # over both domains' clips
+    assert sections.loc[0, "auc_mixed"] == pytest.approx(expected)
+    summary = summarise(sections).set_index(["dataset", "machine"])
+    fan = sections[sections.machine == "fan"]
+    assert summary.loc[("dev", "fan"), "hauc_mixed"] == pytest.approx(
+        harmonic_mean(fan[["auc_mixed", "pauc"]].to_numpy().ravel())
+    )
+    board = leaderboard(df)
+    for column in ("dev_hauc_mixed", "dev_fan_hauc_mixed", "dev_hauc_domain_source", "dev_valve_hauc_domain_target"):
+        assert column in board
+    fan_source = summary.loc[("dev", "fan"), "hauc_domain_source"]
+    assert board.loc[0, "dev_fan_hauc_domain_source"] == pytest.approx(fan_source)
+
+
 def test_clamping_keeps_the_harmonic_mean_defined():
     assert harmonic_mean([0.0, 1.0], floor=2.2e-16) == pytest.approx(2 / (1 / 2.2e-16 + 1))
 

@@ -20,7 +20,9 @@ from asd_tools.scoring.ground_truth import default_ground_truth_dir, ground_trut
 from asd_tools.scoring.report import label_coverage, results_dir, score_experiment, score_line
 from asd_tools.utils import announce
 
-SCORE_FORMAT = 2  # 2: machine-set folders, ground truth read at scoring, partial sets marked
+# 2: machine-set folders, ground truth read at scoring, partial sets marked;
+# 3: score.csv adds the mixed-domain and per-domain hAUC per machine type (ensemble rankings)
+SCORE_FORMAT = 3
 
 
 def experiment_checkpoints(expdir, machines, tag):

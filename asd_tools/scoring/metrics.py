@@ -9,6 +9,9 @@ of one set (dev or eval), each clamped below at 2.2e-16.
 
 Per-domain hAUC (the 2021 rule that the seed recipes print; not the official score):
 AUC and pAUC computed on one domain's normal and anomalous clips only.
+
+Mixed-domain hAUC (the original System 1 recipe's ``dev_hauc``, which ranked its ensemble members;
+not the official score): AUC and pAUC on all clips of a section, both domains together.
 """
 
 import numpy as np
@@ -64,6 +67,7 @@ def section_metrics(domain, state, score) -> dict:
         out[f"dom_auc_{d}"] = roc_auc(anomaly[in_domain], score[in_domain])
         out[f"dom_pauc_{d}"] = partial_roc_auc(anomaly[in_domain], score[in_domain])
     out["pauc"] = partial_roc_auc(anomaly, score)
+    out["auc_mixed"] = roc_auc(anomaly, score)
     return out
 
 
@@ -98,14 +102,16 @@ def section_table(df: pd.DataFrame, score_column: str, groups=None) -> pd.DataFr
         {"dataset": key[0], "machine": key[1], "section": key[2], **section_metrics(domain, state, scores[positions])}
         for key, positions, domain, state in groups
     ]
-    return pd.DataFrame(rows, columns=["dataset", "machine", "section", *OFFICIAL_COLUMNS, *DOMAIN_COLUMNS])
+    columns = ["dataset", "machine", "section", *OFFICIAL_COLUMNS, *DOMAIN_COLUMNS, "auc_mixed"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def summarise(sections: pd.DataFrame) -> pd.DataFrame:
     """Harmonic means per (dataset, machine) and per dataset ('all' machines).
 
     Columns: official (all AUCs and pAUCs), auc (source+target AUCs), pauc, and
-    hauc_domain (per-domain 2021-rule AUCs and pAUCs; a different metric).
+    hauc_domain (per-domain 2021-rule AUCs and pAUCs; a different metric), and hauc_mixed
+    (AUC and pAUC of both domains together: the original recipe's ranking metric).
     """
     rows = []
     for dataset, per_set in sections.groupby("dataset", sort=True):
@@ -125,6 +131,7 @@ def summarise(sections: pd.DataFrame) -> pd.DataFrame:
                     "hauc_domain": _hmean(group[list(DOMAIN_COLUMNS)].to_numpy().ravel()),
                     "hauc_domain_source": _hmean(group[["dom_auc_source", "dom_pauc_source"]].to_numpy().ravel()),
                     "hauc_domain_target": _hmean(group[["dom_auc_target", "dom_pauc_target"]].to_numpy().ravel()),
+                    "hauc_mixed": _hmean(group[["auc_mixed", "pauc"]].to_numpy().ravel()),
                     "sections": len(group),
                 }
             )

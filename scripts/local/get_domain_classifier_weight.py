@@ -3,15 +3,30 @@
 
 Reads the domain classifier's scored checkpoints (their sources.json leads to the embeddings),
 fits the blend weights by Nelder-Mead under 5-fold cross-validation on development domain
-labels, and writes, in --outdir (default <expdir>/all/<tag>/domain_weight):
-  <machine>_target_prob.csv   clip_id, blend, prob_div<d> for every --divs temperature
-  weights.csv                 blend weights and cross-validated domain AUC per machine type
-  domain_weights.png          the weights and the probability histograms
+labels, and turns the blend, standardised over the test clips, into sigmoid(z / div).
+
+--variant original (the default, as the seed README's command runs it) does what the original
+recipe's local/get_domain_classifier_weight.py did: GMM per section on the raw window features,
+raw predictors, 20 seeded uniform-random Nelder-Mead starts per fold, final weights = MEAN of the
+5 folds' weights; temperatures 1, 0.5, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05 (the specialisation
+ensemble's original variant reads 0.15). Folder: domain_weight.
+--variant refit: this project's first version (GMM per machine type on the standardised
+embedding, standardised predictors, weights refitted on all development clips from fixed
+starts). Folder: domain_weight_refit. --predictors, --weights, --init, --restarts and --seed change one
+setting each; the settings are recorded in variant.json, and an output made with other settings is
+not replaced unless --overwrite (or give another --outdir).
+
+Writes, in --outdir (default <expdir>/<set>/<tag>/<the variant's folder>):
+  <machine>_target_prob.csv   clip_id, blend (standardised), prob_div<d> for every --divs temperature
+  weights.csv                 final weights w<i>, the folds' spread std<i>, held-out domain AUC per machine
+  domain_weights.png          the weights and the probability histograms (at --plot_div)
+  variant.json                the settings
 Run after ./domain_classifier_job.sh (which trains, embeds and scores the domain classifier).
 """
 
 import json
 import logging
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +34,25 @@ import pandas as pd
 
 from asd_tools.bin.common import machines_arg, parser, run
 from asd_tools.data.manifest import load_manifest
-from asd_tools.domain_weight import domain_predictors, plot_domain_weights, target_probabilities
+from asd_tools.domain_weight import (
+    INITS,
+    PREDICTOR_MODES,
+    WEIGHT_MODES,
+    WEIGHT_VARIANTS,
+    domain_predictors,
+    original_predictors,
+    plot_domain_weights,
+    target_probabilities,
+)
 from asd_tools.embeddings import Embeddings
+from asd_tools.ensemble import check_variant, describe, write_record
 from asd_tools.scoring.report import SOURCES, results_dir
-from asd_tools.utils import write_csv
+from asd_tools.utils import announce, write_csv
+
+FOLDERS = {"original": "domain_weight", "refit": "domain_weight_refit"}
+# The original wrote one table per temperature (is_target_weight4_div<d>.csv); 2 and 4 were this
+# project's first version's softer ones.
+DIVS = [1.0, 0.5, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05, 2.0, 4.0]
 
 
 def embeddings_dir(expdir, machines, tag, checkpoint, machine):
@@ -35,17 +65,30 @@ def embeddings_dir(expdir, machines, tag, checkpoint, machine):
     return Path(scores[machine]).parent
 
 
-def machine_weights(a, machine, manifest):
+def machine_weights(a, machine, manifest, settings):
     predictors = []
     for checkpoint in a.checkpoints:
         folder = embeddings_dir(a.expdir, a.machines, a.tag, checkpoint, machine)
         inlier, test = Embeddings.load(folder / "inlier.npz"), Embeddings.load(folder / "test.npz")
-        inlier_is_source = manifest.loc[inlier.clip_id, "domain"].to_numpy() == "source"
-        predictors.append(domain_predictors(inlier, test, inlier_is_source))
+        inlier_info = manifest.loc[inlier.clip_id]
+        inlier_is_source = (inlier_info["domain"] == "source").to_numpy()
+        if settings.predictors == "original":
+            sections = manifest.loc[test.clip_id, "section"].to_numpy()
+            predictors.append(
+                original_predictors(
+                    inlier, test, inlier_info["section"].to_numpy(), inlier_is_source, sections, settings.seed
+                )
+            )
+        else:
+            predictors.append(domain_predictors(inlier, test, inlier_is_source))
     info = manifest.loc[test.clip_id]
     dev = (info["dataset"] == "dev").to_numpy()
     is_target = (info["domain"] == "target").to_numpy()
-    result = target_probabilities(np.concatenate(predictors, axis=1), test.clip_id, dev, is_target, a.divs)
+    # The original's folds: stratified by 12 groups of 50 development clips (section x domain x state).
+    strata = (info["section"].astype(str) + "/" + info["domain"] + "/" + info["state"]).to_numpy()
+    result = target_probabilities(
+        np.concatenate(predictors, axis=1), test.clip_id, dev, is_target, a.divs, strata, settings
+    )
     labels = {"dev source": dev & ~is_target, "dev target": dev & is_target, "eval": ~dev}
     return result, labels
 
@@ -57,29 +100,70 @@ def main(argv=None):
     p.add_argument("--machines", type=machines_arg, required=True)
     p.add_argument("--tag", default="asd_model.domain_classifier")
     p.add_argument("--checkpoints", nargs=2, default=["checkpoint-best", "checkpoint-50epochs"])
-    p.add_argument("--divs", nargs="+", type=float, default=[0.5, 1.0, 2.0, 4.0], help="sigmoid temperatures")
-    p.add_argument("--outdir", default=None)
+    p.add_argument(
+        "--variant",
+        choices=sorted(WEIGHT_VARIANTS),
+        default="original",
+        help="original: what the original recipe's script ran; refit: this project's first version. "
+        "Sets the defaults of the options below",
+    )
+
+    def per_variant(field):
+        return "unset: the variant's, " + ", ".join(f"{getattr(v, field)} ({k})" for k, v in WEIGHT_VARIANTS.items())
+
+    p.add_argument(
+        "--predictors",
+        choices=PREDICTOR_MODES,
+        help=f"original: GMM per section on the raw features, raw predictors; standardised: GMM per machine "
+        f"type on the standardised embedding, predictors standardised; {per_variant('predictors')}",
+    )
+    p.add_argument(
+        "--weights",
+        choices=WEIGHT_MODES,
+        help=f"cv_average: mean of the 5 folds' weights; refit: one fit on all development clips; "
+        f"{per_variant('weights')}",
+    )
+    p.add_argument(
+        "--init",
+        choices=INITS,
+        help=f"Nelder-Mead starts: random (--restarts seeded uniform draws, scipy bounds [0, 1]) or spread "
+        f"(centre + near-corners); {per_variant('init')}",
+    )
+    p.add_argument("--restarts", type=int, help=f"random starts per fit; {per_variant('restarts')}")
+    p.add_argument("--seed", type=int, help=f"folds, random starts and GMM; {per_variant('seed')}")
+    p.add_argument("--divs", nargs="+", type=float, default=DIVS, help="sigmoid temperatures")
+    p.add_argument("--plot_div", type=float, default=0.15, help="temperature of the histograms")
+    p.add_argument("--outdir", default=None, help="unset: <expdir>/<set>/<tag>/" + ", ".join(FOLDERS.values()))
+    p.add_argument("--overwrite", action="store_true", help="replace an output made with other settings")
     args = p.parse_args(argv)
 
     def main_fn(a):
-        outdir = Path(a.outdir or results_dir(a.expdir, a.machines, a.tag) / "domain_weight")
+        overrides = {k: getattr(a, k) for k in ("predictors", "weights", "init", "restarts", "seed")}
+        settings = replace(WEIGHT_VARIANTS[a.variant], **{k: v for k, v in overrides.items() if v is not None})
+        record = {"variant": a.variant, **asdict(settings), "checkpoints": a.checkpoints, "tag": a.tag}
+        outdir = Path(a.outdir or results_dir(a.expdir, a.machines, a.tag) / FOLDERS[a.variant])
+        check_variant(outdir, record, a.overwrite, what="set of domain weights")
         manifest = load_manifest(a.dumpdir, a.machines)
         results, rows = {}, []
         for machine in a.machines:
-            result, labels = machine_weights(a, machine, manifest)
+            result, labels = machine_weights(a, machine, manifest, settings)
             write_csv(result.probabilities, outdir / f"{machine}_target_prob.csv")
+            n = len(result.weights)
             rows.append(
                 {
                     "machine": machine,
                     "cv_domain_auc": result.cv_auc,
                     **{f"w{i}": w for i, w in enumerate(result.weights)},
+                    **{f"std{i}": s for i, s in zip(range(n), result.fold_weights.std(0))},
                 }
             )
             results[machine] = (result, labels)
             logging.info(f"{machine}: weights {np.round(result.weights, 3)}, CV domain AUC {result.cv_auc:.3f}")
         write_csv(pd.DataFrame(rows), outdir / "weights.csv")
-        plot_domain_weights(results, outdir / "domain_weights.png", a.divs[0])
-        print(f"domain weights -> {outdir}")
+        plot_div = a.plot_div if a.plot_div in a.divs else a.divs[0]
+        plot_domain_weights(results, outdir / "domain_weights.png", plot_div)
+        write_record(outdir, record)
+        announce(f"domain weights ({describe(record)}) -> {outdir}")
 
     run(main_fn, args)
 
