@@ -369,40 +369,14 @@ def describe(settings: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in settings.items())
 
 
-def plot_score_histograms(scores: pd.DataFrame, manifest: pd.DataFrame, path, title) -> None:
-    """Histograms of test-clip scores, development vs evaluation set (normal / anomaly where known)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    test = scores[scores["subset"] == "test"]
-    info = manifest.loc[test["clip_id"]]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharex=True)
-    for ax, dataset in zip(axes, ("dev", "eval")):
-        for state in ("normal", "anomaly", "unknown"):
-            mask = (info["dataset"].to_numpy() == dataset) & (info["state"].to_numpy() == state)
-            if mask.any():
-                ax.hist(test["ensemble"].to_numpy()[mask], bins=30, alpha=0.6, label=state)
-        ax.set_title(f"{title}: {dataset}")
-        ax.set_xlabel("anomaly score (z)")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-
-
 def score_ensemble(files, manifest, expdir, machines, name, settings=None, members=None) -> str:
-    """Score the ensemble's per-machine tables with the shared module, plot, return a summary line.
+    """Score the ensemble's per-machine tables with the shared module (tables, figures, report.md).
 
     ``manifest`` carries the known evaluation labels (``ground_truth.label_evaluation_clips``);
     ``settings`` (the variant) and ``members`` (machine -> names) go into ``variant.json``.
     """
     outdir = results_dir(expdir, machines, name) / CHECKPOINT
     _, summary, coverage = score_experiment(files, manifest, outdir, name, postprocess="ensemble")
-    scores = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
-    plot_score_histograms(scores, manifest, outdir / "score_histograms.png", name)
     if settings is not None:
         write_record(outdir, settings, members=members or {})
     return f"{score_line(name, summary, coverage)} -> {outdir / 'score.md'}"

@@ -334,7 +334,7 @@ def test_domain_classifier_and_both_ensembles_on_tiny(tiny_job):
         dg = results / name / "average"
         assert "Official DCASE 2022 score" in (dg / "score.md").read_text()
         assert len(list((dg / f"teams/asd_tools/{name}").glob("*.csv"))) == 12
-        assert (dg / "score_histograms.png").exists()
+        assert (dg / "plots/hist_fan.png").exists() and "plots/roc_valve.png" in (dg / "report.md").read_text()
         record = json.loads((dg / "variant.json").read_text())
         assert record["settings"]["variant"] == variant
         members = record["members"]

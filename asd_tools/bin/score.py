@@ -21,8 +21,9 @@ from asd_tools.scoring.report import label_coverage, results_dir, score_experime
 from asd_tools.utils import announce
 
 # 2: machine-set folders, ground truth read at scoring, partial sets marked;
-# 3: score.csv adds the mixed-domain and per-domain hAUC per machine type (ensemble rankings)
-SCORE_FORMAT = 3
+# 3: score.csv adds the mixed-domain and per-domain hAUC per machine type (ensemble rankings);
+# 4: figures, report.md and result.json
+SCORE_FORMAT = 4
 
 
 def experiment_checkpoints(expdir, machines, tag):

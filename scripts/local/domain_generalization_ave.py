@@ -18,7 +18,8 @@ another --name).
 
 Writes <expdir>/<machine>/<name>/average/{scores.csv,members.json} and scores them with the
 shared scoring module into <expdir>/<set>/<name>/average/ (score.md, submission files,
-score_histograms.png, variant.json). Run after the systems you want to combine have been scored.
+report.md with ROC curves and score histograms, variant.json). Run after the systems you want to
+combine have been scored.
 """
 
 from asd_tools.bin.common import machines_arg, parser, run
