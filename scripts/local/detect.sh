@@ -11,6 +11,7 @@ help_message="Usage: $0 --machine_dir DIR --machine M --dumpdir DIR"
 . utils/parse_options.sh
 set -euo pipefail
 . utils/log.sh
+. ./path.sh
 . ./cmd.sh
 . utils/force.sh
 
