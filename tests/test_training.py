@@ -100,7 +100,7 @@ def assert_resume_is_exact(run, tmp_path, monkeypatch, epochs):
     def killed_in_last_epoch(self):
         if self.epoch == epochs:
             raise KeyboardInterrupt("killed")
-        original_epoch(self)
+        return original_epoch(self)
 
     monkeypatch.setattr(Trainer, "_train_epoch", killed_in_last_epoch)
     with pytest.raises(KeyboardInterrupt):
@@ -110,7 +110,7 @@ def assert_resume_is_exact(run, tmp_path, monkeypatch, epochs):
 
     def counted(self):
         trained.append(self.epoch)
-        original_epoch(self)
+        return original_epoch(self)
 
     monkeypatch.setattr(Trainer, "_train_epoch", counted)
     torch.manual_seed(1234)  # the resumed run must restore every random state itself
@@ -119,8 +119,9 @@ def assert_resume_is_exact(run, tmp_path, monkeypatch, epochs):
     a, b = (torch.load(d / LAST, weights_only=True) for d in (straight, resumed))
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
-    for name in ("optimizer", "scheduler", "step"):
+    for name in ("optimizer", "scheduler", "step", "history"):
         assert str(a[name]) == str(b[name]), name
+    assert len(a["history"]) == epochs  # the training curves survive the kill as well
 
 
 def test_resumed_run_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypatch):
