@@ -174,7 +174,8 @@ def score_experiment(score_files, manifest, outdir, system="system", team="asd_t
     result = {"system": system, "postprocess": best, "machines": machines}
     atomic_write_text(outdir / RESULT, json.dumps(result, indent=2) + "\n")
     sources = dict(zip(machines, score_files))
-    figures = experiment_figures(test.assign(score=test[best]), "score", sources, manifest, outdir)
+    chosen = test[[*META_COLUMNS, *LABEL_COLUMNS]].assign(score=test[best].to_numpy())  # not the wide table
+    figures = experiment_figures(chosen, "score", sources, manifest, outdir)
     atomic_write_text(outdir / REPORT, render_report(system, best, sections, summary, machines, coverage, figures))
     eval_test = test[test["dataset"].str.startswith("eval")]  # labelled or not: every evaluation clip
     if len(eval_test):
