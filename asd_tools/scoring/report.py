@@ -181,7 +181,8 @@ def score_experiment(score_files, manifest, outdir, system="system", team="asd_t
     if len(eval_test):
         # The whole submission folder is replaced at once: never files of two runs side by side.
         with atomic_dir(outdir / "teams" / team / system) as folder:
-            files = write_submission(folder, eval_test.assign(score=eval_test[best]), thresholds_for(scores, best))
+            chosen = eval_test[[*META_COLUMNS, *LABEL_COLUMNS]].assign(score=eval_test[best].to_numpy())
+            files = write_submission(folder, chosen, thresholds_for(scores, best))
         logging.info(f"wrote {len(files)} submission files to {outdir / 'teams' / team / system}")
     logging.info(f"best post-process on dev: {best}; tables in {outdir}")
     return best, summary, coverage
