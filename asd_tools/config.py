@@ -90,6 +90,12 @@ def config_to_dict(config) -> dict:
     return dataclasses.asdict(config)
 
 
+def config_sections(config, names) -> dict:
+    """The named top-level sections of a config as plain dicts (what a stage's provenance record holds)."""
+    resolved = config_to_dict(config)
+    return {name: resolved[name] for name in names}
+
+
 def save_config(config, path) -> None:
     """Save the resolved config (all defaults filled in) as YAML, atomically."""
     atomic_write_text(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))

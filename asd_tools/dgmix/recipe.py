@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from asd_tools.config import config_to_dict, load_config, save_config
+from asd_tools.config import config_sections, load_config, save_config
 from asd_tools.data.manifest import dump_identity, load_manifest
 from asd_tools.data.split import lists_identity, read_list, read_lists
 from asd_tools.dgmix.config import DGMixConfig, StageConfig
@@ -99,10 +99,6 @@ PRETRAIN_SECTIONS = ("model", "frontend", "vicreg", "pretrain")  # what a pre-tr
 TRAINING_LISTS = ("train", "valid")
 
 
-def _config_sections(cfg, names):
-    return {name: config_to_dict(cfg)[name] for name in names}
-
-
 def pretrain(config_path, dumpdir, machine, expdir, device, force=False):
     """VICReg-with-mixup pre-training; the resolved config goes to ``expdir``.
 
@@ -111,7 +107,7 @@ def pretrain(config_path, dumpdir, machine, expdir, device, force=False):
     """
     cfg = load_config(config_path, DGMixConfig)
     inputs = {f"dump/{machine}": dump_identity(dumpdir, machine), **lists_identity(dumpdir, machine, TRAINING_LISTS)}
-    claim_training_dir(Provenance(expdir, "pretrain", inputs, _config_sections(cfg, PRETRAIN_SECTIONS)), force)
+    claim_training_dir(Provenance(expdir, "pretrain", inputs, config_sections(cfg, PRETRAIN_SECTIONS)), force)
     torch.manual_seed(cfg.pretrain.seed)
     model = PretrainModel(make_extractor(cfg, section_head=False), Projector())
     task = VICRegMixupTask(cfg.pretrain, cfg.vicreg, dumpdir, machine, device)
@@ -129,7 +125,7 @@ def finetune(expdir, dumpdir, machine, device, force=False):
     outdir = expdir / FINETUNE_DIR
     published = expdir / interval_checkpoint(cfg.pretrain.epochs + cfg.finetune.epochs)
     inputs = {"pretrained": file_digest(expdir / LAST), **lists_identity(dumpdir, machine, TRAINING_LISTS)}
-    record = Provenance(outdir, "finetune", inputs, _config_sections(cfg, ("finetune",)))
+    record = Provenance(outdir, "finetune", inputs, config_sections(cfg, ("finetune",)))
     if record.changes() == [] and published.exists() and not force:
         logging.info(f"{published} is up to date; skipping fine-tuning")
         return
@@ -180,7 +176,7 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
     cfg = load_config(expdir / CONFIG_NAME, DGMixConfig)
     outdir = expdir / checkpoint
     subsets = sorted({*cfg.embed.inlier_subsets, "test"})
-    settings = _config_sections(cfg, ("embed", "model", "frontend"))
+    settings = config_sections(cfg, ("embed", "model", "frontend"))
     record = embedding_record(outdir, expdir / f"{checkpoint}.pt", dumpdir, machine, subsets, settings)
     if record.is_current(force):
         return

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asd_tools.config import config_to_dict, load_config, save_config
+from asd_tools.config import config_sections, load_config, save_config
 from asd_tools.data.manifest import dump_identity, load_manifest
 from asd_tools.data.split import lists_identity, read_list, read_lists
 from asd_tools.embeddings import Embeddings, embedding_record
@@ -37,7 +37,7 @@ def training_record(cfg: SerialOEConfig, dumpdir, machines, expdir) -> Provenanc
         inputs.update(lists_identity(dumpdir, m, ("train", "valid")))
     if cfg.train.outlier_pool:
         inputs["dump/outlier_pool"] = dump_identity(dumpdir, cfg.train.outlier_pool)
-    settings = {name: config_to_dict(cfg)[name] for name in TRAINING_SECTIONS}
+    settings = config_sections(cfg, TRAINING_SECTIONS)
     return Provenance(expdir, "train", inputs, {**settings, "machines": list(machines)})
 
 
@@ -93,7 +93,7 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
     cfg = load_config(expdir / CONFIG_NAME, SerialOEConfig)
     outdir = expdir / checkpoint
     lists = {*cfg.embed.inlier_subsets, "test", *(("train", "valid") if cfg.embed.target_mixup else ())}
-    settings = {name: config_to_dict(cfg)[name] for name in ("embed", "model", "frontend")}
+    settings = config_sections(cfg, ("embed", "model", "frontend"))
     record = embedding_record(outdir, expdir / f"{checkpoint}.pt", dumpdir, machine, sorted(lists), settings)
     if record.is_current(force):
         return
