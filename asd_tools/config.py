@@ -57,11 +57,19 @@ def from_dict(cls, data, where="config"):
 
 def _check_type(value, kind, where):
     origin = typing.get_origin(kind) or kind
-    if origin is typing.Union:  # Optional[X]
+    if origin is typing.Union:  # Optional[X], Union[X, Y]: the first option the value fits
         options = typing.get_args(kind)
         if value is None and type(None) in options:
             return None
-        return _check_type(value, next(a for a in options if a is not type(None)), where)
+        options = [a for a in options if a is not type(None)]
+        for option in options:
+            try:
+                return _check_type(value, option, where)
+            except ConfigError:
+                if len(options) == 1:
+                    raise
+        names = " or ".join(getattr(typing.get_origin(a) or a, "__name__", str(a)) for a in options)
+        raise ConfigError(f"{where}: expected {names}, got {value!r}")
     if origin is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if origin in (list, tuple) and isinstance(value, (list, tuple)):

@@ -1,6 +1,7 @@
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Dict, List, Optional, Union
 
 import pytest
 import yaml
@@ -35,6 +36,22 @@ def test_types_are_checked_and_ints_widen_to_floats():
         from_dict(Outer, {"epochs": "three"}, "cfg")
     with pytest.raises(ConfigError, match="expected an integer"):
         from_dict(Outer, {"epochs": True})
+
+
+@dataclass
+class EitherForm:
+    items: Union[List[str], Dict[str, dict]] = field(default_factory=list)
+    limit: Optional[int] = None
+
+
+def test_a_union_takes_the_first_option_the_value_fits():
+    assert from_dict(EitherForm, {"items": ["a"]}).items == ["a"]
+    assert from_dict(EitherForm, {"items": {"a": {}}}).items == {"a": {}}
+    with pytest.raises(ConfigError, match="cfg.items: expected list or dict, got 'a'"):
+        from_dict(EitherForm, {"items": "a"}, "cfg")
+    assert from_dict(EitherForm, {"limit": None}).limit is None
+    with pytest.raises(ConfigError, match="cfg.limit: expected int, got 'x'"):  # an Optional's error as before
+        from_dict(EitherForm, {"limit": "x"}, "cfg")
 
 
 def test_bad_enum_values_are_errors():
