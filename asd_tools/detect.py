@@ -2,7 +2,8 @@
 
 Per section and feature set, a detector is fitted on the section's inlier windows ("all"
 domains or source only, "so"), scores the test windows, and the window scores are pooled
-per clip. Each (detector, k, inlier set, feature set, pooling) is one post-process column.
+per clip. Each (detector, one point of its parameter grid, inlier set, feature set, pooling)
+is one post-process column.
 Window scores are anomaly-oriented before pooling; see ``asd_tools.detectors`` for the pooling
 names and how they map to the original recipe's (its ``max`` is our ``min_anomaly``).
 
@@ -14,14 +15,23 @@ submission files. Output rows: test clips (subset ``test``) and reference clips
 """
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from asd_tools.config import choice
-from asd_tools.detectors import DETECTORS, POOLINGS, build_detector, check_pooling, pool_windows
+from asd_tools.detectors import (
+    DETECTORS,
+    POOLINGS,
+    build_detector,
+    check_pooling,
+    detector_parameters,
+    grid_points,
+    parameter_grid,
+    pool_windows,
+)
 from asd_tools.embeddings import Embeddings
 from asd_tools.utils import progress
 
@@ -33,8 +43,13 @@ SECTION_LOGIT = "section_logit"
 class DetectConfig:
     """Which post-processes the detector stage computes."""
 
-    detectors: List[str] = field(default_factory=lambda: ["gmm", "knn", "lof"])
-    ks: List[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32])
+    # Detectors and their parameter grids (a parameter the config leaves out takes the values the
+    # detector class declares in its GRID), in one of two forms:
+    #   list:    [gmm, knn, lof]; `ks`, when given, is the k grid of every detector taking k
+    #   mapping: {gmm: {k: [1, 2]}, knn: {k: [1]}, mahalanobis: {}}: a grid per detector; `ks`
+    #            must then be left out (one place per value)
+    detectors: Union[List[str], Dict[str, Optional[dict]]] = field(default_factory=lambda: ["gmm", "knn", "lof"])
+    ks: Optional[List[int]] = None  # list form: GMM components / neighbours (None: each detector's GRID)
     inlier_sets: List[str] = field(default_factory=lambda: ["all", "so"])
     # feature set name -> embedding feature names concatenated into it
     feature_sets: dict = field(
@@ -57,19 +72,54 @@ class DetectConfig:
     def __post_init__(self):
         for name in self.detectors:
             choice(name, DETECTORS, "detectors")
+        if isinstance(self.detectors, dict) and self.ks is not None:
+            raise ValueError(
+                "ks belongs to the list form of detectors; in the mapping form give k per detector "
+                "(e.g. knn: {k: [1, 2]})"
+            )
+        labels = [detector_label(name, params) for name, params in self.detector_settings()]
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise ValueError(f"detectors: {repeated} would be computed twice (a detector or a value listed twice)")
         for name in self.inlier_sets:
             choice(name, INLIER_SETS, "inlier_sets")
         for name in self.poolings:
             check_pooling(name)
         if self.reference_folds < 2:
             raise ValueError("reference_folds must be at least 2")
-        if any(k < 1 for k in self.ks):
-            raise ValueError("ks must be positive")
+
+    def detector_settings(self) -> list:
+        """Every (detector, parameters) pair the stage fits: config order, then grid order."""
+        return [
+            (name, params)
+            for name, stated, where in self._stated_grids()
+            for params in grid_points(parameter_grid(name, stated, where))
+        ]
+
+    def _stated_grids(self):
+        """(detector, the parameter values the config states for it, the config key stating them)."""
+        if isinstance(self.detectors, dict):
+            return [(name, {} if grid is None else grid, f"detectors.{name}") for name, grid in self.detectors.items()]
+        stated = []
+        for name in self.detectors:
+            takes_ks = self.ks is not None and "k" in detector_parameters(name)
+            stated.append((name, {"k": self.ks} if takes_ks else {}, "ks" if takes_ks else "detectors"))
+        return stated
 
 
-def postprocess_name(detector, k, inlier_set, feature_set, standardize, pooling):
+def detector_label(detector, params):
+    """The detector part of a post-process name: its name, then ``_<parameter><value>`` per parameter.
+
+    Parameters come in constructor order: ``knn_k4`` (as before detectors had grids), and a
+    parameterless detector is its bare name (``mahalanobis``).
+    """
+    return detector + "".join(f"_{param}{value}" for param, value in params.items())
+
+
+def postprocess_name(label, inlier_set, feature_set, standardize, pooling):
+    """A post-process column's name, from its ``detector_label`` on."""
     std = "_std" if standardize else ""
-    return f"{detector}_k{k}_{inlier_set}_{feature_set}{std}_{pooling}"
+    return f"{label}_{inlier_set}_{feature_set}{std}_{pooling}"
 
 
 def clip_folds(n_clips, folds, seed):
@@ -130,6 +180,7 @@ def _inlier_choice(inlier, clip_info, inlier_set, valid_ids):
 
 def _score_section(inlier, test, clip_info, section, cfg, valid_ids):
     columns_test, columns_ref = {}, {}
+    settings = cfg.detector_settings()
     for inlier_set in cfg.inlier_sets:
         chosen = _inlier_choice(inlier, clip_info, inlier_set, valid_ids)
         if len(chosen) < cfg.reference_folds:
@@ -138,22 +189,24 @@ def _score_section(inlier, test, clip_info, section, cfg, valid_ids):
                 f"cross-fitting needs at least {cfg.reference_folds}"
             )
         fit_set = subset_clips(inlier, chosen)
+        # each inlier window's domain, for domain-aware detectors
+        fit_domains = clip_info.loc[fit_set.clip_id, "domain"].to_numpy()[fit_set.window_clip]
         folds = clip_folds(len(chosen), cfg.reference_folds, cfg.seed + section)
         for fs_name, fs_keys in cfg.feature_sets.items():
             x_fit, x_test = fit_set.stack(fs_keys), test.stack(fs_keys)
             if cfg.standardize:
                 mean, std = x_fit.mean(0), x_fit.std(0) + 1e-8
                 x_fit, x_test = (x_fit - mean) / std, (x_test - mean) / std
-            for det in cfg.detectors:
-                for k in cfg.ks:
-                    window_test, window_ref = _fit_and_score(
-                        det, k, x_fit, x_test, fit_set.window_clip, folds, cfg.seed
-                    )
-                    for pooling in cfg.poolings:
-                        name = postprocess_name(det, k, inlier_set, fs_name, cfg.standardize, pooling)
-                        columns_test[name] = pool_windows(window_test, test.window_clip, len(test.clip_id), pooling)
-                        ref = pool_windows(window_ref, fit_set.window_clip, len(fit_set.clip_id), pooling)
-                        columns_ref[name] = pd.Series(ref, index=fit_set.clip_id)
+            for det, params in settings:
+                window_test, window_ref = _fit_and_score(
+                    det, params, x_fit, x_test, fit_domains, fit_set.window_clip, folds, cfg.seed
+                )
+                label = detector_label(det, params)
+                for pooling in cfg.poolings:
+                    name = postprocess_name(label, inlier_set, fs_name, cfg.standardize, pooling)
+                    columns_test[name] = pool_windows(window_test, test.window_clip, len(test.clip_id), pooling)
+                    ref = pool_windows(window_ref, fit_set.window_clip, len(fit_set.clip_id), pooling)
+                    columns_ref[name] = pd.Series(ref, index=fit_set.clip_id)
     if cfg.section_logit_score and "section_logits" in test.features:
         for pooling in cfg.poolings:
             name = f"{SECTION_LOGIT}_{pooling}"
@@ -162,14 +215,14 @@ def _score_section(inlier, test, clip_info, section, cfg, valid_ids):
     return _assemble(columns_test, columns_ref, test.clip_id, inlier.clip_id)
 
 
-def _fit_and_score(det, k, x_fit, x_test, window_clip, folds, seed):
+def _fit_and_score(det, params, x_fit, x_test, domains, window_clip, folds, seed):
     """Window scores of test windows (fit on all inliers) and of inlier windows (cross-fitted)."""
-    test_scores = build_detector(det, k, seed).fit(x_fit).score(x_test)
+    test_scores = build_detector(det, params, seed).fit(x_fit, domains).score(x_test)
     ref_scores = np.empty(len(x_fit))
     window_fold = folds[window_clip]
     for fold in np.unique(folds):
         held = window_fold == fold
-        detector = build_detector(det, k, seed).fit(x_fit[~held])
+        detector = build_detector(det, params, seed).fit(x_fit[~held], domains[~held])
         ref_scores[held] = detector.score(x_fit[held])
     return test_scores, ref_scores
 

@@ -1,42 +1,107 @@
-"""Anomaly detectors (backends), chosen by name through one registry shared by every system.
+"""Anomaly detectors (backends) and window poolings, each chosen by name from one registry
+shared by every system.
 
-Every detector is fitted on inlier feature vectors and returns, for new vectors, a score
-that is higher for more anomalous inputs.
+A detector is one class registered with ``@register_detector(name)``. Its parameters are the
+keyword arguments of its constructor (``seed`` aside: the detector stage passes its own), and
+its class attribute ``GRID`` lists the values swept when a config states none, so that a
+config's grid can be checked against the constructor's signature. It is fitted on inlier
+feature vectors, with their domains for a domain-aware detector, and returns for new vectors a
+score that is higher for more anomalous inputs.
 """
 
+import inspect
+import itertools
 import logging
 import warnings
+from typing import ClassVar, Optional
 
 import numpy as np
+from sklearn.covariance import LedoitWolf
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
 
+from asd_tools.config import check_params
+
+DETECTORS = {}  # name -> Detector subclass
+POOLINGS = {}  # name -> function of one clip's window scores, sorted ascending (anomaly-oriented)
+SUPPLIED = ("seed",)  # constructor arguments the detector stage passes itself (detect.seed)
+
+
+def _register(registry, kind, name, obj):
+    if name in registry:
+        raise ValueError(f"{kind} '{name}' is already registered ({registry[name].__name__})")
+    registry[name] = obj
+    return obj
+
+
+def register_detector(name: str):
+    """Class decorator: registers a ``Detector`` subclass under ``name``, the name configs use.
+
+    Its ``GRID`` is checked against its constructor here, so that a typo fails at import.
+    """
+
+    def register(cls):
+        if "seed" not in inspect.signature(cls).parameters:
+            raise TypeError(f"detector '{name}': {cls.__name__}.__init__ must accept seed")
+        check_params(cls.GRID, cls, f"{cls.__name__}.GRID", name, supplied=SUPPLIED)
+        return _register(DETECTORS, "detector", name, cls)
+
+    return register
+
+
+def register_pooling(name: str):
+    """Function decorator: registers a pooling (sorted window scores of one clip -> clip score) as ``name``."""
+    return lambda fn: _register(POOLINGS, "pooling", name, fn)
+
 
 class Detector:
-    """Base class: ``fit(inliers)`` then ``score(x)`` (higher = more anomalous)."""
+    """Base class: ``fit(inliers, domains)`` then ``score(x)`` (higher = more anomalous).
+
+    A subclass takes its parameters as keyword arguments of ``__init__`` (plus ``seed``) and
+    lists in ``GRID`` the values a config sweeps when it gives none (none: fitted once).
+    """
+
+    GRID: ClassVar[dict] = {}  # parameter -> default values swept
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def fit(self, inliers: np.ndarray, domains: Optional[np.ndarray] = None) -> "Detector":
+        """Fit on the inlier vectors (rows); ``domains``: each row's domain ("source" / "target").
+
+        Detectors that do not model domains ignore ``domains``.
+        """
+        raise NotImplementedError
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """Anomaly score of every row of ``x`` (higher = more anomalous)."""
+        raise NotImplementedError
+
+
+class KDetector(Detector):
+    """A detector with one size parameter ``k``: neighbours (kNN, LOF) or mixture components (GMM)."""
+
+    GRID = {"k": [1, 2, 4, 8, 16, 32]}
 
     def __init__(self, k: int, seed: int = 0):
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        super().__init__(seed)
         self.k = k
-        self.seed = seed
 
     def effective_k(self, n_inliers: int) -> int:
         """k limited by the number of inliers (tiny data sets have few)."""
         return max(1, min(self.k, n_inliers - 1))
 
-    def fit(self, inliers: np.ndarray) -> "Detector":
-        raise NotImplementedError
 
-    def score(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-
-class GMMDetector(Detector):
+@register_detector("gmm")
+class GMMDetector(KDetector):
     """Gaussian mixture with k full-covariance components; score = negative log-likelihood."""
 
     REG_COVAR_TRIES = (1e-6, 1e-4, 1e-2)  # raised only when a fit is numerically ill-defined
 
-    def fit(self, inliers):
+    def fit(self, inliers, domains=None):
         k = self.effective_k(len(inliers))
         for reg in self.REG_COVAR_TRIES:
             try:
@@ -53,10 +118,11 @@ class GMMDetector(Detector):
         return -self.model.score_samples(x)
 
 
-class KNNDetector(Detector):
+@register_detector("knn")
+class KNNDetector(KDetector):
     """Mean Euclidean distance to the k nearest inliers."""
 
-    def fit(self, inliers):
+    def fit(self, inliers, domains=None):
         self.model = NearestNeighbors(n_neighbors=min(self.k, len(inliers))).fit(inliers)
         return self
 
@@ -65,10 +131,11 @@ class KNNDetector(Detector):
         return distances.mean(axis=1)
 
 
-class LOFDetector(Detector):
+@register_detector("lof")
+class LOFDetector(KDetector):
     """Local outlier factor with k neighbours (novelty mode)."""
 
-    def fit(self, inliers):
+    def fit(self, inliers, domains=None):
         self.model = LocalOutlierFactor(n_neighbors=self.effective_k(len(inliers)), novelty=True).fit(inliers)
         return self
 
@@ -76,14 +143,71 @@ class LOFDetector(Detector):
         return -self.model.score_samples(x)
 
 
-DETECTORS = {"gmm": GMMDetector, "knn": KNNDetector, "lof": LOFDetector}
+@register_detector("mahalanobis")
+class MahalanobisDetector(Detector):
+    """Squared Mahalanobis distance to the inliers' mean under their Ledoit-Wolf shrunk covariance.
+
+    The official DCASE Task 2 baselines score by a Mahalanobis distance since 2023. Shrinkage
+    towards a scaled identity keeps the covariance invertible when the features outnumber the
+    inliers, as they do in a section of a few dozen clips.
+    """
+
+    def fit(self, inliers, domains=None):
+        self.model = LedoitWolf().fit(inliers)
+        return self
+
+    def score(self, x):
+        return self.model.mahalanobis(x)  # squared distances
 
 
-def build_detector(name: str, k: int, seed: int = 0) -> Detector:
-    """Instantiate a registered detector by name."""
+def build_detector(name: str, params: dict, seed: int = 0) -> Detector:
+    """Instantiate a registered detector by name with one point of its grid."""
     if name not in DETECTORS:
         raise KeyError(f"unknown detector '{name}': choose from {sorted(DETECTORS)}")
-    return DETECTORS[name](k=k, seed=seed)
+    return DETECTORS[name](**params, seed=seed)
+
+
+def _parameters(name: str) -> list:
+    """Constructor parameters of detector ``name`` that a config may set, in constructor order."""
+    parameters = inspect.signature(DETECTORS[name]).parameters.values()
+    settable = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p for p in parameters if p.kind in settable and p.name not in SUPPLIED]
+
+
+def detector_parameters(name: str) -> list:
+    """Names of the parameters a config may set for detector ``name``, in constructor order."""
+    return [p.name for p in _parameters(name)]
+
+
+def parameter_grid(name: str, stated: dict, where: str) -> dict:
+    """Detector ``name``'s grid: its ``GRID`` with the values a config states, per parameter.
+
+    Returns parameter -> list of values, in constructor order. Checked against the constructor's
+    signature, errors naming the config key ``where``; every point is built once, so that a bad
+    value fails when the config is read, not mid-run.
+    """
+    if not isinstance(stated, dict):
+        raise ValueError(f"{where}: expected a mapping parameter -> list of values, got {stated!r}")
+    check_params(stated, DETECTORS[name], where, name, supplied=SUPPLIED)
+    grid = {**DETECTORS[name].GRID, **stated}
+    for param, values in grid.items():
+        if not isinstance(values, (list, tuple)) or len(values) == 0:
+            raise ValueError(f"{where}.{param}: expected a non-empty list of values, got {values!r}")
+    missing = [p.name for p in _parameters(name) if p.default is p.empty and p.name not in grid]
+    if missing:
+        raise ValueError(f"{where}: detector '{name}' needs values for {missing}")
+    grid = {param: list(grid[param]) for param in detector_parameters(name) if param in grid}
+    for params in grid_points(grid):
+        try:
+            build_detector(name, params)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: {err}") from None
+    return grid
+
+
+def grid_points(grid: dict) -> list:
+    """Every combination of a grid's values (parameter -> list) as keyword dicts, the last parameter fastest."""
+    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
 
 
 # Window poolings. Every detector here returns ANOMALY-oriented window scores (higher = more
@@ -99,42 +223,40 @@ def build_detector(name: str, k: int, seed: int = 0) -> Detector:
 #   mean, median         orientation-free                      mean, median
 # A "half" is ceil(n / 2) windows (it includes the median window when n is odd), as in the
 # original's ``sorted(x)[len(x) // 2:]``.
+# Registration order is the default order of ``detect.poolings``: the original's four first,
+# then the anomaly-side ones.
 
 
-def _max_anomaly(values):
-    return values[-1]
-
-
+@register_pooling("min_anomaly")
 def _min_anomaly(values):
     return values[0]
 
 
-def _upper_mean_anomaly(values):
-    return values[len(values) // 2 :].mean()
-
-
+@register_pooling("lower_mean_anomaly")
 def _lower_mean_anomaly(values):
     return values[: len(values) - len(values) // 2].mean()
 
 
+@register_pooling("mean")
 def _mean(values):
     return values.mean()
 
 
+@register_pooling("median")
 def _median(values):
     return np.median(values)
 
 
-# name -> function of one clip's window scores, sorted ascending (anomaly-oriented)
-# (the original's four first, then the anomaly-side ones)
-POOLINGS = {
-    "min_anomaly": _min_anomaly,
-    "lower_mean_anomaly": _lower_mean_anomaly,
-    "mean": _mean,
-    "median": _median,
-    "max_anomaly": _max_anomaly,
-    "upper_mean_anomaly": _upper_mean_anomaly,
-}
+@register_pooling("max_anomaly")
+def _max_anomaly(values):
+    return values[-1]
+
+
+@register_pooling("upper_mean_anomaly")
+def _upper_mean_anomaly(values):
+    return values[len(values) // 2 :].mean()
+
+
 # the original recipe's pooling names (infer.py's agg list) -> ours that compute the same clip score
 ORIGINAL_POOLINGS = {
     "max": "min_anomaly",

@@ -20,6 +20,8 @@ from asd_tools.utils import write_csv
 
 # 2: poolings named by orientation (max -> max_anomaly, upper_mean -> upper_mean_anomaly; new
 #    min_anomaly and lower_mean_anomaly, the original recipe's max and upper_mean)
+# (parameter grids per detector did not change it: the list form detectors + ks is recorded as
+# written and scores the same columns, so existing experiments stay current)
 DETECT_FORMAT = 2
 
 
