@@ -160,6 +160,30 @@ class MahalanobisDetector(Detector):
         return self.model.mahalanobis(x)  # squared distances
 
 
+@register_detector("mahalanobis_domain")
+class DomainMahalanobisDetector(Detector):
+    """Squared Mahalanobis distance to the nearer domain mean, under one pooled within-domain covariance.
+
+    Each domain's inliers are centred on their own mean, and one Ledoit-Wolf covariance is fitted
+    to the centred windows of both domains together: it describes how normal sounds vary *within*
+    a domain, with the many source clips lending their estimate to the few target clips. A test
+    window scores its distance to the nearer of the two means, so that a target-domain normal is
+    not an outlier only for being far from the source clips (the domain of a test clip is not
+    known). With inliers of one domain only (e.g. inlier set ``so``) this is ``mahalanobis``.
+    """
+
+    def fit(self, inliers, domains=None):
+        domains = np.full(len(inliers), "source") if domains is None else np.asarray(domains)
+        groups = [inliers[domains == d] for d in np.unique(domains)]
+        self.means = np.stack([g.mean(axis=0) for g in groups])
+        centred = np.concatenate([g - g.mean(axis=0) for g in groups])
+        self.model = LedoitWolf(assume_centered=True).fit(centred)
+        return self
+
+    def score(self, x):
+        return np.min([self.model.mahalanobis(x - mean) for mean in self.means], axis=0)
+
+
 def build_detector(name: str, params: dict, seed: int = 0) -> Detector:
     """Instantiate a registered detector by name with one point of its grid."""
     if name not in DETECTORS:

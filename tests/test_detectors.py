@@ -268,3 +268,34 @@ def test_shipped_configs_keep_their_record_and_post_process_names(path):
     assert record["detectors"] == stated["detectors"] and record["ks"] == stated["ks"]
     labels = [detector_label(name, params) for name, params in detect.detector_settings()]
     assert labels == [f"{name}_k{k}" for name in stated["detectors"] for k in stated["ks"]]
+
+
+def test_domain_mahalanobis_measures_from_the_nearer_domain_mean_with_the_pooled_within_domain_covariance():
+    rng = np.random.default_rng(3)
+    source = rng.normal(size=(40, 3)) * [1.0, 2.0, 0.5]
+    target = rng.normal(size=(8, 3)) * [1.0, 2.0, 0.5] + [20.0, 0.0, 0.0]
+    inliers = np.concatenate([source, target])
+    domains = np.array(["source"] * 40 + ["target"] * 8)
+    x = rng.normal(size=(6, 3)) + np.repeat([[0.0, 0, 0], [20.0, 0, 0]], 3, axis=0)
+    centred = np.concatenate([source - source.mean(0), target - target.mean(0)])
+    precision = np.linalg.inv(LedoitWolf(assume_centered=True).fit(centred).covariance_)
+
+    def squared(mean):
+        diff = x - mean
+        return np.einsum("ij,jk,ik->i", diff, precision, diff)
+
+    expected = np.minimum(squared(source.mean(0)), squared(target.mean(0)))
+    scores = build_detector("mahalanobis_domain", {}).fit(inliers, domains).score(x)
+    assert scores == pytest.approx(expected)
+    # a target-domain normal is near its own domain: one covariance over both domains calls it far
+    pooled = build_detector("mahalanobis", {}).fit(inliers).score(x)
+    assert scores[3:].max() < pooled[3:].min()
+
+
+def test_domain_mahalanobis_of_one_domain_is_mahalanobis():
+    rng = np.random.default_rng(4)
+    inliers, x = rng.normal(size=(30, 4)), rng.normal(size=(5, 4))
+    one = build_detector("mahalanobis_domain", {}).fit(inliers, np.array(["source"] * 30)).score(x)
+    centred = LedoitWolf(assume_centered=True).fit(inliers - inliers.mean(0))
+    assert one == pytest.approx(centred.mahalanobis(x - inliers.mean(0)))
+    assert build_detector("mahalanobis_domain", {}).fit(inliers).score(x) == pytest.approx(one)
