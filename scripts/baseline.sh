@@ -15,6 +15,7 @@ dumpdir=               # default: dump/<data name>
 expdir=                # default: exp/<data name>
 conf=conf/tuning/baseline.yaml  # the baseline's config
 tag=                   # experiment name (default: the config's file name)
+figures=true           # false: scoring draws no figures (about half its time)
 force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 
 valid_stages="0-5"
@@ -52,5 +53,5 @@ done
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     local/score.sh --expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag "${tag}" \
-        --force "${force}" --stage_name "Stage 5"
+        --figures "${figures}" --force "${force}" --stage_name "Stage 5"
 fi

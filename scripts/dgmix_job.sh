@@ -18,6 +18,7 @@ expdir=                # default: exp/<data name>
 conf=conf/tuning/dgmix.original.yaml  # the DG-Mix config
 tag=                   # experiment name (default: the config's file name)
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
+figures=true           # false: scoring draws no figures (about half its time)
 force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 
 valid_stages="0-7"
@@ -63,5 +64,5 @@ done
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     local/score.sh --expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag "${tag}" \
-        --force "${force}" --stage_name "Stage 7"
+        --figures "${figures}" --force "${force}" --stage_name "Stage 7"
 fi

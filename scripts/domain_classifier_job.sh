@@ -16,6 +16,7 @@ stage=1                # first job stage (1: data + model stages, 2: scoring)
 stop_stage=2           # last job stage
 start_stage=0          # first run stage (0 data ... 5 detect)
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
+figures=true           # false: scoring draws no figures (about half its time)
 force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 
 valid_stages="1-2"
@@ -26,4 +27,4 @@ set -euo pipefail
 
 ./job.sh --stage "${stage}" --stop_stage "${stop_stage}" --no "${no}" --machines "${machines}" --data "${data}" --synthetic_size "${synthetic_size}" \
     --data_root "${data_root}" --dumpdir "${dumpdir}" --expdir "${expdir}" --start_stage "${start_stage}" \
-    --device "${device}" --force "${force}"
+    --device "${device}" --figures "${figures}" --force "${force}"

@@ -21,6 +21,7 @@ conf=                  # config file (default: conf/tuning/asd_model.<no>.yaml)
 tag=                   # experiment name (default: the config's file name)
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
 outlier_pool=          # external outlier exposure pool: a folder of WAV files or "synthetic" (audioset configs)
+figures=true           # false: scoring draws no figures (about half its time)
 force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 
 valid_stages="1-2"
@@ -53,5 +54,5 @@ fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     local/score.sh --expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag "${tag}" \
-        --force "${force}"
+        --figures "${figures}" --force "${force}"
 fi

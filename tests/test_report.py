@@ -1,11 +1,12 @@
 """Figures, report.md and the comparison command on the tiny end-to-end runs."""
 
 import re
+import shutil
 import struct
 
 import pandas as pd
 
-from asd_tools.bin import compare
+from asd_tools.bin import compare, score
 from asd_tools.scoring.plots import CURVES_SIZE, MAP_SIZE, figure_pixels, plot_roc, section_grid_size
 from tests.test_recipe_baseline import recipe_dirs, run_recipe
 
@@ -78,3 +79,21 @@ def test_baseline_report_and_comparison_with_system1(tiny_job, tmp_path, capsys)
     dev = next(line for line in out.splitlines() if line.startswith("| dev official |"))
     expected = pd.read_csv(baseline / "summary.csv").set_index(["dataset", "machine"]).loc[("dev", "all"), "official"]
     assert f"{100 * expected:.2f}" in dev.split("|")[2]
+
+
+def test_scoring_without_figures_and_then_with_them(tiny_job, tmp_path, capsys):
+    folder, _ = tiny_job
+    shutil.copytree(folder / "exp/fan/asd_model.tiny", tmp_path / "exp/fan/asd_model.tiny")
+    args = ["--expdir", str(tmp_path / "exp"), "--dumpdir", str(folder / "dump"), "--machines", "fan"]
+    args += ["--tag", "asd_model.tiny", "--checkpoint", "checkpoint-best"]
+    result = tmp_path / "exp/only_fan/asd_model.tiny/checkpoint-best"
+    score.main([*args, "--figures", "false"])
+    report = (result / "report.md").read_text()
+    assert "Figures were not drawn" in report and "![" not in report
+    assert not (result / "plots").exists()
+    summary = pd.read_csv(result / "summary.csv")
+    capsys.readouterr()
+    score.main([*args, "--figures", "true"])  # the setting is part of the record: drawn now
+    assert "up to date" not in capsys.readouterr().out
+    check_report(result, ("fan",), ("roc", "hist", "embedding", "training"))
+    pd.testing.assert_frame_equal(pd.read_csv(result / "summary.csv"), summary)  # figures change no number

@@ -16,6 +16,13 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def bool_arg(value: str) -> bool:
+    """``true`` / ``false`` as the shell scripts write them."""
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise argparse.ArgumentTypeError(f"expected true or false, not '{value}'")
+
+
 def machines_arg(value: str):
     """Space- or comma-separated machine types, checked against the known ones."""
     machines = value.replace(",", " ").split()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from asd_tools.bin.common import machines_arg, parser, run
+from asd_tools.bin.common import bool_arg, machines_arg, parser, run
 from asd_tools.data.manifest import dump_identity, load_manifest
 from asd_tools.provenance import Provenance, file_digest
 from asd_tools.scoring.ground_truth import default_ground_truth_dir, ground_truth_inputs, labelled_manifest
@@ -61,7 +61,7 @@ def score_checkpoint(a, labelled, gt_inputs, checkpoint):
             **{f"dump/{m}": dump_identity(a.dumpdir, m) for m in a.machines},
             **gt_inputs,
         },
-        settings={"machines": a.machines, "team": a.team, "postprocess": a.postprocess},
+        settings={"machines": a.machines, "team": a.team, "postprocess": a.postprocess, "figures": a.figures},
         fmt=SCORE_FORMAT,
     )
     name = f"{a.tag}/{checkpoint}"
@@ -71,7 +71,9 @@ def score_checkpoint(a, labelled, gt_inputs, checkpoint):
         announce(score_line(name, summary, label_coverage(test)) + f" -> {outdir / 'score.md'} (up to date)")
         return
     record.invalidate()
-    _, summary, coverage = score_experiment(files, labelled, outdir, f"{a.tag}_{checkpoint}", a.team, a.postprocess)
+    _, summary, coverage = score_experiment(
+        files, labelled, outdir, f"{a.tag}_{checkpoint}", a.team, a.postprocess, figures=a.figures
+    )
     record.write()
     announce(score_line(name, summary, coverage) + f" -> {outdir / 'score.md'}")
 
@@ -88,6 +90,12 @@ def main(argv=None):
     )
     p.add_argument("--team", default="asd_tools")
     p.add_argument("--postprocess", default=None, help="score this column instead of the best on dev")
+    p.add_argument(
+        "--figures",
+        type=bool_arg,
+        default=True,
+        help="true: draw ROC curves, histograms, t-SNE maps and training curves into report.md (about half the time)",
+    )
     p.add_argument("--force", action="store_true", help="re-score even when the tables are current")
     p.add_argument("--where", action="store_true", help="print the results folder of this experiment and exit")
     args = p.parse_args(argv)

@@ -145,10 +145,14 @@ def thresholds_for(scores: pd.DataFrame, column: str) -> dict:
     return out
 
 
-def score_experiment(score_files, manifest, outdir, system="system", team="asd_tools", postprocess=None):
+def score_experiment(
+    score_files, manifest, outdir, system="system", team="asd_tools", postprocess=None, figures=True
+):
     """Write every table and the submission files; return (chosen post-process, summary, coverage).
 
     ``manifest`` carries the evaluation labels known so far (see ``ground_truth.label_evaluation_clips``).
+    ``figures=False`` leaves the figures out of ``report.md`` (drawing them, the t-SNE map above
+    all, costs about as much CPU time as the rest of the scoring).
     """
     outdir = Path(outdir)
     scores = read_scores(score_files, manifest)
@@ -175,8 +179,8 @@ def score_experiment(score_files, manifest, outdir, system="system", team="asd_t
     atomic_write_text(outdir / RESULT, json.dumps(result, indent=2) + "\n")
     sources = dict(zip(machines, score_files))
     chosen = test[[*META_COLUMNS, *LABEL_COLUMNS]].assign(score=test[best].to_numpy())  # not the wide table
-    figures = experiment_figures(chosen, "score", sources, manifest, outdir)
-    atomic_write_text(outdir / REPORT, render_report(system, best, sections, summary, machines, coverage, figures))
+    drawn = experiment_figures(chosen, "score", sources, manifest, outdir) if figures else {}
+    atomic_write_text(outdir / REPORT, render_report(system, best, sections, summary, machines, coverage, drawn))
     eval_test = test[test["dataset"].str.startswith("eval")]  # labelled or not: every evaluation clip
     if len(eval_test):
         # The whole submission folder is replaced at once: never files of two runs side by side.
@@ -323,6 +327,8 @@ def render_report(system, best, sections, summary, machines, coverage, figures) 
         "\n## Per section\n",
         markdown_table(per_section, percent),
     ]
+    if not figures:
+        parts.append("\nFigures were not drawn (scored with `--figures false`).\n")
     for machine in machines:
         parts.append(f"\n## {machine}\n")
         for title, path in figures.get(machine, []):

@@ -9,6 +9,7 @@ dumpdir=               # dump folder
 machines=              # machine types
 tag=                   # experiment name
 ground_truth_dir=      # evaluator ground truth (default: <data root>/ground_truth of the dump)
+figures=true           # false: leave the figures (ROC, histograms, t-SNE, training curves) out of report.md; about half the time
 force=false            # true: re-score even when the tables are current
 stage_name="Stage 2"   # how the calling recipe numbers this stage (for the log lines)
 
@@ -24,6 +25,7 @@ args=(--expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag
 results=$(python -m asd_tools.bin.score "${args[@]}" --where)
 [ -n "${ground_truth_dir}" ] && args+=(--ground_truth_dir "${ground_truth_dir}")
 [ "${force}" = true ] && args+=(--force)
+args+=(--figures "${figures}")
 log "${stage_name}: scoring every checkpoint of ${tag} (log: ${results}/score.log)"
 ${train_cmd} "${results}/score.log" python -m asd_tools.bin.score "${args[@]}"  # prints one line per checkpoint
 log "Results: ${results}/<checkpoint>/score.md; submission files in .../teams/"
