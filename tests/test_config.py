@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from asd_tools.baseline_config import BaselineConfig
-from asd_tools.config import ConfigError, from_dict, load_config
+from asd_tools.config import ConfigError, deep_merge, from_dict, load_config, read_config, save_config
 from asd_tools.detect import DetectConfig
 from asd_tools.dgmix.config import DGMixConfig
 from asd_tools.serial_oe.config import SerialOEConfig
@@ -51,8 +51,8 @@ def schema_of(path):
 
 
 def _edited_copy(tmp_path, name, edit):
-    """A shipped config with ``edit(data)`` applied, written to ``tmp_path``."""
-    data = yaml.safe_load((CONF / name).read_text())
+    """A shipped config (its bases merged) with ``edit(data)`` applied, written to ``tmp_path``."""
+    data = read_config(CONF / name)
     edit(data)
     path = tmp_path / name
     path.write_text(yaml.safe_dump(data))
@@ -109,3 +109,77 @@ def test_unknown_optimiser_and_scheduler_parameters_fail_at_load(tmp_path, name,
     assert str(err.value).startswith(f"{path}.{section}: ")
     assert f"{key}: unknown key(s) ['{typo}'] for '{optimiser}'; valid keys are [" in str(err.value)
     assert "_lr'" in str(err.value) or "'lr'" in str(err.value)
+
+
+# ------------------------------------------------------------------ base: configs written as differences
+
+
+def _write(folder, name, text):
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_deep_merge_merges_mappings_and_replaces_everything_else():
+    base = {"train": {"epochs": 300, "optimizer_params": {"lr": 1.0e-3, "weight_decay": 0.0}}, "ks": [1, 2, 4]}
+    override = {"train": {"epochs": 20, "optimizer_params": {"weight_decay": 0.01}}, "ks": [1]}
+    merged = deep_merge(base, override)
+    assert merged == {"train": {"epochs": 20, "optimizer_params": {"lr": 1.0e-3, "weight_decay": 0.01}}, "ks": [1]}
+    assert base["train"]["epochs"] == 300 and base["ks"] == [1, 2, 4]  # the base is left alone
+
+
+def test_a_config_with_a_base_resolves_through_every_level(tmp_path):
+    _write(tmp_path, "a.yaml", "model: {params: {backbone: resnet18, dropout: 0.3}}\ntrain: {epochs: 3}\n")
+    _write(tmp_path, "b.yaml", "base: a.yaml\nmodel: {params: {dropout: 0.1}}\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    child = _write(sub, "c.yaml", "base: ../b.yaml  # relative to this file's folder\ntrain: {epochs: 5}\n")
+    assert read_config(child) == {
+        "model": {"params": {"backbone": "resnet18", "dropout": 0.1}},
+        "train": {"epochs": 5},
+    }
+
+
+def test_a_derived_config_saves_exactly_what_its_full_copy_saves(tmp_path):
+    """The saved config.yaml (and so every provenance record) does not depend on how a config is written."""
+    full = _edited_copy(tmp_path, "asd_model.tiny.yaml", lambda data: data["train"].update(epochs=7))
+    (tmp_path / "bases").mkdir()
+    _edited_copy(tmp_path / "bases", "asd_model.tiny.yaml", lambda data: None)
+    derived = _write(tmp_path, "derived.yaml", "base: bases/asd_model.tiny.yaml\ntrain: {epochs: 7}\n")
+    save_config(load_config(full, SerialOEConfig), tmp_path / "full_saved.yaml")
+    save_config(load_config(derived, SerialOEConfig), tmp_path / "derived_saved.yaml")
+    saved = (tmp_path / "derived_saved.yaml").read_text()
+    assert saved == (tmp_path / "full_saved.yaml").read_text()
+    assert "base" not in yaml.safe_load(saved)
+
+
+def test_a_missing_base_names_both_files_and_the_fix(tmp_path):
+    child = _write(tmp_path, "child.yaml", "base: asd_model.cpu.yaml\ntrain: {epochs: 5}\n")
+    with pytest.raises(ConfigError) as err:
+        read_config(child)
+    message = str(err.value)
+    assert str(child) in message and str(tmp_path / "asd_model.cpu.yaml") in message
+    assert "relative to the config's own folder" in message
+
+
+@pytest.mark.parametrize("text", ["base: 3\n", "base:\n"], ids=["number", "empty"])
+def test_a_base_that_names_no_file_is_an_error(tmp_path, text):
+    with pytest.raises(ConfigError, match="'base:' must name a config file"):
+        read_config(_write(tmp_path, "child.yaml", text))
+
+
+def test_a_cycle_of_bases_names_every_file_in_it(tmp_path):
+    a = _write(tmp_path, "a.yaml", "base: b.yaml\ntrain: {epochs: 1}\n")
+    b = _write(tmp_path, "b.yaml", "base: a.yaml\ntrain: {epochs: 2}\n")
+    with pytest.raises(ConfigError, match=re.escape(f"config bases form a cycle: {a} -> {b} -> {a}")):
+        read_config(a)
+    itself = _write(tmp_path, "itself.yaml", "base: itself.yaml\n")
+    with pytest.raises(ConfigError, match=re.escape(f"cycle: {itself} -> {itself}; remove or change")):
+        read_config(itself)
+
+
+def test_an_empty_section_does_not_silently_drop_the_base_section(tmp_path):
+    _write(tmp_path, "a.yaml", "train: {epochs: 3}\n")
+    child = _write(tmp_path, "child.yaml", "base: a.yaml\ntrain:\n  # epochs: 5\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{child}.train is empty: it would replace the base's")):
+        read_config(child)
