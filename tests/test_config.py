@@ -6,7 +6,15 @@ import pytest
 import yaml
 
 from asd_tools.baseline_config import BaselineConfig
-from asd_tools.config import ConfigError, deep_merge, from_dict, load_config, read_config, save_config
+from asd_tools.config import (
+    ConfigError,
+    config_to_dict,
+    deep_merge,
+    from_dict,
+    load_config,
+    read_config,
+    save_config,
+)
 from asd_tools.detect import DetectConfig
 from asd_tools.dgmix.config import DGMixConfig
 from asd_tools.serial_oe.config import SerialOEConfig
@@ -64,6 +72,72 @@ def test_every_shipped_config_loads():
     assert {p.name.split(".")[0] for p in files} == set(SCHEMAS)
     for path in files:
         load_config(path, schema_of(path))
+
+
+def test_shipped_bases_are_shipped_configs_of_the_same_system():
+    """A base chain stays inside conf/tuning/ and inside one schema; resolved, no config keeps a ``base`` key."""
+    for path in sorted(CONF.glob("*.yaml")):
+        base = yaml.safe_load(path.read_text()).get("base")
+        if base is not None:
+            assert (CONF / base).is_file() and schema_of(CONF / base) is schema_of(path), path.name
+        assert "base" not in read_config(path)
+
+
+def _dotted(data, key):
+    for part in key.split("."):
+        data = data[part]
+    return data
+
+
+# What each config written as a difference resolves to: its own keys and keys inherited from its bases.
+RESOLVED_VALUES = {
+    "asd_model.001.yaml": {
+        "train.use_mixup": False,
+        "train.mixup_max_step": "actual",
+        "model.params.backbone": "tf_efficientnet_b0.ns_jft_in1k",
+        "train.num_workers": 4,
+    },
+    "asd_model.003.yaml": {"train.n_target": 1, "train.use_mixup": False, "train.epochs": 300},
+    "asd_model.102.yaml": {"model.name": "transformer", "train.n_target": 1, "frontend.hop_length": 512},
+    "asd_model.202.yaml": {"model.name": "conformer", "model.params.num_layers": 16, "model.params.ffn_dim": 64},
+    "asd_model.domain_classifier.yaml": {
+        "model.params.domain_head": True,
+        "model.params.backbone": "tf_efficientnet_b0.ns_jft_in1k",
+        "train.optimizer_params": {"lr": 1.0e-3, "weight_decay": 0.01},
+        "train.target_part": "original_mixed",
+    },
+    "asd_model.domain_classifier_intended.yaml": {
+        "frontend.time_mask": 16,
+        "train.batch_size": 32,
+        "train.use_mixup": True,
+        "train.mixup_max_step": "actual",
+        "train.optimizer_params": {"lr": 1.0e-3, "weight_decay": 0.0},
+        "train.target_batch_size": 16,
+    },
+    "asd_model.domain_classifier_tiny.yaml": {
+        "model.params.domain_head": True,
+        "model.params.backbone": "mobilenetv3_small_050",
+        "train.batch_size": 16,
+        "train.target_batch_size": 4,
+        "detect.ks": [1, 2],
+    },
+    "asd_model.audioset_v003.yaml": {"train.negatives": "union", "train.n_target": 1, "train.use_mixup": False},
+    "asd_model.audioset_balanced.yaml": {
+        "train.negatives": "separate",
+        "train.n_pos": 48,
+        "train.mixup_max_step": "actual",
+    },
+    "asd_model.cpu_logmel.yaml": {"frontend.log": True, "frontend.n_mels": 64, "train.epochs": 20},
+    "dgmix.intended.yaml": {"pretrain.scheduler_never_steps": False, "embed.pool": "mean", "model.final_groups": 320},
+    "dgmix.cpu.yaml": {"pretrain.batch_size": 64, "pretrain.exclude_bias_and_norm": True, "finetune.num_workers": 4},
+    "dgmix.tiny.yaml": {"model.init": "torch", "model.head_relu": False, "pretrain.grad_accum": 2},
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESOLVED_VALUES))
+def test_configs_written_as_differences_resolve_to_their_values(name):
+    resolved = config_to_dict(load_config(CONF / name, schema_of(CONF / name)))
+    assert {key: _dotted(resolved, key) for key in RESOLVED_VALUES[name]} == RESOLVED_VALUES[name]
 
 
 @pytest.mark.parametrize(
