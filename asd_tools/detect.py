@@ -67,6 +67,20 @@ class DetectConfig:
             raise ValueError("ks must be positive")
 
 
+def check_inlier_sets(detect: DetectConfig, inlier_subsets, subsets_key: str) -> None:
+    """Cross-section rule (inside a system config's ``__post_init__``): the inlier set 'valid' fits the
+    detectors on the validation-list clips among the embedded inliers, so ``inlier_subsets`` (the clip
+    lists that are embedded as inliers, named ``subsets_key`` in the config) must include valid.
+    Without this check the detector stage would fail after training, on 0 'valid' inlier clips.
+    """
+    if "valid" in detect.inlier_sets and "valid" not in inlier_subsets:
+        raise ValueError(
+            f"detect.inlier_sets: 'valid' fits the detectors on the validation-list inlier clips, but "
+            f"{subsets_key} {list(inlier_subsets)} embeds none; add valid to {subsets_key} or drop 'valid' "
+            "from detect.inlier_sets"
+        )
+
+
 def postprocess_name(detector, k, inlier_set, feature_set, standardize, pooling):
     std = "_std" if standardize else ""
     return f"{detector}_k{k}_{inlier_set}_{feature_set}{std}_{pooling}"

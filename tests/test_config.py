@@ -257,3 +257,86 @@ def test_an_empty_section_does_not_silently_drop_the_base_section(tmp_path):
     child = _write(tmp_path, "child.yaml", "base: a.yaml\ntrain:\n  # epochs: 5\n")
     with pytest.raises(ConfigError, match=re.escape(f"{child}.train is empty: it would replace the base's")):
         read_config(child)
+
+
+# ------------------------------------------------------------------ rules across sections, checked at load
+
+
+def _refused(tmp_path, name, edit, *fragments):
+    """Shipped config ``name`` with ``edit`` applied is refused at load, naming the file and ``fragments``."""
+    path = _edited_copy(tmp_path, name, edit)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, schema_of(path))
+    assert str(err.value).startswith(f"{path}: ")
+    for fragment in fragments:
+        assert fragment in str(err.value)
+
+
+def test_a_target_part_needs_the_domain_head(tmp_path):
+    # without the rule, training fails at its first step with KeyError: 'domain'
+    _refused(
+        tmp_path,
+        "asd_model.tiny.yaml",
+        lambda data: data["train"].update(target_batch_size=4),
+        "train.target_batch_size: 4",
+        "set model.params.domain_head: true",
+    )
+    load_config(CONF / "asd_model.domain_classifier_tiny.yaml", SerialOEConfig)  # the head is there
+
+
+@pytest.mark.parametrize("name", ["asd_model.100.yaml", "asd_model.200.yaml"])
+def test_attention_heads_must_divide_the_mel_bands(tmp_path, name):
+    # without the rule, the model fails to build with torch's "embed_dim must be divisible by num_heads"
+    _refused(
+        tmp_path,
+        name,
+        lambda data: data["model"]["params"].update(num_heads=5),
+        "model.params.num_heads: 5 does not divide frontend.n_mels: 224",
+        "choose num_heads among 1, 2, 4, 7, 8",
+    )
+
+
+@pytest.mark.parametrize(
+    "name, edit, subsets_key",
+    [
+        (
+            "asd_model.tiny.yaml",
+            lambda data: data.update(
+                embed={**data["embed"], "inlier_subsets": ["train"]}, detect={"inlier_sets": ["valid"]}
+            ),
+            "embed.inlier_subsets",
+        ),
+        ("dgmix.tiny.yaml", lambda data: data["embed"].update(inlier_subsets=["train"]), "embed.inlier_subsets"),
+        (
+            "baseline.yaml",
+            lambda data: data.update(inlier_subsets=["train"], detect={"inlier_sets": ["valid"]}),
+            "inlier_subsets",
+        ),
+    ],
+    ids=["system1", "dgmix", "baseline"],
+)
+def test_the_valid_inlier_set_needs_valid_inliers(tmp_path, name, edit, subsets_key):
+    # without the rule, the detector stage fails after training: "only 0 'valid' inlier clips"
+    _refused(tmp_path, name, edit, f"{subsets_key} ['train'] embeds none", f"add valid to {subsets_key}")
+
+
+def test_dgmix_embeds_only_checkpoints_that_training_writes(tmp_path):
+    # without the rule, the embedding stage fails after training on a missing checkpoint file
+    _refused(
+        tmp_path,
+        "dgmix.tiny.yaml",
+        lambda data: data["embed"].update(checkpoints=["checkpoint-2epochs", "checkpoint-4epochs"]),
+        "embed.checkpoints ['checkpoint-4epochs'] are not written by training",
+        "'checkpoint-1epochs', 'checkpoint-2epochs', 'checkpoint-3epochs', 'checkpoint-best', 'checkpoint-last'",
+    )
+
+
+def test_dgmix_fine_tuning_saves_the_checkpoint_it_publishes(tmp_path):
+    # without the rule, publishing fails after fine-tuning on a checkpoint that was never saved
+    _refused(
+        tmp_path,
+        "dgmix.cpu.yaml",
+        lambda data: data["finetune"].update(save_epochs=[2]),
+        "finetune.save_epochs [2] lacks finetune.epochs (5)",
+        "checkpoint-35epochs",
+    )
