@@ -1,4 +1,12 @@
-"""Config schema of DG-Mix (defaults = the original hyper-parameters)."""
+"""Config schema of DG-Mix.
+
+Defaults live here only (a config states what it changes; see ``asd_tools.config`` for ``base:``).
+Losses, stages and schedules default to the original hyper-parameters; the original code's bugs are
+switches that default to the fix (``scheduler_never_steps``, ``exclude_bias_and_norm``, ``embed.pool``;
+dgmix.original.yaml sets them), and the architecture switches (``model``, ``vicreg.mixture_pass``) to
+this project's first version, so that configs saved before they existed still describe their
+checkpoints. ``num_workers`` is a loader setting, not part of the recipe.
+"""
 
 from dataclasses import dataclass, field
 from typing import ClassVar, List
@@ -7,16 +15,12 @@ from asd_tools.config import choice
 from asd_tools.data.split import SUBSETS
 from asd_tools.detect import DetectConfig, check_inlier_sets
 from asd_tools.models.asd_model import FrontendConfig
-from asd_tools.models.dgmix import EMBEDDING_SIZE, INITS
+from asd_tools.models.dgmix import EMBEDDING_SIZE, INITS, dgmix_frontend
 from asd_tools.training.optim import OPTIMIZERS, check_optimizer_params
 from asd_tools.training.trainer import BEST, LAST, interval_checkpoint
 
 POOLS = ("mean", "first")
 MIXTURE_PASSES = ("joint", "separate")
-
-
-def _dgmix_frontend():
-    return FrontendConfig(n_fft=1024, hop_length=512, n_mels=128, f_min=0.0, f_max=8000.0)
 
 
 @dataclass
@@ -134,7 +138,7 @@ def _finetune():
 class DGMixConfig:
     REQUIRED_SECTIONS: ClassVar[tuple] = ("model", "pretrain", "finetune")
     model: DGMixModelConfig = field(default_factory=DGMixModelConfig)
-    frontend: FrontendConfig = field(default_factory=_dgmix_frontend)
+    frontend: FrontendConfig = field(default_factory=dgmix_frontend)
     vicreg: VICRegConfig = field(default_factory=VICRegConfig)
     pretrain: StageConfig = field(default_factory=StageConfig)
     finetune: StageConfig = field(default_factory=_finetune)

@@ -1,4 +1,12 @@
-"""Config schema of the serial outlier-exposure system (defaults = the original recipe's)."""
+"""Config schema of the serial outlier-exposure system.
+
+Defaults live here only (a config states what it changes; see ``asd_tools.config`` for ``base:``).
+They are the original recipe's hyper-parameters, except that each switch reproducing a quirk of the
+original code (``mixup_max_step``, ``target_part``, ``target_weight_max_step``, ``negatives``, ...)
+defaults to the intent: the configs that run the original set the quirk and mark it ORIGINAL.
+``num_workers`` is a loader setting, not part of the recipe. ``model.params`` left out take the
+model constructor's defaults.
+"""
 
 import inspect
 from dataclasses import dataclass, field
