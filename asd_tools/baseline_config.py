@@ -6,7 +6,7 @@ from typing import ClassVar, List
 from asd_tools.baseline import LogMelConfig
 from asd_tools.config import choice
 from asd_tools.data.split import SUBSETS
-from asd_tools.detect import DetectConfig
+from asd_tools.detect import DetectConfig, check_inlier_sets
 
 
 @dataclass
@@ -20,3 +20,4 @@ class BaselineConfig:
     def __post_init__(self):
         for subset in self.inlier_subsets:
             choice(subset, SUBSETS[:2], "inlier_subsets")
+        check_inlier_sets(self.detect, self.inlier_subsets, "inlier_subsets")

@@ -1,10 +1,15 @@
 """Strict YAML configs backed by dataclass schemas: defaults live in the schema only.
 
+A config may be written as a difference from another: a top-level ``base: <file>`` (relative to
+the config's folder) names the config it starts from, and its own keys are deep-merged onto it
+(mappings key by key, anything else replaced); bases may have bases. ``read_config`` does this,
+and every config is read through it.
+
 A key that no schema field reads is an error naming the key and the valid ones; so is a
 missing section that a schema lists in ``REQUIRED_SECTIONS`` (an empty file would otherwise
 run the schema's defaults: for System 1 and DG-Mix the original full-size GPU recipe). The
-resolved config (every default filled in) is saved into the experiment folder and later stages
-read that copy.
+resolved config (bases merged, every default filled in, no ``base`` key) is saved into the
+experiment folder and later stages read that copy.
 """
 
 import dataclasses
@@ -81,17 +86,75 @@ def _check_type(value, kind, where):
     raise ConfigError(f"{where}: expected {getattr(origin, '__name__', origin)}, got {value!r}")
 
 
-def load_config(path, cls):
-    """Read a YAML file into schema ``cls``; errors name the file and the key."""
+BASE_KEY = "base"
+
+
+def read_config(path):
+    """The YAML config at ``path`` as plain data, its ``base:`` chain merged in (no ``base`` key left).
+
+    Errors name the files involved: a missing base, a base that leads back to itself, an empty
+    section that would wipe out its base's section.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"config {path} does not exist")
+    return _resolve(path, chain=())
+
+
+def _resolve(path: Path, chain: tuple):
+    """``path``'s data merged onto its base's; ``chain``: the configs that led here (cycle detection)."""
+    if path.resolve() in [p.resolve() for p in chain]:
+        cycle = " -> ".join(str(p) for p in (*chain, path))
+        raise ConfigError(f"config bases form a cycle: {cycle}; remove or change one of these '{BASE_KEY}:' lines")
     with open(path) as f:
         data = yaml.safe_load(f)
-    try:
-        return from_dict(cls, data, where=str(path))
-    except ConfigError:
-        raise
+    if not isinstance(data, dict) or BASE_KEY not in data:
+        return data
+    data = dict(data)
+    base_path = _base_path(path, data.pop(BASE_KEY))
+    base = _resolve(base_path, (*chain, path))
+    if not isinstance(base, dict):
+        raise ConfigError(f"{path}: its base {base_path} holds no sections (an empty file, or not a mapping)")
+    return deep_merge(base, data, where=str(path))
+
+
+def _base_path(path: Path, name) -> Path:
+    """The file that ``path``'s ``base: name`` refers to (relative to ``path``'s folder), which must exist."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{path}: '{BASE_KEY}:' must name a config file, e.g. '{BASE_KEY}: asd_model.cpu.yaml'")
+    base_path = path.parent / name
+    if not base_path.is_file():
+        raise ConfigError(
+            f"{path}: its base {base_path} does not exist; '{BASE_KEY}:' names a file relative to the "
+            f"config's own folder ({path.parent}), e.g. '{BASE_KEY}: asd_model.cpu.yaml'"
+        )
+    return base_path
+
+
+def deep_merge(base: dict, override: dict, where="config") -> dict:
+    """``override`` merged onto ``base`` (neither is changed): mappings merge key by key, anything else replaces.
+
+    An override of None for a mapping is an error: an empty section (``train:`` with every key
+    commented out) would otherwise drop the base's whole section and run the schema's defaults.
+    """
+    merged = dict(base)
+    for key, value in override.items():
+        inherited = merged.get(key)
+        if isinstance(inherited, dict) and value is None:
+            raise ConfigError(
+                f"{where}.{key} is empty: it would replace the base's whole '{key}' mapping; "
+                "state the keys to change, or delete the line to keep the base's"
+            )
+        if isinstance(inherited, dict) and isinstance(value, dict):
+            merged[key] = deep_merge(inherited, value, f"{where}.{key}")
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path, cls):
+    """Read a YAML config (its bases merged, see ``read_config``) into schema ``cls``; errors name the file and key."""
+    return from_dict(cls, read_config(path), where=str(path))
 
 
 def config_to_dict(config) -> dict:

@@ -107,6 +107,20 @@ class DetectConfig:
         return stated
 
 
+def check_inlier_sets(detect: DetectConfig, inlier_subsets, subsets_key: str) -> None:
+    """Cross-section rule (inside a system config's ``__post_init__``): the inlier set 'valid' fits the
+    detectors on the validation-list clips among the embedded inliers, so ``inlier_subsets`` (the clip
+    lists that are embedded as inliers, named ``subsets_key`` in the config) must include valid.
+    Without this check the detector stage would fail after training, on 0 'valid' inlier clips.
+    """
+    if "valid" in detect.inlier_sets and "valid" not in inlier_subsets:
+        raise ValueError(
+            f"detect.inlier_sets: 'valid' fits the detectors on the validation-list inlier clips, but "
+            f"{subsets_key} {list(inlier_subsets)} embeds none; add valid to {subsets_key} or drop 'valid' "
+            "from detect.inlier_sets"
+        )
+
+
 def detector_label(detector, params):
     """The detector part of a post-process name: its name, then ``_<parameter><value>`` per parameter.
 

@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny synthetic data set and a tiny System 1 run, made once per test session."""
 
 import os
+from pathlib import Path
 
 # Tests never reach a model hub; read at import time by huggingface_hub, so set it first.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -8,13 +9,31 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 
+from asd_tools.config import read_config
 from asd_tools.constants import SAMPLE_RATE
 from asd_tools.data.dump import dump_machine
 from asd_tools.data.split import write_lists
 from asd_tools.data.synthetic import generate
 
 TINY_MACHINES = ("fan", "valve")
+CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
+
+
+def edited_config(path, name, **changes):
+    """Shipped config ``name`` (its bases merged) with ``section__key=value`` changes, written to ``path``.
+
+    Edit the resolved data, not the file's text: a shipped config may hold only its differences
+    from a base, which a copy elsewhere could not find.
+    """
+    data = read_config(CONF / name)
+    for key, value in changes.items():
+        section, field = key.split("__")
+        data[section][field] = value
+    path = Path(path)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
 @pytest.fixture(scope="session")

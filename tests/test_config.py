@@ -7,7 +7,15 @@ import pytest
 import yaml
 
 from asd_tools.baseline_config import BaselineConfig
-from asd_tools.config import ConfigError, from_dict, load_config
+from asd_tools.config import (
+    ConfigError,
+    config_to_dict,
+    deep_merge,
+    from_dict,
+    load_config,
+    read_config,
+    save_config,
+)
 from asd_tools.detect import DetectConfig
 from asd_tools.dgmix.config import DGMixConfig
 from asd_tools.serial_oe.config import SerialOEConfig
@@ -68,8 +76,8 @@ def schema_of(path):
 
 
 def _edited_copy(tmp_path, name, edit):
-    """A shipped config with ``edit(data)`` applied, written to ``tmp_path``."""
-    data = yaml.safe_load((CONF / name).read_text())
+    """A shipped config (its bases merged) with ``edit(data)`` applied, written to ``tmp_path``."""
+    data = read_config(CONF / name)
     edit(data)
     path = tmp_path / name
     path.write_text(yaml.safe_dump(data))
@@ -81,6 +89,72 @@ def test_every_shipped_config_loads():
     assert {p.name.split(".")[0] for p in files} == set(SCHEMAS)
     for path in files:
         load_config(path, schema_of(path))
+
+
+def test_shipped_bases_are_shipped_configs_of_the_same_system():
+    """A base chain stays inside conf/tuning/ and inside one schema; resolved, no config keeps a ``base`` key."""
+    for path in sorted(CONF.glob("*.yaml")):
+        base = yaml.safe_load(path.read_text()).get("base")
+        if base is not None:
+            assert (CONF / base).is_file() and schema_of(CONF / base) is schema_of(path), path.name
+        assert "base" not in read_config(path)
+
+
+def _dotted(data, key):
+    for part in key.split("."):
+        data = data[part]
+    return data
+
+
+# What each config written as a difference resolves to: its own keys and keys inherited from its bases.
+RESOLVED_VALUES = {
+    "asd_model.001.yaml": {
+        "train.use_mixup": False,
+        "train.mixup_max_step": "actual",
+        "model.params.backbone": "tf_efficientnet_b0.ns_jft_in1k",
+        "train.num_workers": 4,
+    },
+    "asd_model.003.yaml": {"train.n_target": 1, "train.use_mixup": False, "train.epochs": 300},
+    "asd_model.102.yaml": {"model.name": "transformer", "train.n_target": 1, "frontend.hop_length": 512},
+    "asd_model.202.yaml": {"model.name": "conformer", "model.params.num_layers": 16, "model.params.ffn_dim": 64},
+    "asd_model.domain_classifier.yaml": {
+        "model.params.domain_head": True,
+        "model.params.backbone": "tf_efficientnet_b0.ns_jft_in1k",
+        "train.optimizer_params": {"lr": 1.0e-3, "weight_decay": 0.01},
+        "train.target_part": "original_mixed",
+    },
+    "asd_model.domain_classifier_intended.yaml": {
+        "frontend.time_mask": 16,
+        "train.batch_size": 32,
+        "train.use_mixup": True,
+        "train.mixup_max_step": "actual",
+        "train.optimizer_params": {"lr": 1.0e-3, "weight_decay": 0.0},
+        "train.target_batch_size": 16,
+    },
+    "asd_model.domain_classifier_tiny.yaml": {
+        "model.params.domain_head": True,
+        "model.params.backbone": "mobilenetv3_small_050",
+        "train.batch_size": 16,
+        "train.target_batch_size": 4,
+        "detect.ks": [1, 2],
+    },
+    "asd_model.audioset_v003.yaml": {"train.negatives": "union", "train.n_target": 1, "train.use_mixup": False},
+    "asd_model.audioset_balanced.yaml": {
+        "train.negatives": "separate",
+        "train.n_pos": 48,
+        "train.mixup_max_step": "actual",
+    },
+    "asd_model.cpu_logmel.yaml": {"frontend.log": True, "frontend.n_mels": 64, "train.epochs": 20},
+    "dgmix.intended.yaml": {"pretrain.scheduler_never_steps": False, "embed.pool": "mean", "model.final_groups": 320},
+    "dgmix.cpu.yaml": {"pretrain.batch_size": 64, "pretrain.exclude_bias_and_norm": True, "finetune.num_workers": 4},
+    "dgmix.tiny.yaml": {"model.init": "torch", "model.head_relu": False, "pretrain.grad_accum": 2},
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESOLVED_VALUES))
+def test_configs_written_as_differences_resolve_to_their_values(name):
+    resolved = config_to_dict(load_config(CONF / name, schema_of(CONF / name)))
+    assert {key: _dotted(resolved, key) for key in RESOLVED_VALUES[name]} == RESOLVED_VALUES[name]
 
 
 @pytest.mark.parametrize(
@@ -126,3 +200,160 @@ def test_unknown_optimiser_and_scheduler_parameters_fail_at_load(tmp_path, name,
     assert str(err.value).startswith(f"{path}.{section}: ")
     assert f"{key}: unknown key(s) ['{typo}'] for '{optimiser}'; valid keys are [" in str(err.value)
     assert "_lr'" in str(err.value) or "'lr'" in str(err.value)
+
+
+# ------------------------------------------------------------------ base: configs written as differences
+
+
+def _write(folder, name, text):
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_deep_merge_merges_mappings_and_replaces_everything_else():
+    base = {"train": {"epochs": 300, "optimizer_params": {"lr": 1.0e-3, "weight_decay": 0.0}}, "ks": [1, 2, 4]}
+    override = {"train": {"epochs": 20, "optimizer_params": {"weight_decay": 0.01}}, "ks": [1]}
+    merged = deep_merge(base, override)
+    assert merged == {"train": {"epochs": 20, "optimizer_params": {"lr": 1.0e-3, "weight_decay": 0.01}}, "ks": [1]}
+    assert base["train"]["epochs"] == 300 and base["ks"] == [1, 2, 4]  # the base is left alone
+
+
+def test_a_config_with_a_base_resolves_through_every_level(tmp_path):
+    _write(tmp_path, "a.yaml", "model: {params: {backbone: resnet18, dropout: 0.3}}\ntrain: {epochs: 3}\n")
+    _write(tmp_path, "b.yaml", "base: a.yaml\nmodel: {params: {dropout: 0.1}}\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    child = _write(sub, "c.yaml", "base: ../b.yaml  # relative to this file's folder\ntrain: {epochs: 5}\n")
+    assert read_config(child) == {
+        "model": {"params": {"backbone": "resnet18", "dropout": 0.1}},
+        "train": {"epochs": 5},
+    }
+
+
+def test_a_derived_config_saves_exactly_what_its_full_copy_saves(tmp_path):
+    """The saved config.yaml (and so every provenance record) does not depend on how a config is written."""
+    full = _edited_copy(tmp_path, "asd_model.tiny.yaml", lambda data: data["train"].update(epochs=7))
+    (tmp_path / "bases").mkdir()
+    _edited_copy(tmp_path / "bases", "asd_model.tiny.yaml", lambda data: None)
+    derived = _write(tmp_path, "derived.yaml", "base: bases/asd_model.tiny.yaml\ntrain: {epochs: 7}\n")
+    save_config(load_config(full, SerialOEConfig), tmp_path / "full_saved.yaml")
+    save_config(load_config(derived, SerialOEConfig), tmp_path / "derived_saved.yaml")
+    saved = (tmp_path / "derived_saved.yaml").read_text()
+    assert saved == (tmp_path / "full_saved.yaml").read_text()
+    assert "base" not in yaml.safe_load(saved)
+
+
+def test_a_missing_base_names_both_files_and_the_fix(tmp_path):
+    child = _write(tmp_path, "child.yaml", "base: asd_model.cpu.yaml\ntrain: {epochs: 5}\n")
+    with pytest.raises(ConfigError) as err:
+        read_config(child)
+    message = str(err.value)
+    assert str(child) in message and str(tmp_path / "asd_model.cpu.yaml") in message
+    assert "relative to the config's own folder" in message
+
+
+@pytest.mark.parametrize("text", ["base: 3\n", "base:\n"], ids=["number", "empty"])
+def test_a_base_that_names_no_file_is_an_error(tmp_path, text):
+    with pytest.raises(ConfigError, match="'base:' must name a config file"):
+        read_config(_write(tmp_path, "child.yaml", text))
+
+
+def test_a_cycle_of_bases_names_every_file_in_it(tmp_path):
+    a = _write(tmp_path, "a.yaml", "base: b.yaml\ntrain: {epochs: 1}\n")
+    b = _write(tmp_path, "b.yaml", "base: a.yaml\ntrain: {epochs: 2}\n")
+    with pytest.raises(ConfigError, match=re.escape(f"config bases form a cycle: {a} -> {b} -> {a}")):
+        read_config(a)
+    itself = _write(tmp_path, "itself.yaml", "base: itself.yaml\n")
+    with pytest.raises(ConfigError, match=re.escape(f"cycle: {itself} -> {itself}; remove or change")):
+        read_config(itself)
+
+
+def test_an_empty_section_does_not_silently_drop_the_base_section(tmp_path):
+    _write(tmp_path, "a.yaml", "train: {epochs: 3}\n")
+    child = _write(tmp_path, "child.yaml", "base: a.yaml\ntrain:\n  # epochs: 5\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{child}.train is empty: it would replace the base's")):
+        read_config(child)
+
+
+# ------------------------------------------------------------------ rules across sections, checked at load
+
+
+def _refused(tmp_path, name, edit, *fragments):
+    """Shipped config ``name`` with ``edit`` applied is refused at load, naming the file and ``fragments``."""
+    path = _edited_copy(tmp_path, name, edit)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, schema_of(path))
+    assert str(err.value).startswith(f"{path}: ")
+    for fragment in fragments:
+        assert fragment in str(err.value)
+
+
+def test_a_target_part_needs_the_domain_head(tmp_path):
+    # without the rule, training fails at its first step with KeyError: 'domain'
+    _refused(
+        tmp_path,
+        "asd_model.tiny.yaml",
+        lambda data: data["train"].update(target_batch_size=4),
+        "train.target_batch_size: 4",
+        "set model.params.domain_head: true",
+    )
+    load_config(CONF / "asd_model.domain_classifier_tiny.yaml", SerialOEConfig)  # the head is there
+
+
+@pytest.mark.parametrize("name", ["asd_model.100.yaml", "asd_model.200.yaml"])
+def test_attention_heads_must_divide_the_mel_bands(tmp_path, name):
+    # without the rule, the model fails to build with torch's "embed_dim must be divisible by num_heads"
+    _refused(
+        tmp_path,
+        name,
+        lambda data: data["model"]["params"].update(num_heads=5),
+        "model.params.num_heads: 5 does not divide frontend.n_mels: 224",
+        "choose num_heads among 1, 2, 4, 7, 8",
+    )
+
+
+@pytest.mark.parametrize(
+    "name, edit, subsets_key",
+    [
+        (
+            "asd_model.tiny.yaml",
+            lambda data: data.update(
+                embed={**data["embed"], "inlier_subsets": ["train"]}, detect={"inlier_sets": ["valid"]}
+            ),
+            "embed.inlier_subsets",
+        ),
+        ("dgmix.tiny.yaml", lambda data: data["embed"].update(inlier_subsets=["train"]), "embed.inlier_subsets"),
+        (
+            "baseline.yaml",
+            lambda data: data.update(inlier_subsets=["train"], detect={"inlier_sets": ["valid"]}),
+            "inlier_subsets",
+        ),
+    ],
+    ids=["system1", "dgmix", "baseline"],
+)
+def test_the_valid_inlier_set_needs_valid_inliers(tmp_path, name, edit, subsets_key):
+    # without the rule, the detector stage fails after training: "only 0 'valid' inlier clips"
+    _refused(tmp_path, name, edit, f"{subsets_key} ['train'] embeds none", f"add valid to {subsets_key}")
+
+
+def test_dgmix_embeds_only_checkpoints_that_training_writes(tmp_path):
+    # without the rule, the embedding stage fails after training on a missing checkpoint file
+    _refused(
+        tmp_path,
+        "dgmix.tiny.yaml",
+        lambda data: data["embed"].update(checkpoints=["checkpoint-2epochs", "checkpoint-4epochs"]),
+        "embed.checkpoints ['checkpoint-4epochs'] are not written by training",
+        "'checkpoint-1epochs', 'checkpoint-2epochs', 'checkpoint-3epochs', 'checkpoint-best', 'checkpoint-last'",
+    )
+
+
+def test_dgmix_fine_tuning_saves_the_checkpoint_it_publishes(tmp_path):
+    # without the rule, publishing fails after fine-tuning on a checkpoint that was never saved
+    _refused(
+        tmp_path,
+        "dgmix.cpu.yaml",
+        lambda data: data["finetune"].update(save_epochs=[2]),
+        "finetune.save_epochs [2] lacks finetune.epochs (5)",
+        "checkpoint-35epochs",
+    )

@@ -9,7 +9,7 @@ import yaml
 from sklearn.covariance import LedoitWolf
 
 from asd_tools.baseline_config import BaselineConfig
-from asd_tools.config import ConfigError, config_to_dict, from_dict, load_config
+from asd_tools.config import ConfigError, config_to_dict, from_dict, load_config, read_config
 from asd_tools.detect import DetectConfig, detector_label, run_detectors
 from asd_tools.detectors import (
     DETECTORS,
@@ -262,7 +262,7 @@ def test_mahalanobis_scores_far_points_higher_even_with_more_features_than_inlie
 def test_shipped_configs_keep_their_record_and_post_process_names(path):
     """Every shipped config uses the list form: same detect record, same ``<detector>_k<k>`` names in the same order."""
     schema = {"asd_model": SerialOEConfig, "dgmix": DGMixConfig, "baseline": BaselineConfig}[path.name.split(".")[0]]
-    stated = yaml.safe_load(path.read_text())["detect"]
+    stated = read_config(path)["detect"]
     detect = load_config(path, schema).detect
     record = config_to_dict(detect)
     assert record["detectors"] == stated["detectors"] and record["ks"] == stated["ks"]

@@ -43,8 +43,8 @@ from asd_tools.ensemble import (
 )
 from asd_tools.serial_oe.config import SerialOEConfig
 from asd_tools.serial_oe.task import OutlierExposureTask
+from tests.conftest import edited_config
 from tests.test_recipe_baseline import SCRIPTS, recipe_dirs, run_recipe
-from tests.test_training import CONF
 
 
 def test_weight_fitting_finds_the_informative_predictor():
@@ -268,12 +268,8 @@ def test_outlier_pool_batches_and_loss(tiny_root, tiny_dump, tmp_path):
     dump_pool(tmp_path / "pool", tiny_dump)
     pool = load_manifest(tiny_dump, ["outlier_pool"])
     assert len(pool) == 6 and set(pool.machine) == {"outlier"}
-    text = (CONF / "asd_model.tiny.yaml").read_text()
-    text = text.replace("outlier_pool: null", "outlier_pool: outlier_pool").replace("n_pos: 0 ", "n_pos: 6 ")
-    text = text.replace("n_neg: 0 ", "n_neg: 6 ")
-    path = tmp_path / "pool.yaml"
-    path.write_text(text)
-    cfg = load_config(path, SerialOEConfig)
+    changes = dict(train__outlier_pool="outlier_pool", train__n_pos=6, train__n_neg=6)
+    cfg = load_config(edited_config(tmp_path / "pool.yaml", "asd_model.tiny.yaml", **changes), SerialOEConfig)
     task = OutlierExposureTask(cfg.train, tiny_dump, "fan", ["fan", "valve"], "cpu")
     plan = task.epoch_plan(1)
     outliers = set(task.outlier_positions.tolist())

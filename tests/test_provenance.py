@@ -1,7 +1,6 @@
 """Stale or mixed outputs are recomputed or refused, never trusted because a file exists."""
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +12,7 @@ from asd_tools.data.split import read_list, write_lists
 from asd_tools.provenance import Provenance, differences, read_record
 from asd_tools.serial_oe import recipe
 from asd_tools.training.experiment import StaleExperiment, claim_training_dir
-from tests.conftest import TINY_MACHINES, make_layout, write_wav
-
-CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
+from tests.conftest import TINY_MACHINES, edited_config, make_layout, write_wav
 
 
 def test_record_names_what_changed(tmp_path):
@@ -58,13 +55,7 @@ def test_dump_and_lists_follow_the_audio_files(tmp_path, caplog):
 
 def _edited_config(tmp_path, name, **changes):
     """The tiny config with ``section.key`` values replaced (e.g. train__epochs=3)."""
-    cfg = yaml.safe_load((CONF / "asd_model.tiny.yaml").read_text())
-    for key, value in changes.items():
-        section, field = key.split("__")
-        cfg[section][field] = value
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return edited_config(tmp_path / f"{name}.yaml", "asd_model.tiny.yaml", **changes)
 
 
 @pytest.fixture(scope="module")

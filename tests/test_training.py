@@ -13,7 +13,7 @@ from asd_tools.data.windows import window_starts
 from asd_tools.serial_oe import recipe
 from asd_tools.serial_oe.config import SerialOEConfig
 from asd_tools.serial_oe.task import mixup, mixup_apply_rate
-from tests.conftest import TINY_MACHINES
+from tests.conftest import TINY_MACHINES, edited_config
 
 CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
 
@@ -59,11 +59,8 @@ def test_unknown_model_parameter_is_a_config_error(tmp_path):
 
 
 def _config(tmp_path, epochs):
-    text = (CONF / "asd_model.tiny.yaml").read_text().replace("epochs: 2 ", f"epochs: {epochs} ")
-    text = text.replace("save_interval_epochs: 1 ", "save_interval_epochs: 100 ")
     path = tmp_path / f"tiny_{epochs}.yaml"
-    path.write_text(text)
-    return path
+    return edited_config(path, "asd_model.tiny.yaml", train__epochs=epochs, train__save_interval_epochs=100)
 
 
 def test_batches_follow_the_outlier_exposure_recipe(tiny_dump):

@@ -7,10 +7,8 @@ the experiment's saved config; writes ``<embeddir>/scores.csv``.
 import logging
 from pathlib import Path
 
-import yaml
-
 from asd_tools.bin.common import parser, run
-from asd_tools.config import config_to_dict, from_dict
+from asd_tools.config import config_to_dict, from_dict, read_config
 from asd_tools.data.manifest import dump_identity, load_manifest
 from asd_tools.data.split import lists_identity, read_list
 from asd_tools.detect import DetectConfig, run_detectors
@@ -37,8 +35,7 @@ def main(argv=None):
     def main_fn(a):
         embeddir = Path(a.embeddir)
         out = embeddir / "scores.csv"
-        with open(a.config) as f:
-            section = (yaml.safe_load(f) or {}).get("detect")
+        section = (read_config(a.config) or {}).get("detect")  # bases merged, as every config is read
         cfg = from_dict(DetectConfig, section, f"{a.config}:detect")
         inputs = {
             "inlier": file_digest(embeddir / "inlier.npz"),

@@ -1,21 +1,26 @@
-"""Config schema of DG-Mix (defaults = the original hyper-parameters)."""
+"""Config schema of DG-Mix.
+
+Defaults live here only (a config states what it changes; see ``asd_tools.config`` for ``base:``).
+Losses, stages and schedules default to the original hyper-parameters; the original code's bugs are
+switches that default to the fix (``scheduler_never_steps``, ``exclude_bias_and_norm``, ``embed.pool``;
+dgmix.original.yaml sets them), and the architecture switches (``model``, ``vicreg.mixture_pass``) to
+this project's first version, so that configs saved before they existed still describe their
+checkpoints. ``num_workers`` is a loader setting, not part of the recipe.
+"""
 
 from dataclasses import dataclass, field
 from typing import ClassVar, List
 
 from asd_tools.config import choice
 from asd_tools.data.split import SUBSETS
-from asd_tools.detect import DetectConfig
+from asd_tools.detect import DetectConfig, check_inlier_sets
 from asd_tools.models.asd_model import FrontendConfig
-from asd_tools.models.dgmix import EMBEDDING_SIZE, INITS
+from asd_tools.models.dgmix import EMBEDDING_SIZE, INITS, dgmix_frontend
 from asd_tools.training.optim import OPTIMIZERS, check_optimizer_params
+from asd_tools.training.trainer import BEST, LAST, interval_checkpoint
 
 POOLS = ("mean", "first")
 MIXTURE_PASSES = ("joint", "separate")
-
-
-def _dgmix_frontend():
-    return FrontendConfig(n_fft=1024, hop_length=512, n_mels=128, f_min=0.0, f_max=8000.0)
 
 
 @dataclass
@@ -133,9 +138,46 @@ def _finetune():
 class DGMixConfig:
     REQUIRED_SECTIONS: ClassVar[tuple] = ("model", "pretrain", "finetune")
     model: DGMixModelConfig = field(default_factory=DGMixModelConfig)
-    frontend: FrontendConfig = field(default_factory=_dgmix_frontend)
+    frontend: FrontendConfig = field(default_factory=dgmix_frontend)
     vicreg: VICRegConfig = field(default_factory=VICRegConfig)
     pretrain: StageConfig = field(default_factory=StageConfig)
     finetune: StageConfig = field(default_factory=_finetune)
     embed: DGMixEmbedConfig = field(default_factory=DGMixEmbedConfig)
     detect: DetectConfig = field(default_factory=_dgmix_detect)
+
+    def __post_init__(self):
+        """Rules across sections, checked at load rather than failing after hours of training."""
+        self._check_published_checkpoint()
+        self._check_embedded_checkpoints()
+        check_inlier_sets(self.detect, self.embed.inlier_subsets, "embed.inlier_subsets")
+
+    def published_epochs(self) -> int:
+        """The epoch count in the fine-tuned checkpoint's name: pre-training's epochs plus fine-tuning's."""
+        return self.pretrain.epochs + self.finetune.epochs
+
+    def _check_published_checkpoint(self):
+        """Fine-tuning publishes the checkpoint of its last epoch; without this check that copy fails
+        after fine-tuning has run, on a checkpoint that was never saved."""
+        if self.finetune.epochs not in self.finetune.save_epochs:
+            raise ValueError(
+                f"finetune.save_epochs {self.finetune.save_epochs} lacks finetune.epochs ({self.finetune.epochs}): "
+                f"the fine-tuned model is published from that epoch's checkpoint (as "
+                f"checkpoint-{self.published_epochs()}epochs); add {self.finetune.epochs} to finetune.save_epochs"
+            )
+
+    def _check_embedded_checkpoints(self):
+        """embed.checkpoints must name checkpoints that training writes; without this check the embedding
+        stage fails after training, on a missing file."""
+        written = [_stem(interval_checkpoint(e)) for e in self.pretrain.save_epochs if e <= self.pretrain.epochs]
+        written += [_stem(interval_checkpoint(self.published_epochs())), _stem(BEST), _stem(LAST)]
+        unknown = [name for name in self.embed.checkpoints if name not in written]
+        if unknown:
+            raise ValueError(
+                f"embed.checkpoints {unknown} are not written by training, which writes {written} "
+                f"(pre-training: pretrain.save_epochs up to pretrain.epochs, best, last; fine-tuning: "
+                f"pretrain.epochs + finetune.epochs); name those, or change pretrain.save_epochs or the epochs"
+            )
+
+
+def _stem(checkpoint_file: str) -> str:
+    return checkpoint_file.removesuffix(".pt")

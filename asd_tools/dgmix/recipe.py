@@ -123,7 +123,7 @@ def finetune(expdir, dumpdir, machine, device, force=False):
     if not (expdir / DONE).exists():
         raise FileNotFoundError(f"{expdir / DONE} is missing: run pre-training (stage 3) first")
     outdir = expdir / FINETUNE_DIR
-    published = expdir / interval_checkpoint(cfg.pretrain.epochs + cfg.finetune.epochs)
+    published = expdir / interval_checkpoint(cfg.published_epochs())
     inputs = {"pretrained": file_digest(expdir / LAST), **lists_identity(dumpdir, machine, TRAINING_LISTS)}
     record = Provenance(outdir, "finetune", inputs, config_sections(cfg, ("finetune",)))
     if record.changes() == [] and published.exists() and not force:

@@ -23,7 +23,11 @@ BACKBONE_ALIASES = {"tf_efficientnet_b0_ns": "tf_efficientnet_b0.ns_jft_in1k"}
 
 @dataclass
 class FrontendConfig:
-    """Mel front end (defaults: the CNN family's 224 x 126 input for 2 s)."""
+    """Mel front end (defaults: the CNN family's 224 x 126 input for 2 s).
+
+    The one place System 1's front-end defaults live: a model built without a front end uses them too.
+    The sequence-model configs (100-203) state their own (hop 512, 0-8000 Hz, not normalised).
+    """
 
     n_fft: int = 2048
     hop_length: int = 256
@@ -204,10 +208,6 @@ class _SequenceModel(nn.Module):
         return self.heads(self.encode(self.tokens(wave))[:, 0])
 
 
-def _sequence_frontend(frontend):
-    return frontend or FrontendConfig(hop_length=512)
-
-
 class TransformerModel(_SequenceModel):
     """Transformer encoder (family 100-103): 4 layers, 4 heads, feed-forward 128, GELU.
 
@@ -228,7 +228,7 @@ class TransformerModel(_SequenceModel):
         domain_head=False,
         frontend=None,
     ):
-        frontend = _sequence_frontend(frontend)
+        frontend = frontend or FrontendConfig()  # the schema's defaults, as for the CNN
         super().__init__(frontend, embedding_size, neck, neck_dropout, domain_head, pe_scale)
         layer = nn.TransformerEncoderLayer(
             frontend.n_mels, num_heads, ffn_dim, dropout, activation="gelu", batch_first=True
@@ -261,7 +261,7 @@ class ConformerModel(_SequenceModel):
         domain_head=False,
         frontend=None,
     ):
-        frontend = _sequence_frontend(frontend)
+        frontend = frontend or FrontendConfig()  # the schema's defaults, as for the CNN
         super().__init__(frontend, embedding_size, neck, neck_dropout, domain_head, pe_scale)
         self.encoder = conformer(frontend.n_mels, num_heads, ffn_dim, num_layers, kernel_size, dropout)
 

@@ -29,6 +29,12 @@ SECTION_HIDDEN = 128  # section head: 320 -> 128 -> sections
 INITS = ("torch", "mobilenet_v2")
 
 
+def dgmix_frontend() -> FrontendConfig:
+    """DG-Mix's front end, the one place it is stated (the schema's default and the extractor's): 128 mel
+    bands x 63 frames for 2 s, which the extractor's 4x2 tail collapses to one position."""
+    return FrontendConfig(n_fft=1024, hop_length=512, n_mels=128, f_min=0.0, f_max=8000.0)
+
+
 def conv_bn(cin, cout, kernel, stride=1, groups=1, activation=True, padding=None):
     padding = kernel // 2 if padding is None else padding
     layers = [nn.Conv2d(cin, cout, kernel, stride, padding, groups=groups, bias=False), nn.BatchNorm2d(cout)]
@@ -66,9 +72,7 @@ class DGMixExtractor(nn.Module):
         super().__init__()
         if init not in INITS:
             raise ValueError(f"init '{init}' is not one of {list(INITS)}")
-        self.frontend = MelFrontend(
-            frontend or FrontendConfig(n_fft=1024, hop_length=512, n_mels=128, f_min=0.0, f_max=8000.0)
-        )
+        self.frontend = MelFrontend(frontend or dgmix_frontend())
         layers = [conv_bn(3, 16, 3, stride=2), conv_bn(16, 32, 3)]
         cin = 32
         for t, c, n, s in STAGES:

@@ -145,9 +145,7 @@ def thresholds_for(scores: pd.DataFrame, column: str) -> dict:
     return out
 
 
-def score_experiment(
-    score_files, manifest, outdir, system="system", team="asd_tools", postprocess=None, figures=True
-):
+def score_experiment(score_files, manifest, outdir, system="system", team="asd_tools", postprocess=None, figures=True):
     """Write every table and the submission files; return (chosen post-process, summary, coverage).
 
     ``manifest`` carries the evaluation labels known so far (see ``ground_truth.label_evaluation_clips``).

@@ -1,11 +1,20 @@
-"""Config schema of the serial outlier-exposure system (defaults = the original recipe's)."""
+"""Config schema of the serial outlier-exposure system.
 
+Defaults live here only (a config states what it changes; see ``asd_tools.config`` for ``base:``).
+They are the original recipe's hyper-parameters, except that each switch reproducing a quirk of the
+original code (``mixup_max_step``, ``target_part``, ``target_weight_max_step``, ``negatives``, ...)
+defaults to the intent: the configs that run the original set the quirk and mark it ORIGINAL.
+``num_workers`` is a loader setting, not part of the recipe. ``model.params`` left out take the
+model constructor's defaults.
+"""
+
+import inspect
 from dataclasses import dataclass, field
 from typing import ClassVar, List, Optional
 
 from asd_tools.config import check_params, choice
 from asd_tools.data.split import SUBSETS
-from asd_tools.detect import DetectConfig
+from asd_tools.detect import DetectConfig, check_inlier_sets
 from asd_tools.models import MODELS
 from asd_tools.models.asd_model import FrontendConfig
 from asd_tools.training.optim import OPTIMIZERS, SCHEDULERS, check_optimizer_params, check_scheduler_params
@@ -134,3 +143,42 @@ class SerialOEConfig:
     train: OETrainConfig = field(default_factory=OETrainConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
+
+    def __post_init__(self):
+        """Rules across sections, checked at load rather than failing later in a stage."""
+        _check_domain_head(self.model, self.train)
+        _check_heads_divide_tokens(self.model, self.frontend)
+        check_inlier_sets(self.detect, self.embed.inlier_subsets, "embed.inlier_subsets")
+
+
+def model_argument(model: ModelConfig, name: str):
+    """Constructor argument ``name`` of the configured model: as ``model.params`` gives it, else the
+    constructor's default (None when the model takes no such argument)."""
+    if name in model.params:
+        return model.params[name]
+    parameter = inspect.signature(MODELS[model.name]).parameters.get(name)
+    return None if parameter is None else parameter.default
+
+
+def _check_domain_head(model: ModelConfig, train: OETrainConfig):
+    """A target part (domain classifier) is trained on the domain logit, which only a domain head gives;
+    without this check training fails at its first step with KeyError: 'domain'."""
+    if train.target_batch_size and not model_argument(model, "domain_head"):
+        raise ValueError(
+            f"train.target_batch_size: {train.target_batch_size} trains a domain classifier, whose loss needs "
+            "the model's domain logit, but model.params.domain_head is not true; set model.params.domain_head: "
+            "true (as asd_model.domain_classifier.yaml does) or train.target_batch_size: 0"
+        )
+
+
+def _check_heads_divide_tokens(model: ModelConfig, frontend: FrontendConfig):
+    """The sequence models' tokens are mel frames, n_mels wide, split across the attention heads;
+    without this check the model fails to build with torch's 'embed_dim must be divisible by num_heads'."""
+    heads = model_argument(model, "num_heads")
+    if heads and frontend.n_mels % heads:
+        divisors = [str(d) for d in range(1, frontend.n_mels + 1) if frontend.n_mels % d == 0]
+        some = ", ".join(divisors[:8]) + (", ..." if len(divisors) > 8 else "")
+        raise ValueError(
+            f"model.params.num_heads: {heads} does not divide frontend.n_mels: {frontend.n_mels}, the width of "
+            f"the {model.name}'s tokens; choose num_heads among {some} or change frontend.n_mels"
+        )
