@@ -129,7 +129,7 @@ def test_original_target_part_mixes_clips_of_any_machine_type_into_half_of_the_t
         assert torch.allclose(out_waves[row], lam * partner_wave + (1 - lam) * target_wave, atol=1e-5)
         partner_machine = task.machine_label[positions[partner]]
         assert out_machine[row] == pytest.approx(float(lam * partner_machine + (1 - lam)), abs=1e-5)
-        raw_partner_section = F.one_hot(task.section[positions[partner]], N_SECTIONS).float()  # not zeroed
+        raw_partner_section = F.one_hot(task.class_index[positions[partner]], N_SECTIONS).float()  # not zeroed
         expected = lam * raw_partner_section + (1 - lam) * section[row]
         assert torch.allclose(out_section[row], expected, atol=1e-5)
     # the rest of the target part: target clips as they are

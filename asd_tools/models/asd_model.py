@@ -2,7 +2,7 @@
 
 All three take raw 2 s waves (B, T), compute the mel front end on the model's device, and
 return the same outputs:
-  embedding (B, 128), machine (B,) logit, section (B, n_sections) logits,
+  embedding (B, 128), machine (B,) logit, section (B, n_classes) logits,
   and domain (B,) logit when the domain head is enabled.
 """
 
@@ -81,7 +81,7 @@ class EmbeddingHeads(nn.Module):
     NECKS = ("option-F", "option-D")
 
     def __init__(
-        self, in_dim, embedding_size=128, neck="option-F", dropout=0.3, n_sections=N_SECTIONS, domain_head=False
+        self, in_dim, embedding_size=128, neck="option-F", dropout=0.3, n_classes=N_SECTIONS, domain_head=False
     ):
         super().__init__()
         if neck not in self.NECKS:
@@ -95,7 +95,7 @@ class EmbeddingHeads(nn.Module):
             nn.Linear(embedding_size, embedding_size),
         )
         self.machine_head = nn.Linear(1, 1)
-        self.section_head = nn.Linear(embedding_size, n_sections, bias=False)
+        self.section_head = nn.Linear(embedding_size, n_classes, bias=False)
         self.domain_head = nn.Linear(embedding_size, 1) if domain_head else None
 
     def forward(self, features):
@@ -125,6 +125,7 @@ class ASDModel(nn.Module):
         dropout=0.3,
         domain_head=False,
         frontend=None,
+        n_classes=N_SECTIONS,
     ):
         super().__init__()
         self.frontend = MelFrontend(frontend or FrontendConfig())
@@ -132,7 +133,7 @@ class ASDModel(nn.Module):
         if pooling not in ("avg", "gem"):
             raise ValueError(f"pooling '{pooling}' is not one of ['avg', 'gem']")
         self.pool = GeM() if pooling == "gem" else nn.AdaptiveAvgPool2d(1)
-        self.heads = EmbeddingHeads(self.backbone.num_features, embedding_size, neck, dropout, domain_head=domain_head)
+        self.heads = EmbeddingHeads(self.backbone.num_features, embedding_size, neck, dropout, n_classes, domain_head)
 
     def forward(self, wave):
         spec = self.frontend(wave).unsqueeze(1).expand(-1, 3, -1, -1)  # mel image, 3 channels
@@ -193,11 +194,11 @@ class SinusoidalPositions(nn.Module):
 class _SequenceModel(nn.Module):
     """Shared by the Transformer and Conformer: mel bands as tokens, a mean "header" token first."""
 
-    def __init__(self, frontend, embedding_size, neck, dropout, domain_head, pe_scale):
+    def __init__(self, frontend, embedding_size, neck, dropout, domain_head, pe_scale, n_classes):
         super().__init__()
         self.frontend = MelFrontend(frontend)
         self.positions = SinusoidalPositions(frontend.n_mels, pe_scale)
-        self.heads = EmbeddingHeads(frontend.n_mels, embedding_size, neck, dropout, domain_head=domain_head)
+        self.heads = EmbeddingHeads(frontend.n_mels, embedding_size, neck, dropout, n_classes, domain_head)
 
     def tokens(self, wave):
         frames = self.frontend(wave).transpose(1, 2)  # (B, T, n_mels)
@@ -227,9 +228,10 @@ class TransformerModel(_SequenceModel):
         neck_dropout=0.3,
         domain_head=False,
         frontend=None,
+        n_classes=N_SECTIONS,
     ):
         frontend = frontend or FrontendConfig()  # the schema's defaults, as for the CNN
-        super().__init__(frontend, embedding_size, neck, neck_dropout, domain_head, pe_scale)
+        super().__init__(frontend, embedding_size, neck, neck_dropout, domain_head, pe_scale, n_classes)
         layer = nn.TransformerEncoderLayer(
             frontend.n_mels, num_heads, ffn_dim, dropout, activation="gelu", batch_first=True
         )
@@ -260,9 +262,10 @@ class ConformerModel(_SequenceModel):
         neck_dropout=0.3,
         domain_head=False,
         frontend=None,
+        n_classes=N_SECTIONS,
     ):
         frontend = frontend or FrontendConfig()  # the schema's defaults, as for the CNN
-        super().__init__(frontend, embedding_size, neck, neck_dropout, domain_head, pe_scale)
+        super().__init__(frontend, embedding_size, neck, neck_dropout, domain_head, pe_scale, n_classes)
         self.encoder = conformer(frontend.n_mels, num_heads, ffn_dim, num_layers, kernel_size, dropout)
 
     def encode(self, tokens):

@@ -17,6 +17,7 @@ from asd_tools.data.split import SUBSETS
 from asd_tools.detect import DetectConfig, check_inlier_sets
 from asd_tools.models import MODELS
 from asd_tools.models.asd_model import FrontendConfig
+from asd_tools.serial_oe.classes import CLASS_TARGETS
 from asd_tools.training.optim import OPTIMIZERS, SCHEDULERS, check_optimizer_params, check_scheduler_params
 
 AMP_DTYPES = ("bfloat16", "float16")
@@ -34,7 +35,7 @@ class ModelConfig:
 
     def __post_init__(self):
         choice(self.name, MODELS, "model.name")
-        check_params(self.params, MODELS[self.name], "model.params", self.name, supplied=("frontend",))
+        check_params(self.params, MODELS[self.name], "model.params", self.name, supplied=("frontend", "n_classes"))
 
 
 @dataclass
@@ -44,6 +45,10 @@ class OETrainConfig:
     use_mixup: bool = True
     mixup_alpha: float = 0.2  # Beta(alpha, alpha) weight per sample
     section_loss_weight: float = 10.0  # loss = BCE(machine) + weight * BCE(section)
+    # What the section head classifies: section (the original) or attribute, one class per (section,
+    # attribute string) pair of the training names (serial_oe/classes.py); the head's width follows
+    # (the code passes it to the model as n_classes).
+    class_target: str = "section"
     pitch_shift_std: float = 0.0  # semitones ~ N(0, std), rounded; 0 = off
     epochs: int = 300  # one epoch = one pass over the source training clips
     log_interval_epochs: int = 5  # validation interval
@@ -107,6 +112,7 @@ class OETrainConfig:
             raise ValueError("train.n_pos + train.n_neg < batch_size needs train.outlier_pool for the rest")
         if not 0 <= self.n_target <= self.n_pos:
             raise ValueError("train.n_target must lie in [0, n_pos]")
+        choice(self.class_target, CLASS_TARGETS, "train.class_target")
         choice(self.mixup_max_step, MIXUP_MAX_STEPS, "train.mixup_max_step")
         choice(self.target_part, TARGET_PARTS, "train.target_part")
         choice(self.target_weight_max_step, TARGET_WEIGHT_MAX_STEPS, "train.target_weight_max_step")

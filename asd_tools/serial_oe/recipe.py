@@ -1,6 +1,7 @@
 """Stages 3 (train) and 4 (embed) of the serial outlier-exposure system for one machine type."""
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from asd_tools.embeddings import Embeddings, embedding_record
 from asd_tools.extract import extract, target_mixer
 from asd_tools.models import build_model
 from asd_tools.provenance import Provenance
+from asd_tools.serial_oe.classes import load_classes, n_classes, per_section_logits, read_classes, save_classes
 from asd_tools.serial_oe.config import SerialOEConfig
 from asd_tools.serial_oe.task import OutlierExposureTask
 from asd_tools.training.experiment import claim_training_dir
@@ -22,8 +24,8 @@ from asd_tools.training.trainer import Trainer, TrainerSettings, load_weights
 CONFIG_NAME = "config.yaml"
 
 
-def make_model(cfg: SerialOEConfig):
-    return build_model(cfg.model.name, frontend=cfg.frontend, **cfg.model.params)
+def make_model(cfg: SerialOEConfig, classes=None):
+    return build_model(cfg.model.name, frontend=cfg.frontend, n_classes=n_classes(classes), **cfg.model.params)
 
 
 TRAINING_SECTIONS = ("model", "frontend", "train")  # what a trained model is made from
@@ -51,8 +53,9 @@ def train(config_path, dumpdir, machine, machines, expdir, device, force=False):
     cfg = load_config(config_path, SerialOEConfig)
     claim_training_dir(training_record(cfg, dumpdir, machines, expdir), force)
     torch.manual_seed(cfg.train.seed)
-    model = make_model(cfg)
-    task = OutlierExposureTask(cfg.train, dumpdir, machine, machines, device)
+    classes = read_classes(dumpdir, machine, cfg.train.class_target)
+    model = make_model(cfg, classes)
+    task = OutlierExposureTask(cfg.train, dumpdir, machine, machines, device, classes)
     optimizer = build_optimizer(cfg.train.optimizer, model, **cfg.train.optimizer_params)
     total_steps = cfg.train.epochs * task.steps_per_epoch()
     scheduler = build_scheduler(cfg.train.scheduler, optimizer, total_steps, **cfg.train.scheduler_params)
@@ -65,6 +68,7 @@ def train(config_path, dumpdir, machine, machines, expdir, device, force=False):
         amp=cfg.train.amp,
         amp_dtype=cfg.train.amp_dtype,
     )
+    save_classes(classes, expdir)  # the head's classes, needed to embed
     save_config(cfg, Path(expdir) / CONFIG_NAME)  # after every object is built from it
     n_params = sum(p.numel() for p in model.parameters())
     logging.info(
@@ -74,16 +78,19 @@ def train(config_path, dumpdir, machine, machines, expdir, device, force=False):
     Trainer(model, task, optimizer, scheduler, settings, expdir, device).run()
 
 
-def model_outputs_to_features(out):
-    """Window features of System 1: embedding, section logits, machine logit, embedding norm."""
+def model_outputs_to_features(out, classes=None):
+    """Window features of System 1: embedding, section logits, machine logit, embedding norm (and, for
+    attribute classes, the class logits; section_logits then holds each section's best class)."""
     features = {
         "embedding": out["embedding"],
-        "section_logits": out["section"],
+        "section_logits": per_section_logits(out["section"], classes),
         "machine_logit": out["machine"][:, None],
         "norm": out["embedding"].norm(dim=1, keepdim=True),
     }
     if "domain" in out:
         features["domain_logit"] = out["domain"][:, None]
+    if classes is not None:
+        features["class_logits"] = out["section"]
     return features
 
 
@@ -98,7 +105,8 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
     if record.is_current(force):
         return
     record.invalidate()
-    model = make_model(cfg).to(device)
+    classes = load_classes(expdir, cfg.train.class_target)
+    model = make_model(cfg, classes).to(device)
     model.load_state_dict(load_weights(expdir, checkpoint, device))
     manifest = load_manifest(dumpdir, [machine])
     e = cfg.embed
@@ -107,7 +115,7 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
         n_split=e.n_split,
         batch_size=e.batch_size,
         device=device,
-        to_features=model_outputs_to_features,
+        to_features=partial(model_outputs_to_features, classes=classes),
         num_workers=e.num_workers,
     )
     inlier_emb = extract(model, inliers, dumpdir, **run)

@@ -24,11 +24,12 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import f1_score, roc_auc_score
 
-from asd_tools.constants import N_SECTIONS, SAMPLE_RATE, WINDOW_SAMPLES
+from asd_tools.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from asd_tools.data.manifest import MANIFEST_NAME, load_manifest, read_manifest
 from asd_tools.data.split import read_list
 from asd_tools.data.windows import WindowDataset, random_starts, window_loader, window_starts
 from asd_tools.frontend import pitch_shift
+from asd_tools.serial_oe.classes import class_indices, n_classes, one_hot
 from asd_tools.serial_oe.config import OETrainConfig
 
 # The original trainer's steps_per_epoch before any epoch had ended; its domain classifier derived the
@@ -81,8 +82,10 @@ def mixup(waves, targets, alpha, generator):
 
 
 class OutlierExposureTask:
-    def __init__(self, cfg: OETrainConfig, dumpdir, machine, machines, device):
+    def __init__(self, cfg: OETrainConfig, dumpdir, machine, machines, device, classes=None):
+        """``classes``: the attribute table of ``train.class_target: attribute`` (None: sections)."""
         self.cfg, self.device = cfg, torch.device(device)
+        self.classes, self.n_classes = classes, n_classes(classes)
         self.n_outliers = cfg.batch_size - cfg.n_pos - cfg.n_neg
         self.batch_size = cfg.batch_size + cfg.target_batch_size
         others = [m for m in machines if m != machine]
@@ -101,7 +104,7 @@ class OutlierExposureTask:
         domain = clips["domain"].to_numpy()
         self.machine_label = torch.as_tensor(is_positive, dtype=torch.float32)
         self.domain_label = torch.as_tensor(domain == "target", dtype=torch.float32)
-        self.section = torch.tensor(clips["section"].clip(lower=0).to_numpy(), dtype=torch.long)
+        self.class_index = torch.as_tensor(class_indices(clips, classes, is_positive))
         self.source_positions = np.flatnonzero(is_positive & (domain == "source"))
         self.target_positions = np.flatnonzero(is_positive & (domain == "target"))
         self.negative_positions = np.arange(len(positives), len(positives) + len(negatives))
@@ -197,9 +200,9 @@ class OutlierExposureTask:
 
     # ---------------------------------------------------------------- loss
     def targets(self, positions):
-        """Machine, section one-hot (zeros for negatives) and domain targets of ``positions``."""
+        """Machine, class one-hot (zeros for negatives) and domain targets of ``positions``."""
         machine = self.machine_label[positions]
-        section = F.one_hot(self.section[positions], N_SECTIONS).float() * machine[:, None]
+        section = one_hot(self.class_index[positions], self.n_classes) * machine[:, None]
         return machine.to(self.device), section.to(self.device), self.domain_label[positions].to(self.device)
 
     def loss(self, model, batch, step, max_step):
@@ -246,7 +249,7 @@ class OutlierExposureTask:
         partners = positions[-count:]
         partner_wave = waves[-count:]
         partner_machine = self.machine_label[partners].to(waves.device)
-        partner_section = F.one_hot(self.section[partners], N_SECTIONS).float().to(waves.device)
+        partner_section = one_hot(self.class_index[partners], self.n_classes).to(waves.device)
         waves, machine, section, domain = (t[:-count].clone() for t in (waves, machine, section, domain))
         lam = torch.distributions.Beta(alpha, alpha).sample((count,)).to(waves.device)
         waves[part] = lam[:, None] * partner_wave + (1 - lam[:, None]) * waves[part]
@@ -315,7 +318,8 @@ class OutlierExposureTask:
             for i in range(0, len(clips), self.batch_size)
         ]
         self.valid_machine = torch.as_tensor(np.arange(len(clips)) < len(positives), dtype=torch.float32)
-        self.valid_section = torch.tensor(clips["section"].to_numpy(), dtype=torch.long)
+        is_positive = np.arange(len(clips)) < len(positives)
+        self.valid_class = torch.as_tensor(class_indices(clips, self.classes, is_positive))
 
     def validate(self, model):
         loader = window_loader(self.valid_dataset, self.valid_plan, self.cfg.num_workers, self.device)
@@ -323,7 +327,7 @@ class OutlierExposureTask:
         for positions, waves in loader:
             out = model(self._apply(self.valid_renormalise, positions, waves.to(self.device)))
             machine = self.valid_machine[positions].to(self.device)
-            section = F.one_hot(self.valid_section[positions], N_SECTIONS).float().to(self.device) * machine[:, None]
+            section = one_hot(self.valid_class[positions], self.n_classes).to(self.device) * machine[:, None]
             _, scalars = self._losses(out, machine, section, {})
             for k, v in scalars.items():
                 losses[k] = losses.get(k, 0.0) + v * len(positions)
@@ -335,7 +339,7 @@ class OutlierExposureTask:
         metrics = {k: v / count for k, v in losses.items()}
         metrics["machine_auc"] = float(roc_auc_score(self.valid_machine.numpy(), machine_logits.numpy()))
         metrics["section_f1"] = float(
-            f1_score(self.valid_section[positive].numpy(), section_logits[positive].argmax(1).numpy(), average="micro")
+            f1_score(self.valid_class[positive].numpy(), section_logits[positive].argmax(1).numpy(), average="micro")
         )
         return metrics
 

@@ -1,0 +1,97 @@
+"""The classes System 1's section head learns: sections (the original) or section x attribute pairs.
+
+``section``: one class per section number (0-5), as the original recipe. ``attribute``: one class per
+(section, attribute string) pair of the machine type's training and validation clips, the targets of
+the first-shot baselines and top systems since 2023: a finer task that makes the embedding tell
+operating conditions apart, not only sections. The attribute table is written beside the model
+(``classes.csv``) because the head's width and the per-section scores depend on it.
+
+Either way the embedding stage writes ``section_logits`` with one column per section (for the
+attribute classes: the best of that section's classes), so the section-logit score and the
+feature sets of the detector stage mean the same for both.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from asd_tools.constants import N_SECTIONS
+from asd_tools.data.manifest import load_manifest
+from asd_tools.data.split import read_lists
+from asd_tools.utils import write_csv
+
+CLASS_TARGETS = ("section", "attribute")
+CLASSES_NAME = "classes.csv"
+NO_CLASS = -1  # clips of other machine types under attribute classes: an all-zero target row
+
+
+def attribute_classes(clips: pd.DataFrame) -> pd.DataFrame:
+    """The sorted (section, attributes) pairs of ``clips`` (one machine type's labelled clips)."""
+    pairs = clips[["section", "attributes"]].drop_duplicates().sort_values(["section", "attributes"])
+    return pairs.reset_index(drop=True)
+
+
+def read_classes(dumpdir, machine, class_target: str):
+    """The attribute table of one machine type's training and validation lists (None for sections)."""
+    if class_target == "section":
+        return None
+    return attribute_classes(load_manifest(dumpdir, [machine]).loc[read_lists(dumpdir, machine, ("train", "valid"))])
+
+
+def class_indices(clips: pd.DataFrame, classes, is_own: np.ndarray) -> np.ndarray:
+    """The class of every clip: its section (``classes`` None), or its row in the attribute table
+    (``NO_CLASS`` for clips of other machine types and pool clips)."""
+    if classes is None:
+        return clips["section"].clip(lower=0).to_numpy()
+    row = {(int(s), a): i for i, (s, a) in enumerate(zip(classes["section"], classes["attributes"]))}
+    keys = zip(clips["section"].astype(int), clips["attributes"])
+    found = np.array([row.get(key, NO_CLASS) for key in keys], dtype=np.int64)
+    missing = is_own & (found == NO_CLASS)
+    if missing.any():
+        raise ValueError(
+            f"{int(missing.sum())} clips of this machine type have a (section, attributes) pair outside its "
+            "training and validation lists: the attribute classes are taken from those lists"
+        )
+    return np.where(is_own, found, NO_CLASS)
+
+
+def one_hot(indices: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """One-hot rows; ``NO_CLASS`` gives a row of zeros."""
+    out = torch.zeros(len(indices), n_classes)
+    known = indices >= 0
+    out[known, indices[known]] = 1.0
+    return out
+
+
+def n_classes(classes) -> int:
+    return N_SECTIONS if classes is None else len(classes)
+
+
+def save_classes(classes, expdir) -> None:
+    if classes is not None:
+        write_csv(classes, Path(expdir) / CLASSES_NAME)
+
+
+def load_classes(expdir, class_target: str):
+    """The attribute table a model was trained with (None for section classes)."""
+    if class_target == "section":
+        return None
+    path = Path(expdir) / CLASSES_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: the model was not trained with train.class_target: attribute")
+    return pd.read_csv(path, dtype={"attributes": str}, keep_default_na=False)
+
+
+def per_section_logits(logits: torch.Tensor, classes) -> torch.Tensor:
+    """(windows, N_SECTIONS) logits: each section's best class. A section without classes gets the
+    window's lowest logit, so feature sets stay finite."""
+    if classes is None:
+        return logits
+    floor = logits.min(dim=1).values
+    columns = []
+    for section in range(N_SECTIONS):
+        members = np.flatnonzero(classes["section"].to_numpy() == section)
+        columns.append(logits[:, members].max(dim=1).values if len(members) else floor)
+    return torch.stack(columns, dim=1)
