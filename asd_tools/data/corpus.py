@@ -1,0 +1,75 @@
+"""A dump folder as one object: every machine type's manifest and lists, each read once.
+
+Stages ask it for clips (``corpus.clips("fan", ["train", "valid"])``) instead of joining the
+manifest and the list files themselves; sections and domains are counted from the manifest, so
+nothing downstream assumes a data set's layout.
+"""
+
+from pathlib import Path
+from typing import Iterable, Union
+
+import pandas as pd
+
+from asd_tools.data.manifest import MANIFEST_NAME, ClipStore, dump_identity, read_manifest
+from asd_tools.data.split import lists_identity, read_list
+
+Subsets = Union[str, Iterable[str]]
+
+
+def _as_tuple(subsets: Subsets) -> tuple:
+    return (subsets,) if isinstance(subsets, str) else tuple(subsets)
+
+
+class Corpus:
+    def __init__(self, dumpdir):
+        self.dumpdir = Path(dumpdir)
+        self._manifests = {}
+        self._lists = {}
+        self._store = None
+
+    def manifest(self, machines: Subsets) -> pd.DataFrame:
+        """The manifests of ``machines`` (one name or several), concatenated and indexed by clip id."""
+        frames = [self._manifest(m) for m in _as_tuple(machines)]
+        return frames[0] if len(frames) == 1 else pd.concat(frames)
+
+    def _manifest(self, machine) -> pd.DataFrame:
+        if machine not in self._manifests:
+            frame = read_manifest(self.dumpdir / machine / MANIFEST_NAME)
+            self._manifests[machine] = frame.set_index("clip_id", drop=False)
+        return self._manifests[machine]
+
+    def ids(self, machine: str, subsets: Subsets) -> list:
+        """Clip ids of one machine type's lists (train / valid / test), in list order."""
+        ids = []
+        for subset in _as_tuple(subsets):
+            if (machine, subset) not in self._lists:
+                self._lists[machine, subset] = read_list(self.dumpdir, machine, subset)
+            ids += self._lists[machine, subset]
+        return ids
+
+    def clips(self, machine: str, subsets: Subsets) -> pd.DataFrame:
+        """Manifest rows of one machine type's lists, in list order."""
+        return self._manifest(machine).loc[self.ids(machine, subsets)]
+
+    def sections(self, machine: str) -> tuple:
+        """The machine type's section numbers, as its manifest names them."""
+        return tuple(sorted(int(s) for s in self._manifest(machine)["section"].unique() if s >= 0))
+
+    def domains(self, machine: str) -> tuple:
+        """The labelled domains of the machine type's clips (``unknown`` left out)."""
+        return tuple(sorted(d for d in self._manifest(machine)["domain"].unique() if d != "unknown"))
+
+    @property
+    def store(self) -> ClipStore:
+        """Random access to the dumped samples (one memory map per array)."""
+        if self._store is None:
+            self._store = ClipStore(self.dumpdir)
+        return self._store
+
+    def identity(self, machine: str) -> str:
+        """The identity of one machine type's dump, for a stage's provenance record."""
+        return dump_identity(self.dumpdir, machine)
+
+    def lists_identity(self, machine: str, subsets: Subsets) -> dict:
+        """Digests of the list files a stage reads, for its provenance record."""
+        return lists_identity(self.dumpdir, machine, _as_tuple(subsets))
