@@ -18,8 +18,7 @@ import pandas as pd
 import torch
 
 from asd_tools.constants import N_SECTIONS
-from asd_tools.data.manifest import load_manifest
-from asd_tools.data.split import read_lists
+from asd_tools.data.corpus import Corpus
 from asd_tools.utils import write_csv
 
 CLASS_TARGETS = ("section", "attribute")
@@ -37,7 +36,7 @@ def read_classes(dumpdir, machine, class_target: str):
     """The attribute table of one machine type's training and validation lists (None for sections)."""
     if class_target == "section":
         return None
-    return attribute_classes(load_manifest(dumpdir, [machine]).loc[read_lists(dumpdir, machine, ("train", "valid"))])
+    return attribute_classes(Corpus(dumpdir).clips(machine, ["train", "valid"]))
 
 
 def class_indices(clips: pd.DataFrame, classes, is_own: np.ndarray) -> np.ndarray:

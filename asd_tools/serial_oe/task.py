@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score, roc_auc_score
 
 from asd_tools.constants import SAMPLE_RATE, WINDOW_SAMPLES
-from asd_tools.data.manifest import MANIFEST_NAME, load_manifest, read_manifest
-from asd_tools.data.split import read_list
+from asd_tools.data.corpus import Corpus
+from asd_tools.data.manifest import MANIFEST_NAME, read_manifest
 from asd_tools.data.windows import WindowDataset, random_starts, window_loader, window_starts
 from asd_tools.frontend import pitch_shift
 from asd_tools.serial_oe.classes import class_indices, n_classes, one_hot
@@ -91,9 +91,9 @@ class OutlierExposureTask:
         others = [m for m in machines if m != machine]
         if not others:
             raise ValueError("outlier exposure needs at least one other machine type for negatives")
-        manifest = load_manifest(dumpdir, machines)
-        positives = manifest.loc[read_list(dumpdir, machine, "train")]
-        negatives = manifest.loc[[c for m in others for c in read_list(dumpdir, m, "train")]]
+        corpus = Corpus(dumpdir)
+        positives = corpus.clips(machine, "train")
+        negatives = pd.concat([corpus.clips(m, "train") for m in others])
         pool = (
             read_manifest(Path(dumpdir) / cfg.outlier_pool / MANIFEST_NAME) if cfg.outlier_pool else positives.iloc[:0]
         )
@@ -104,7 +104,7 @@ class OutlierExposureTask:
         domain = clips["domain"].to_numpy()
         self.machine_label = torch.as_tensor(is_positive, dtype=torch.float32)
         self.domain_label = torch.as_tensor(domain == "target", dtype=torch.float32)
-        self.class_index = torch.as_tensor(class_indices(clips, classes, is_positive))
+        self.class_index = torch.tensor(class_indices(clips, classes, is_positive), dtype=torch.long)
         self.source_positions = np.flatnonzero(is_positive & (domain == "source"))
         self.target_positions = np.flatnonzero(is_positive & (domain == "target"))
         self.negative_positions = np.arange(len(positives), len(positives) + len(negatives))
@@ -123,7 +123,7 @@ class OutlierExposureTask:
         if (self.n_outliers or cfg.negatives == "union") and len(self.outlier_positions) == 0:
             raise ValueError(f"{cfg.outlier_pool} holds no clips for the outlier share of the batch")
         self.renormalise = self._renormalisation(clips, dumpdir, machine)
-        self._build_validation(dumpdir, machine, others, manifest)
+        self._build_validation(corpus, machine, others)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.seed = cfg.seed
 
@@ -301,17 +301,17 @@ class OutlierExposureTask:
         return loss, {**scalars, **extra}
 
     # ---------------------------------------------------------------- validation
-    def _build_validation(self, dumpdir, machine, others, manifest):
+    def _build_validation(self, corpus, machine, others):
         rng = np.random.default_rng(self.cfg.seed)
-        positives = manifest.loc[read_list(dumpdir, machine, "valid")]
-        negative_ids = []
+        positives = corpus.clips(machine, "valid")
+        negatives = []
         for other in others:
-            ids = read_list(dumpdir, other, "valid")
+            ids = corpus.ids(other, "valid")
             count = min(len(ids), self.cfg.valid_negatives_per_machine)
-            negative_ids += list(rng.choice(ids, count, replace=False))
-        clips = pd.concat([positives, manifest.loc[negative_ids]], ignore_index=True)
-        self.valid_dataset = WindowDataset(clips, dumpdir, WINDOW_SAMPLES)
-        self.valid_renormalise = self._renormalisation(clips, dumpdir, machine)
+            negatives.append(corpus.manifest(other).loc[list(rng.choice(ids, count, replace=False))])
+        clips = pd.concat([positives, *negatives], ignore_index=True)
+        self.valid_dataset = WindowDataset(clips, corpus.dumpdir, WINDOW_SAMPLES)
+        self.valid_renormalise = self._renormalisation(clips, corpus.dumpdir, machine)
         centre = [int(window_starts(n, WINDOW_SAMPLES, 3)[1]) for n in clips["length"]]  # middle window
         self.valid_plan = [
             list(zip(range(i, min(i + self.batch_size, len(clips))), centre[i : i + self.batch_size]))
@@ -319,7 +319,7 @@ class OutlierExposureTask:
         ]
         self.valid_machine = torch.as_tensor(np.arange(len(clips)) < len(positives), dtype=torch.float32)
         is_positive = np.arange(len(clips)) < len(positives)
-        self.valid_class = torch.as_tensor(class_indices(clips, self.classes, is_positive))
+        self.valid_class = torch.tensor(class_indices(clips, self.classes, is_positive), dtype=torch.long)
 
     def validate(self, model):
         loader = window_loader(self.valid_dataset, self.valid_plan, self.cfg.num_workers, self.device)
