@@ -14,14 +14,17 @@ submission files. Output rows: test clips (subset ``test``) and reference clips
 (subset ``reference``).
 """
 
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from asd_tools.config import choice
+from asd_tools.config import choice, config_to_dict, from_dict, read_config
+from asd_tools.data.corpus import Corpus
 from asd_tools.detectors import (
     DETECTORS,
     POOLINGS,
@@ -33,8 +36,15 @@ from asd_tools.detectors import (
     pool_windows,
 )
 from asd_tools.embeddings import Embeddings
-from asd_tools.utils import progress
+from asd_tools.provenance import Provenance, file_digest
+from asd_tools.utils import progress, write_csv
 
+# Output format of scores.csv, recorded in the stage's provenance:
+# 2: poolings named by orientation (max -> max_anomaly, upper_mean -> upper_mean_anomaly; new
+#    min_anomaly and lower_mean_anomaly, the original recipe's max and upper_mean)
+# (parameter grids per detector did not change it: the list form detectors + ks is recorded as
+# written and scores the same columns, so existing experiments stay current)
+DETECT_FORMAT = 2
 INLIER_SETS = ("all", "so", "valid")  # all inlier clips, source-domain ones, validation-list ones
 SECTION_LOGIT = "section_logit"
 
@@ -261,3 +271,31 @@ def _assemble(columns_test, columns_ref, test_ids, inlier_ids):
     test_df = pd.DataFrame({"clip_id": test_ids, "subset": "test", **test_cols})
     ref_df = pd.DataFrame({"clip_id": inlier_ids, "subset": "reference", **ref_cols})
     return pd.concat([test_df, ref_df], ignore_index=True)
+
+
+def detect_stage(config_path, dumpdir, machine, embeddir, force=False) -> None:
+    """The detector stage of one machine type's embeddings: ``<embeddir>/{inlier,test}.npz`` and the
+    ``detect:`` section of ``config_path`` -> ``<embeddir>/scores.csv``; skipped while its record is current."""
+    embeddir = Path(embeddir)
+    section = (read_config(config_path) or {}).get("detect")  # bases merged, as every config is read
+    cfg = from_dict(DetectConfig, section, f"{config_path}:detect")
+    corpus = Corpus(dumpdir)
+    inputs = {
+        "inlier": file_digest(embeddir / "inlier.npz"),
+        "test": file_digest(embeddir / "test.npz"),
+        f"dump/{machine}": corpus.identity(machine),
+    }
+    if "valid" in cfg.inlier_sets:
+        inputs.update(corpus.lists_identity(machine, "valid"))
+    record = Provenance(embeddir, "detect", inputs, {"detect": config_to_dict(cfg)}, fmt=DETECT_FORMAT)
+    if record.is_current(force):
+        return
+    record.invalidate()
+    inlier = Embeddings.load(embeddir / "inlier.npz")
+    test = Embeddings.load(embeddir / "test.npz")
+    valid_ids = corpus.ids(machine, "valid") if "valid" in cfg.inlier_sets else ()
+    scores = run_detectors(inlier, test, corpus.manifest(machine), cfg, valid_ids)
+    out = embeddir / "scores.csv"
+    write_csv(scores, out, float_format="%.6g")
+    record.write()
+    logging.info(f"{machine}: {scores.shape[1] - 2} post-processes scored -> {out}")
