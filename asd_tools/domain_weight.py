@@ -20,8 +20,10 @@ Two variants (:data:`WEIGHT_VARIANTS`):
   one near each corner); the folds only give the held-out AUC.
 """
 
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,10 +31,13 @@ from scipy.optimize import minimize
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import StratifiedKFold
 
+from asd_tools.data.corpus import Corpus
 from asd_tools.detectors import pool_windows
 from asd_tools.embeddings import Embeddings
+from asd_tools.ensemble import describe, write_record
 from asd_tools.scoring.metrics import roc_auc
-from asd_tools.utils import atomic_path
+from asd_tools.scoring.report import SOURCES, results_dir
+from asd_tools.utils import announce, atomic_path, write_csv
 
 CV_FOLDS = 5
 WEIGHT_MODES = ("cv_average", "refit")  # final weights: mean of the folds' fits, or one fit on all clips
@@ -253,3 +258,70 @@ def plot_domain_weights(results: dict, path, div) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
+
+
+def scored_embeddings_dir(expdir, machines, tag, checkpoint, machine) -> Path:
+    """The embeddings behind one scored checkpoint of the domain classifier (its sources.json)."""
+    sources = results_dir(expdir, machines, tag) / checkpoint / SOURCES
+    if not sources.exists():
+        raise FileNotFoundError(f"{sources} is missing: run ./domain_classifier_job.sh (all stages, then scoring)")
+    scores = json.loads(sources.read_text())["scores"]
+    if machine not in scores:
+        raise KeyError(f"{sources} has no {machine}: run ./domain_classifier_job.sh --machines {machine}")
+    return Path(scores[machine]).parent
+
+
+def machine_weights(folders, manifest, settings: BlendSettings, divs):
+    """One machine type's blend from the embeddings in ``folders`` (one per checkpoint); returns the
+    DomainWeights and the test clips' groups (dev source / dev target / eval) for the plot."""
+    predictors = []
+    for folder in folders:
+        inlier, test = Embeddings.load(folder / "inlier.npz"), Embeddings.load(folder / "test.npz")
+        inlier_info = manifest.loc[inlier.clip_id]
+        inlier_is_source = (inlier_info["domain"] == "source").to_numpy()
+        if settings.predictors == "original":
+            sections = manifest.loc[test.clip_id, "section"].to_numpy()
+            predictors.append(
+                original_predictors(
+                    inlier, test, inlier_info["section"].to_numpy(), inlier_is_source, sections, settings.seed
+                )
+            )
+        else:
+            predictors.append(domain_predictors(inlier, test, inlier_is_source))
+    info = manifest.loc[test.clip_id]
+    dev = (info["dataset"] == "dev").to_numpy()
+    is_target = (info["domain"] == "target").to_numpy()
+    # The original's folds: stratified by 12 groups of 50 development clips (section x domain x state).
+    strata = (info["section"].astype(str) + "/" + info["domain"] + "/" + info["state"]).to_numpy()
+    result = target_probabilities(
+        np.concatenate(predictors, axis=1), test.clip_id, dev, is_target, divs, strata, settings
+    )
+    labels = {"dev source": dev & ~is_target, "dev target": dev & is_target, "eval": ~dev}
+    return result, labels
+
+
+def write_domain_weights(expdir, dumpdir, machines, tag, checkpoints, settings, divs, plot_div, outdir, record):
+    """Every machine type's target probabilities, the weights table, the plot and the settings record
+    -> ``outdir`` (see scripts/local/get_domain_classifier_weight.py)."""
+    outdir = Path(outdir)
+    corpus = Corpus(dumpdir)
+    results, rows = {}, []
+    for machine in machines:
+        folders = [scored_embeddings_dir(expdir, machines, tag, c, machine) for c in checkpoints]
+        result, labels = machine_weights(folders, corpus.manifest(machine), settings, divs)
+        write_csv(result.probabilities, outdir / f"{machine}_target_prob.csv")
+        n = len(result.weights)
+        rows.append(
+            {
+                "machine": machine,
+                "cv_domain_auc": result.cv_auc,
+                **{f"w{i}": w for i, w in enumerate(result.weights)},
+                **{f"std{i}": s for i, s in zip(range(n), result.fold_weights.std(0))},
+            }
+        )
+        results[machine] = (result, labels)
+        logging.info(f"{machine}: weights {np.round(result.weights, 3)}, CV domain AUC {result.cv_auc:.3f}")
+    write_csv(pd.DataFrame(rows), outdir / "weights.csv")
+    plot_domain_weights(results, outdir / "domain_weights.png", plot_div if plot_div in divs else divs[0])
+    write_record(outdir, record)
+    announce(f"domain weights ({describe(record)}) -> {outdir}")

@@ -24,73 +24,18 @@ Writes, in --outdir (default <expdir>/<set>/<tag>/<the variant's folder>):
 Run after ./domain_classifier_job.sh (which trains, embeds and scores the domain classifier).
 """
 
-import json
-import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from asd_tools.bin.common import machines_arg, parser, run
-from asd_tools.data.manifest import load_manifest
-from asd_tools.domain_weight import (
-    INITS,
-    PREDICTOR_MODES,
-    WEIGHT_MODES,
-    WEIGHT_VARIANTS,
-    domain_predictors,
-    original_predictors,
-    plot_domain_weights,
-    target_probabilities,
-)
-from asd_tools.embeddings import Embeddings
-from asd_tools.ensemble import check_variant, describe, write_record
-from asd_tools.scoring.report import SOURCES, results_dir
-from asd_tools.utils import announce, write_csv
+from asd_tools.domain_weight import INITS, PREDICTOR_MODES, WEIGHT_MODES, WEIGHT_VARIANTS, write_domain_weights
+from asd_tools.ensemble import check_variant
+from asd_tools.scoring.report import results_dir
 
 FOLDERS = {"original": "domain_weight", "refit": "domain_weight_refit"}
 # The original wrote one table per temperature (is_target_weight4_div<d>.csv); 2 and 4 were this
 # project's first version's softer ones.
 DIVS = [1.0, 0.5, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05, 2.0, 4.0]
-
-
-def embeddings_dir(expdir, machines, tag, checkpoint, machine):
-    sources = results_dir(expdir, machines, tag) / checkpoint / SOURCES
-    if not sources.exists():
-        raise FileNotFoundError(f"{sources} is missing: run ./domain_classifier_job.sh (all stages, then scoring)")
-    scores = json.loads(sources.read_text())["scores"]
-    if machine not in scores:
-        raise KeyError(f"{sources} has no {machine}: run ./domain_classifier_job.sh --machines {machine}")
-    return Path(scores[machine]).parent
-
-
-def machine_weights(a, machine, manifest, settings):
-    predictors = []
-    for checkpoint in a.checkpoints:
-        folder = embeddings_dir(a.expdir, a.machines, a.tag, checkpoint, machine)
-        inlier, test = Embeddings.load(folder / "inlier.npz"), Embeddings.load(folder / "test.npz")
-        inlier_info = manifest.loc[inlier.clip_id]
-        inlier_is_source = (inlier_info["domain"] == "source").to_numpy()
-        if settings.predictors == "original":
-            sections = manifest.loc[test.clip_id, "section"].to_numpy()
-            predictors.append(
-                original_predictors(
-                    inlier, test, inlier_info["section"].to_numpy(), inlier_is_source, sections, settings.seed
-                )
-            )
-        else:
-            predictors.append(domain_predictors(inlier, test, inlier_is_source))
-    info = manifest.loc[test.clip_id]
-    dev = (info["dataset"] == "dev").to_numpy()
-    is_target = (info["domain"] == "target").to_numpy()
-    # The original's folds: stratified by 12 groups of 50 development clips (section x domain x state).
-    strata = (info["section"].astype(str) + "/" + info["domain"] + "/" + info["state"]).to_numpy()
-    result = target_probabilities(
-        np.concatenate(predictors, axis=1), test.clip_id, dev, is_target, a.divs, strata, settings
-    )
-    labels = {"dev source": dev & ~is_target, "dev target": dev & is_target, "eval": ~dev}
-    return result, labels
 
 
 def main(argv=None):
@@ -143,27 +88,9 @@ def main(argv=None):
         record = {"variant": a.variant, **asdict(settings), "checkpoints": a.checkpoints, "tag": a.tag}
         outdir = Path(a.outdir or results_dir(a.expdir, a.machines, a.tag) / FOLDERS[a.variant])
         check_variant(outdir, record, a.overwrite, what="set of domain weights")
-        manifest = load_manifest(a.dumpdir, a.machines)
-        results, rows = {}, []
-        for machine in a.machines:
-            result, labels = machine_weights(a, machine, manifest, settings)
-            write_csv(result.probabilities, outdir / f"{machine}_target_prob.csv")
-            n = len(result.weights)
-            rows.append(
-                {
-                    "machine": machine,
-                    "cv_domain_auc": result.cv_auc,
-                    **{f"w{i}": w for i, w in enumerate(result.weights)},
-                    **{f"std{i}": s for i, s in zip(range(n), result.fold_weights.std(0))},
-                }
-            )
-            results[machine] = (result, labels)
-            logging.info(f"{machine}: weights {np.round(result.weights, 3)}, CV domain AUC {result.cv_auc:.3f}")
-        write_csv(pd.DataFrame(rows), outdir / "weights.csv")
-        plot_div = a.plot_div if a.plot_div in a.divs else a.divs[0]
-        plot_domain_weights(results, outdir / "domain_weights.png", plot_div)
-        write_record(outdir, record)
-        announce(f"domain weights ({describe(record)}) -> {outdir}")
+        write_domain_weights(
+            a.expdir, a.dumpdir, a.machines, a.tag, a.checkpoints, settings, a.divs, a.plot_div, outdir, record
+        )
 
     run(main_fn, args)
 
