@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
+from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import load_config
 from asd_tools.constants import N_SECTIONS
-from asd_tools.embeddings import Embeddings
-from asd_tools.serial_oe import recipe
-from asd_tools.serial_oe.classes import (
+from asd_tools.systems.serial_oe import recipe
+from asd_tools.systems.serial_oe.classes import (
     CLASSES_NAME,
     NO_CLASS,
     attribute_classes,
@@ -18,7 +18,7 @@ from asd_tools.serial_oe.classes import (
     per_section_logits,
     read_classes,
 )
-from asd_tools.serial_oe.config import SerialOEConfig
+from asd_tools.systems.serial_oe.config import SerialOEConfig
 from tests.conftest import TINY_MACHINES, edited_config
 
 
@@ -60,7 +60,7 @@ def test_per_section_logits_take_each_sections_best_class():
 
 
 def test_attribute_targets_train_and_embed(tiny_dump, tmp_path):
-    from asd_tools.serial_oe.task import OutlierExposureTask
+    from asd_tools.systems.serial_oe.task import OutlierExposureTask
     from asd_tools.training.trainer import checkpoint_names
 
     changes = dict(train__class_target="attribute", train__epochs=1, train__save_interval_epochs=1)

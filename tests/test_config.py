@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Union
 import pytest
 import yaml
 
-from asd_tools.baseline_config import BaselineConfig
+from asd_tools.backend.detect import DetectConfig
 from asd_tools.config import (
     ConfigError,
     config_to_dict,
@@ -16,9 +16,9 @@ from asd_tools.config import (
     read_config,
     save_config,
 )
-from asd_tools.detect import DetectConfig
-from asd_tools.dgmix.config import DGMixConfig
-from asd_tools.serial_oe.config import SerialOEConfig
+from asd_tools.systems.baseline.config import BaselineConfig
+from asd_tools.systems.dgmix.config import DGMixConfig
+from asd_tools.systems.serial_oe.config import SerialOEConfig
 
 
 @dataclass

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from asd_tools.backend.detect import DetectConfig, run_detectors
+from asd_tools.backend.detectors import ORIGINAL_POOLINGS, POOLINGS, pool_windows
+from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import ConfigError, from_dict, load_config
-from asd_tools.detect import DetectConfig, run_detectors
-from asd_tools.detectors import ORIGINAL_POOLINGS, POOLINGS, pool_windows
-from asd_tools.embeddings import Embeddings
-from asd_tools.serial_oe.config import SerialOEConfig
+from asd_tools.systems.serial_oe.config import SerialOEConfig
 
 CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
 WINDOWS = np.array([1.0, 5.0, 2.0, 9.0])  # one clip's anomaly-oriented window scores

@@ -8,10 +8,8 @@ import pytest
 import yaml
 from sklearn.covariance import LedoitWolf
 
-from asd_tools.baseline_config import BaselineConfig
-from asd_tools.config import ConfigError, config_to_dict, from_dict, load_config, read_config
-from asd_tools.detect import DetectConfig, detector_label, run_detectors
-from asd_tools.detectors import (
+from asd_tools.backend.detect import DetectConfig, detector_label, run_detectors
+from asd_tools.backend.detectors import (
     DETECTORS,
     POOLINGS,
     Detector,
@@ -20,9 +18,11 @@ from asd_tools.detectors import (
     register_detector,
     register_pooling,
 )
-from asd_tools.dgmix.config import DGMixConfig
-from asd_tools.embeddings import Embeddings
-from asd_tools.serial_oe.config import SerialOEConfig
+from asd_tools.backend.embeddings import Embeddings
+from asd_tools.config import ConfigError, config_to_dict, from_dict, load_config, read_config
+from asd_tools.systems.baseline.config import BaselineConfig
+from asd_tools.systems.dgmix.config import DGMixConfig
+from asd_tools.systems.serial_oe.config import SerialOEConfig
 
 DATA = Path(__file__).resolve().parent / "data"
 CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"

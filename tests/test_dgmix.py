@@ -9,10 +9,12 @@ import pytest
 import torch
 from timm.optim import Lars
 
+from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import load_config
-from asd_tools.dgmix.config import DGMixConfig
-from asd_tools.dgmix.recipe import NeverSteps, build_stage_optimizer, load_extractor, make_extractor
-from asd_tools.dgmix.tasks import (
+from asd_tools.models.dgmix import DGMixExtractor, Projector
+from asd_tools.systems.dgmix.config import DGMixConfig
+from asd_tools.systems.dgmix.recipe import NeverSteps, build_stage_optimizer, load_extractor, make_extractor
+from asd_tools.systems.dgmix.task import (
     COLLAPSE_SPREAD,
     PretrainModel,
     VICRegMixupTask,
@@ -24,8 +26,6 @@ from asd_tools.dgmix.tasks import (
     vicreg_mixup_loss,
     warn_if_collapsed,
 )
-from asd_tools.embeddings import Embeddings
-from asd_tools.models.dgmix import DGMixExtractor, Projector
 from asd_tools.training.optim import build_optimizer, build_scheduler
 from tests.test_recipe_baseline import recipe_dirs, run_recipe
 from tests.test_training import assert_resume_is_exact
@@ -218,7 +218,7 @@ def test_collapse_warning(caplog):
 
 
 def test_resumed_pretraining_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypatch):
-    from asd_tools.dgmix.recipe import pretrain
+    from asd_tools.systems.dgmix.recipe import pretrain
 
     def run(expdir):
         pretrain(CONF / "dgmix.tiny.yaml", tiny_dump, "fan", expdir, "cpu")

@@ -13,23 +13,12 @@ from scipy.optimize import minimize
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import load_config
 from asd_tools.data.dump import dump_pool
 from asd_tools.data.manifest import load_manifest
 from asd_tools.data.synthetic import generate_outlier_pool
-from asd_tools.domain_weight import (
-    CV_FOLDS,
-    ORIGINAL_GMM_FEATURES,
-    WEIGHT_VARIANTS,
-    cross_validated_blend,
-    fit_blend,
-    fold_strata,
-    normalised_weights,
-    original_predictors,
-    target_probabilities,
-)
-from asd_tools.embeddings import Embeddings
-from asd_tools.ensemble import (
+from asd_tools.ensembles.average import (
     DG_VARIANTS,
     DS_VARIANTS,
     EnsembleVariant,
@@ -41,8 +30,19 @@ from asd_tools.ensemble import (
     variant_settings,
     write_record,
 )
-from asd_tools.serial_oe.config import SerialOEConfig
-from asd_tools.serial_oe.task import OutlierExposureTask
+from asd_tools.ensembles.domain_weight import (
+    CV_FOLDS,
+    ORIGINAL_GMM_FEATURES,
+    WEIGHT_VARIANTS,
+    cross_validated_blend,
+    fit_blend,
+    fold_strata,
+    normalised_weights,
+    original_predictors,
+    target_probabilities,
+)
+from asd_tools.systems.serial_oe.config import SerialOEConfig
+from asd_tools.systems.serial_oe.task import OutlierExposureTask
 from tests.conftest import edited_config
 from tests.test_recipe_baseline import SCRIPTS, recipe_dirs, run_recipe
 
@@ -73,7 +73,7 @@ def _informative_predictors(n=100, seed=0):
 
 
 def test_original_weights_are_the_mean_of_the_folds_fits_from_20_seeded_random_starts(monkeypatch):
-    import asd_tools.domain_weight as dw
+    import asd_tools.ensembles.domain_weight as dw
 
     predictors, is_target = _informative_predictors()
     starts = []
@@ -280,7 +280,7 @@ def test_outlier_pool_batches_and_loss(tiny_root, tiny_dump, tmp_path):
     batch = next(iter(task.batches(1)))
     machine, section, _ = task.targets(batch[0])
     assert machine[12:].sum() == 0 and section[12:].sum() == 0
-    from asd_tools.serial_oe.recipe import make_model
+    from asd_tools.systems.serial_oe.recipe import make_model
 
     loss, scalars = task.loss(make_model(cfg), batch, 0, 10)
     assert torch.isfinite(loss) and scalars["machine_loss"] > 0

@@ -6,9 +6,11 @@ import torch
 
 from asd_tools.config import load_config
 from asd_tools.models import build_model
-from asd_tools.models.asd_model import FrontendConfig, MelFrontend, SinusoidalPositions, create_backbone
-from asd_tools.serial_oe.config import SerialOEConfig
-from asd_tools.serial_oe.recipe import make_model
+from asd_tools.models.cnn import create_backbone
+from asd_tools.models.frontend import FrontendConfig, MelFrontend
+from asd_tools.models.sequence import SinusoidalPositions
+from asd_tools.systems.serial_oe.config import SerialOEConfig
+from asd_tools.systems.serial_oe.recipe import make_model
 
 CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
 

@@ -21,8 +21,8 @@ from asd_tools.config import load_config
 from asd_tools.constants import N_SECTIONS, WINDOW_SAMPLES
 from asd_tools.data.dump import dump_pool
 from asd_tools.data.synthetic import generate_outlier_pool
-from asd_tools.serial_oe.config import OETrainConfig, SerialOEConfig
-from asd_tools.serial_oe.task import (
+from asd_tools.systems.serial_oe.config import OETrainConfig, SerialOEConfig
+from asd_tools.systems.serial_oe.task import (
     PLACEHOLDER_STEPS_PER_EPOCH,
     OutlierExposureTask,
     target_loss_weight,
@@ -336,8 +336,8 @@ def test_audioset_configs_are_the_original_four_and_a_balanced_variant():
 
 
 def test_original_mixup_rate_stays_one_through_the_first_epoch():
-    from asd_tools.serial_oe.config import OETrainConfig
-    from asd_tools.serial_oe.task import mixup_rate
+    from asd_tools.systems.serial_oe.config import OETrainConfig
+    from asd_tools.systems.serial_oe.task import mixup_rate
 
     actual = OETrainConfig(epochs=4)
     original = OETrainConfig(epochs=4, mixup_max_step="first_epoch_placeholder")

@@ -10,7 +10,7 @@ from asd_tools.data.dump import dump_machine
 from asd_tools.data.manifest import load_manifest
 from asd_tools.data.split import read_list, write_lists
 from asd_tools.provenance import Provenance, differences, read_record
-from asd_tools.serial_oe import recipe
+from asd_tools.systems.serial_oe import recipe
 from asd_tools.training.experiment import StaleExperiment, claim_training_dir
 from tests.conftest import TINY_MACHINES, edited_config, make_layout, write_wav
 

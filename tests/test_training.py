@@ -10,9 +10,9 @@ import torch
 
 from asd_tools.config import ConfigError, load_config
 from asd_tools.data.windows import window_starts
-from asd_tools.serial_oe import recipe
-from asd_tools.serial_oe.config import SerialOEConfig
-from asd_tools.serial_oe.task import mixup, mixup_apply_rate
+from asd_tools.systems.serial_oe import recipe
+from asd_tools.systems.serial_oe.config import SerialOEConfig
+from asd_tools.systems.serial_oe.task import mixup, mixup_apply_rate
 from tests.conftest import TINY_MACHINES, edited_config
 
 CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
@@ -64,7 +64,7 @@ def _config(tmp_path, epochs):
 
 
 def test_batches_follow_the_outlier_exposure_recipe(tiny_dump):
-    from asd_tools.serial_oe.task import OutlierExposureTask
+    from asd_tools.systems.serial_oe.task import OutlierExposureTask
 
     cfg = load_config(CONF / "asd_model.tiny.yaml", SerialOEConfig).train
     task = OutlierExposureTask(cfg, tiny_dump, "fan", list(TINY_MACHINES), "cpu")

@@ -13,15 +13,15 @@ import time
 
 import torch
 
+from asd_tools.backend.detect import run_detectors
 from asd_tools.bin.common import best_device, machines_arg, parser, run
 from asd_tools.config import load_config
 from asd_tools.data.manifest import load_manifest
 from asd_tools.data.split import read_list, read_lists
-from asd_tools.detect import run_detectors
-from asd_tools.extract import extract
-from asd_tools.serial_oe.config import SerialOEConfig
-from asd_tools.serial_oe.recipe import make_model, model_outputs_to_features
-from asd_tools.serial_oe.task import OutlierExposureTask
+from asd_tools.systems.extract import extract
+from asd_tools.systems.serial_oe.config import SerialOEConfig
+from asd_tools.systems.serial_oe.recipe import make_model, model_outputs_to_features
+from asd_tools.systems.serial_oe.task import OutlierExposureTask
 from asd_tools.training.optim import build_optimizer
 
 
@@ -79,10 +79,10 @@ def train_throughput(model, task, cfg, device, steps, warmup=2):
 
 def dgmix_figures(a, device):
     """DG-Mix pre-training: optimiser steps of batch_size clips (grad_accum micro-batches), peak memory."""
-    from asd_tools.dgmix.config import DGMixConfig
-    from asd_tools.dgmix.recipe import make_extractor
-    from asd_tools.dgmix.tasks import PretrainModel, VICRegMixupTask
     from asd_tools.models.dgmix import Projector
+    from asd_tools.systems.dgmix.config import DGMixConfig
+    from asd_tools.systems.dgmix.recipe import make_extractor
+    from asd_tools.systems.dgmix.task import PretrainModel, VICRegMixupTask
 
     cfg = load_config(a.config, DGMixConfig)
     if a.batch_size:

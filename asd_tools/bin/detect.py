@@ -1,11 +1,11 @@
 """Detector stage (shared by all systems): embeddings -> per-clip scores of every post-process.
 
 Reads ``<embeddir>/inlier.npz`` and ``<embeddir>/test.npz`` and the ``detect:`` section of
-the experiment's saved config; writes ``<embeddir>/scores.csv`` (``asd_tools.detect.detect_stage``).
+the experiment's saved config; writes ``<embeddir>/scores.csv`` (``asd_tools.backend.detect.detect_stage``).
 """
 
+from asd_tools.backend.detect import detect_stage
 from asd_tools.bin.common import parser, run
-from asd_tools.detect import detect_stage
 
 
 def main(argv=None):

@@ -1,7 +1,7 @@
 """Stage 4: embeddings of inlier and test clips with each checkpoint of one machine type."""
 
 from asd_tools.bin.common import best_device, parser, run
-from asd_tools.serial_oe.recipe import embed
+from asd_tools.systems.serial_oe.recipe import embed
 from asd_tools.training.trainer import checkpoint_names
 
 

@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from asd_tools.baseline import logmel_statistics
-from asd_tools.baseline_config import BaselineConfig
 from asd_tools.bin.common import parser, run
 from asd_tools.config import config_to_dict, load_config, save_config
 from asd_tools.data.manifest import ClipStore, dump_identity, load_manifest
 from asd_tools.data.split import lists_identity, read_list, read_lists
 from asd_tools.provenance import Provenance
+from asd_tools.systems.baseline.config import BaselineConfig
+from asd_tools.systems.baseline.features import logmel_statistics
 
 
 def main(argv=None):

@@ -2,8 +2,8 @@
 
 from asd_tools.bin.common import best_device, parser, run
 from asd_tools.config import load_config
-from asd_tools.dgmix.config import DGMixConfig
-from asd_tools.dgmix.recipe import CONFIG_NAME, embed
+from asd_tools.systems.dgmix.config import DGMixConfig
+from asd_tools.systems.dgmix.recipe import CONFIG_NAME, embed
 
 
 def main(argv=None):

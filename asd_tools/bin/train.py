@@ -1,7 +1,7 @@
 """Stage 3: train one machine type's feature extractor (resumes a killed run)."""
 
 from asd_tools.bin.common import best_device, machines_arg, parser, run
-from asd_tools.serial_oe.recipe import train
+from asd_tools.systems.serial_oe.recipe import train
 
 
 def main(argv=None):

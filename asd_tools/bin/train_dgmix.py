@@ -1,7 +1,7 @@
 """DG-Mix stages 3-4 for one machine type: VICReg-with-mixup pre-training, then fine-tuning."""
 
 from asd_tools.bin.common import best_device, parser, run
-from asd_tools.dgmix.recipe import finetune, pretrain
+from asd_tools.systems.dgmix.recipe import finetune, pretrain
 
 
 def main(argv=None):

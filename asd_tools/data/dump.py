@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from asd_tools.audio import resample
 from asd_tools.constants import CLIP_SECONDS, SAMPLE_RATE, SPLITS, UNKNOWN, WINDOW_SAMPLES
 from asd_tools.data.manifest import MANIFEST_COLUMNS, MANIFEST_NAME
 from asd_tools.data.names import BadClipName, parse_clip_path, wav_files
-from asd_tools.frontend import resample
 from asd_tools.provenance import Provenance, files_fingerprint
 from asd_tools.utils import atomic_path, atomic_write_text, progress, write_csv
 

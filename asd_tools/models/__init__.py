@@ -1,9 +1,10 @@
 """Feature extractors of both systems, chosen by name through one registry."""
 
-from asd_tools.models.asd_model import ASDModel, ConformerModel, TransformerModel
+from asd_tools.models.cnn import CNNModel
+from asd_tools.models.sequence import ConformerModel, TransformerModel
 
 MODELS = {
-    "asd_model": ASDModel,
+    "asd_model": CNNModel,  # the original recipe's name for its CNN extractor (kept: saved configs use it)
     "transformer": TransformerModel,
     "conformer": ConformerModel,
 }

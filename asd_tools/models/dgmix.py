@@ -18,7 +18,7 @@ import math
 from torch import nn
 
 from asd_tools.constants import N_SECTIONS
-from asd_tools.models.asd_model import FrontendConfig, MelFrontend
+from asd_tools.models.frontend import FrontendConfig, MelFrontend
 
 # (expansion t, channels c, repeats n, stride s) of the inverted residual stages
 STAGES = ((1, 8, 1, 1), (6, 16, 2, 2), (6, 16, 3, 2), (6, 32, 4, 2), (6, 48, 3, 1), (6, 80, 3, 2), (6, 160, 1, 1))

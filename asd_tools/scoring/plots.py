@@ -21,8 +21,8 @@ from matplotlib.figure import Figure
 from sklearn.manifold import TSNE
 from sklearn.metrics import roc_curve
 
+from asd_tools.backend.embeddings import Embeddings
 from asd_tools.constants import PAUC_MAX_FPR
-from asd_tools.embeddings import Embeddings
 from asd_tools.utils import atomic_path
 
 DPI = 80

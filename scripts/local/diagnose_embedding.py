@@ -18,8 +18,8 @@ import sys
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from asd_tools.detect import subset_clips
-from asd_tools.embeddings import Embeddings
+from asd_tools.backend.detect import subset_clips
+from asd_tools.backend.embeddings import Embeddings
 
 MACHINES = ["bearing", "fan", "gearbox", "slider", "ToyCar", "ToyTrain", "valve"]
 

@@ -23,7 +23,7 @@ combine have been scored.
 """
 
 from asd_tools.bin.common import machines_arg, parser, run
-from asd_tools.ensemble import (
+from asd_tools.ensembles.average import (
     CHECKPOINT,
     DG_VARIANTS,
     add_variant_arguments,

@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from asd_tools.bin.common import machines_arg, parser, run
-from asd_tools.ensemble import (
+from asd_tools.ensembles.average import (
     CHECKPOINT,
     DOMAINS,
     DS_VARIANTS,

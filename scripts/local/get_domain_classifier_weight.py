@@ -28,8 +28,14 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from asd_tools.bin.common import machines_arg, parser, run
-from asd_tools.domain_weight import INITS, PREDICTOR_MODES, WEIGHT_MODES, WEIGHT_VARIANTS, write_domain_weights
-from asd_tools.ensemble import check_variant
+from asd_tools.ensembles.average import check_variant
+from asd_tools.ensembles.domain_weight import (
+    INITS,
+    PREDICTOR_MODES,
+    WEIGHT_MODES,
+    WEIGHT_VARIANTS,
+    write_domain_weights,
+)
 from asd_tools.scoring.report import results_dir
 
 FOLDERS = {"original": "domain_weight", "refit": "domain_weight_refit"}

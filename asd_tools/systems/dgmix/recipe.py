@@ -15,15 +15,21 @@ import numpy as np
 import pandas as pd
 import torch
 
+from asd_tools.backend.embeddings import Embeddings, embedding_record
 from asd_tools.config import config_sections, load_config, save_config
 from asd_tools.data.manifest import dump_identity, load_manifest
 from asd_tools.data.split import lists_identity, read_list, read_lists
-from asd_tools.dgmix.config import DGMixConfig, StageConfig
-from asd_tools.dgmix.tasks import FinetuneTask, PretrainModel, VICRegMixupTask, relative_spread, warn_if_collapsed
-from asd_tools.embeddings import Embeddings, embedding_record
-from asd_tools.extract import extract
 from asd_tools.models.dgmix import DGMixExtractor, Projector
 from asd_tools.provenance import Provenance, file_digest
+from asd_tools.systems.dgmix.config import DGMixConfig, StageConfig
+from asd_tools.systems.dgmix.task import (
+    FinetuneTask,
+    PretrainModel,
+    VICRegMixupTask,
+    relative_spread,
+    warn_if_collapsed,
+)
+from asd_tools.systems.extract import extract
 from asd_tools.training.experiment import claim_training_dir
 from asd_tools.training.optim import build_optimizer, build_scheduler
 from asd_tools.training.trainer import DONE, LAST, Trainer, TrainerSettings, interval_checkpoint, load_weights

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from asd_tools.audio import log_compress, mel_spectrogram
+from asd_tools.backend.embeddings import Embeddings
 from asd_tools.constants import SAMPLE_RATE
 from asd_tools.data.manifest import ClipStore
-from asd_tools.embeddings import Embeddings
-from asd_tools.frontend import log_compress, mel_spectrogram
 from asd_tools.utils import progress
 
 

@@ -4,7 +4,7 @@ Per section and feature set, a detector is fitted on the section's inlier window
 domains or source only, "so"), scores the test windows, and the window scores are pooled
 per clip. Each (detector, one point of its parameter grid, inlier set, feature set, pooling)
 is one post-process column.
-Window scores are anomaly-oriented before pooling; see ``asd_tools.detectors`` for the pooling
+Window scores are anomaly-oriented before pooling; see ``asd_tools.backend.detectors`` for the pooling
 names and how they map to the original recipe's (its ``max`` is our ``min_anomaly``).
 
 Normal *reference* scores come from cross-fitting over the inlier clips (fit on the other
@@ -23,9 +23,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from asd_tools.config import choice, config_to_dict, from_dict, read_config
-from asd_tools.data.corpus import Corpus
-from asd_tools.detectors import (
+from asd_tools.backend.detectors import (
     DETECTORS,
     POOLINGS,
     build_detector,
@@ -35,7 +33,9 @@ from asd_tools.detectors import (
     parameter_grid,
     pool_windows,
 )
-from asd_tools.embeddings import Embeddings
+from asd_tools.backend.embeddings import Embeddings
+from asd_tools.config import choice, config_to_dict, from_dict, read_config
+from asd_tools.data.corpus import Corpus
 from asd_tools.provenance import Provenance, file_digest
 from asd_tools.utils import progress, write_csv
 

@@ -7,9 +7,9 @@ window features by the system's ``to_features`` function.
 import numpy as np
 import torch
 
+from asd_tools.backend.embeddings import Embeddings
 from asd_tools.constants import WINDOW_SAMPLES
 from asd_tools.data.windows import WindowDataset, random_starts, window_loader, window_starts
-from asd_tools.embeddings import Embeddings
 from asd_tools.utils import progress
 
 

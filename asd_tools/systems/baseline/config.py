@@ -3,10 +3,10 @@
 from dataclasses import dataclass, field
 from typing import ClassVar, List
 
-from asd_tools.baseline import LogMelConfig
+from asd_tools.backend.detect import DetectConfig, check_inlier_sets
 from asd_tools.config import choice
 from asd_tools.data.split import SUBSETS
-from asd_tools.detect import DetectConfig, check_inlier_sets
+from asd_tools.systems.baseline.features import LogMelConfig
 
 
 @dataclass

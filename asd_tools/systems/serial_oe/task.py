@@ -24,13 +24,13 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import f1_score, roc_auc_score
 
+from asd_tools.audio import pitch_shift
 from asd_tools.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from asd_tools.data.corpus import Corpus
 from asd_tools.data.manifest import MANIFEST_NAME, read_manifest
 from asd_tools.data.windows import WindowDataset, random_starts, window_loader, window_starts
-from asd_tools.frontend import pitch_shift
-from asd_tools.serial_oe.classes import class_indices, n_classes, one_hot
-from asd_tools.serial_oe.config import OETrainConfig
+from asd_tools.systems.serial_oe.classes import class_indices, n_classes, one_hot
+from asd_tools.systems.serial_oe.config import OETrainConfig
 
 # The original trainer's steps_per_epoch before any epoch had ended; its domain classifier derived the
 # target-loss weight's max_step from it once, at start-up (train.target_weight_max_step: placeholder).

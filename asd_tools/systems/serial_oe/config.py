@@ -12,12 +12,12 @@ import inspect
 from dataclasses import dataclass, field
 from typing import ClassVar, List, Optional
 
+from asd_tools.backend.detect import DetectConfig, check_inlier_sets
 from asd_tools.config import check_params, choice
 from asd_tools.data.split import SUBSETS
-from asd_tools.detect import DetectConfig, check_inlier_sets
 from asd_tools.models import MODELS
-from asd_tools.models.asd_model import FrontendConfig
-from asd_tools.serial_oe.classes import CLASS_TARGETS
+from asd_tools.models.frontend import FrontendConfig
+from asd_tools.systems.serial_oe.classes import CLASS_TARGETS
 from asd_tools.training.optim import OPTIMIZERS, SCHEDULERS, check_optimizer_params, check_scheduler_params
 
 AMP_DTYPES = ("bfloat16", "float16")

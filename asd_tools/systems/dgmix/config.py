@@ -11,11 +11,11 @@ checkpoints. ``num_workers`` is a loader setting, not part of the recipe.
 from dataclasses import dataclass, field
 from typing import ClassVar, List
 
+from asd_tools.backend.detect import DetectConfig, check_inlier_sets
 from asd_tools.config import choice
 from asd_tools.data.split import SUBSETS
-from asd_tools.detect import DetectConfig, check_inlier_sets
-from asd_tools.models.asd_model import FrontendConfig
 from asd_tools.models.dgmix import EMBEDDING_SIZE, INITS, dgmix_frontend
+from asd_tools.models.frontend import FrontendConfig
 from asd_tools.training.optim import OPTIMIZERS, check_optimizer_params
 from asd_tools.training.trainer import BEST, LAST, interval_checkpoint
 

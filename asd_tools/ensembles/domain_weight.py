@@ -31,10 +31,10 @@ from scipy.optimize import minimize
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import StratifiedKFold
 
+from asd_tools.backend.detectors import pool_windows
+from asd_tools.backend.embeddings import Embeddings
 from asd_tools.data.corpus import Corpus
-from asd_tools.detectors import pool_windows
-from asd_tools.embeddings import Embeddings
-from asd_tools.ensemble import describe, write_record
+from asd_tools.ensembles.average import describe, write_record
 from asd_tools.scoring.metrics import roc_auc
 from asd_tools.scoring.report import SOURCES, results_dir
 from asd_tools.utils import announce, atomic_path, write_csv

@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from asd_tools.backend.embeddings import Embeddings, embedding_record
 from asd_tools.config import config_sections, load_config, save_config
 from asd_tools.data.manifest import dump_identity, load_manifest
 from asd_tools.data.split import lists_identity, read_list, read_lists
-from asd_tools.embeddings import Embeddings, embedding_record
-from asd_tools.extract import extract, target_mixer
 from asd_tools.models import build_model
 from asd_tools.provenance import Provenance
-from asd_tools.serial_oe.classes import load_classes, n_classes, per_section_logits, read_classes, save_classes
-from asd_tools.serial_oe.config import SerialOEConfig
-from asd_tools.serial_oe.task import OutlierExposureTask
+from asd_tools.systems.extract import extract, target_mixer
+from asd_tools.systems.serial_oe.classes import load_classes, n_classes, per_section_logits, read_classes, save_classes
+from asd_tools.systems.serial_oe.config import SerialOEConfig
+from asd_tools.systems.serial_oe.task import OutlierExposureTask
 from asd_tools.training.experiment import claim_training_dir
 from asd_tools.training.optim import build_optimizer, build_scheduler
 from asd_tools.training.trainer import Trainer, TrainerSettings, load_weights

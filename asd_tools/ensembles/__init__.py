@@ -1,0 +1,1 @@
+"""Ensembles over scored experiments: averages (domain generalisation / specialisation) and domain weights."""
