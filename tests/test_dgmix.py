@@ -18,14 +18,12 @@ from asd_tools.systems.dgmix.task import (
     COLLAPSE_SPREAD,
     PretrainModel,
     VICRegMixupTask,
-    covariance_term,
     embedding_spread,
     mixture_passes,
     relative_spread,
-    variance_term,
-    vicreg_mixup_loss,
     warn_if_collapsed,
 )
+from asd_tools.training.losses import covariance_term, variance_term, vicreg_mixup_loss
 from asd_tools.training.optim import build_optimizer, build_scheduler
 from tests.test_recipe_baseline import recipe_dirs, run_recipe
 from tests.test_training import assert_resume_is_exact

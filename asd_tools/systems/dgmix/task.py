@@ -17,6 +17,7 @@ from asd_tools.constants import N_SECTIONS, WINDOW_SAMPLES
 from asd_tools.data.manifest import load_manifest
 from asd_tools.data.split import read_list
 from asd_tools.data.windows import WindowDataset, epoch_crops, window_loader, window_starts
+from asd_tools.training.losses import mixup_consistency_loss, vicreg_mixup_loss
 
 # Below this the embeddings have collapsed to one point. The measure is scale-free (the spread across rows
 # relative to the embeddings' size): the original architecture's embeddings are only ~1e-3 in size (its
@@ -45,32 +46,6 @@ def warn_if_collapsed(spread, where):
             f"{where}: embeddings have collapsed (relative spread {spread:.2e} < {COLLAPSE_SPREAD}); "
             "anomaly scores from them are meaningless. Check the optimiser settings (exclude_bias_and_norm, lr)."
         )
-
-
-def variance_term(x, eps=1e-4):
-    """Hinge at standard deviation 1 on every dimension (VICReg)."""
-    std = torch.sqrt(x.var(dim=0) + eps)
-    return F.relu(1.0 - std).mean()
-
-
-def covariance_term(x):
-    """Sum of squared off-diagonal covariances divided by the dimension (VICReg)."""
-    n, dim = x.shape
-    x = x - x.mean(dim=0)
-    cov = (x.T @ x) / (n - 1)
-    off_diagonal = cov - torch.diag(torch.diag(cov))
-    return off_diagonal.pow(2).sum() / dim
-
-
-def vicreg_mixup_loss(px, py, pz, lam, weights):
-    """Loss terms of VICReg with mixup; ``lam`` has one weight per pair, shape (B/2,)."""
-    lam = lam[:, None]
-    invariance = F.mse_loss(pz, lam * px + (1 - lam) * py)
-    variance = (variance_term(px) + variance_term(py)) / 2
-    covariance = covariance_term(px) + covariance_term(py)
-    loss = weights.invariance_weight * invariance + weights.variance_weight * variance
-    loss = loss + weights.covariance_weight * covariance
-    return loss, {"invariance": invariance.item(), "variance": variance.item(), "covariance": covariance.item()}
 
 
 def mixture_passes(sx, sy, sz, separate):
@@ -177,11 +152,10 @@ class FinetuneTask(_MixupCrops):
         passes = mixture_passes(sx, sy, sz, self.separate)
         embeddings = torch.cat([model.embed_spectrogram(spec) for spec in passes]).float()
         ex, ey, ez = embeddings[:half], embeddings[half : 2 * half], embeddings[2 * half :]
-        consistency = F.mse_loss(ez, lam[:, None] * ex + (1 - lam[:, None]) * ey)
         onehot = F.one_hot(sections.to(lam.device), N_SECTIONS).float()
-        target = lam[:, None] * onehot[:half] + (1 - lam[:, None]) * onehot[half : 2 * half]
-        log_probs = F.log_softmax(model.section_head(ez).float(), dim=1)
-        kl = F.kl_div(log_probs, target, reduction="batchmean")
+        consistency, kl = mixup_consistency_loss(
+            ex, ey, ez, lam, model.section_head(ez), onehot[:half], onehot[half : 2 * half]
+        )
         loss = consistency + kl
         scalars = {
             "consistency": consistency.item(),

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from sklearn.metrics import f1_score, roc_auc_score
 
 from asd_tools.audio import pitch_shift
@@ -31,6 +30,7 @@ from asd_tools.data.manifest import MANIFEST_NAME, read_manifest
 from asd_tools.data.windows import WindowDataset, random_starts, window_loader, window_starts
 from asd_tools.systems.serial_oe.classes import class_indices, n_classes, one_hot
 from asd_tools.systems.serial_oe.config import OETrainConfig
+from asd_tools.training.losses import domain_loss, outlier_exposure_loss, target_part_loss
 
 # The original trainer's steps_per_epoch before any epoch had ended; its domain classifier derived the
 # target-loss weight's max_step from it once, at start-up (train.target_weight_max_step: placeholder).
@@ -265,15 +265,14 @@ class OutlierExposureTask:
         machine, section, domain = targets
         target = slice(self.cfg.batch_size, None)
         positives = slice(0, self.cfg.n_pos)
-        ones = torch.ones_like(out["domain"][target].float())
-        target_loss = (
-            self.cfg.target_machine_weight
-            * F.binary_cross_entropy_with_logits(out["machine"][target].float(), machine[target])
-            + self.cfg.section_loss_weight
-            * F.binary_cross_entropy_with_logits(out["section"][target].float(), section[target])
-            + F.binary_cross_entropy_with_logits(out["domain"][target].float(), ones)
+        target_loss = target_part_loss(
+            {k: v[target] for k, v in out.items()},
+            machine[target],
+            section[target],
+            self.cfg.target_machine_weight,
+            self.cfg.section_loss_weight,
         )
-        source_domain = F.binary_cross_entropy_with_logits(out["domain"][positives].float(), domain[positives])
+        source_domain = domain_loss(out["domain"][positives], domain[positives])
         weight = target_weight(self.cfg, step, max_step)
         if self.cfg.source_domain_loss_in_target_weight:
             loss = loss + weight * (target_loss + source_domain)
@@ -289,14 +288,9 @@ class OutlierExposureTask:
         return loss, scalars
 
     def _losses(self, out, machine, section, extra):
-        machine_loss = F.binary_cross_entropy_with_logits(out["machine"].float(), machine)
-        keep = machine > 0
-        section_loss = (
-            F.binary_cross_entropy_with_logits(out["section"][keep].float(), section[keep])
-            if keep.any()
-            else machine_loss.new_zeros(())
+        loss, machine_loss, section_loss = outlier_exposure_loss(
+            out["machine"], out["section"], machine, section, self.cfg.section_loss_weight
         )
-        loss = machine_loss + self.cfg.section_loss_weight * section_loss
         scalars = {"loss": loss.item(), "machine_loss": machine_loss.item(), "section_loss": section_loss.item()}
         return loss, {**scalars, **extra}
 
