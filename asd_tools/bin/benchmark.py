@@ -16,8 +16,7 @@ import torch
 from asd_tools.backend.detect import run_detectors
 from asd_tools.bin.common import best_device, machines_arg, parser, run
 from asd_tools.config import load_config
-from asd_tools.data.manifest import load_manifest
-from asd_tools.data.split import read_list, read_lists
+from asd_tools.data.corpus import Corpus
 from asd_tools.systems.extract import extract
 from asd_tools.systems.serial_oe.config import SerialOEConfig
 from asd_tools.systems.serial_oe.recipe import make_model, model_outputs_to_features
@@ -153,9 +152,9 @@ def main(argv=None):
         figures = {"threads": torch.get_num_threads(), "batch_size": cfg.train.batch_size}
         figures["loader_samples_per_s"] = loader_throughput(task, a.steps)
         figures["train_samples_per_s"] = train_throughput(model, task, cfg, device, a.steps)
-        manifest = load_manifest(a.dumpdir, [a.machine])
-        test = manifest.loc[read_list(a.dumpdir, a.machine, "test")[: a.embed_clips]]
-        inliers = manifest.loc[read_lists(a.dumpdir, a.machine, cfg.embed.inlier_subsets)]
+        corpus = Corpus(a.dumpdir)
+        test = corpus.clips(a.machine, "test").iloc[: a.embed_clips]
+        inliers = corpus.clips(a.machine, cfg.embed.inlier_subsets)
         e = cfg.embed
 
         def embed(clips):
@@ -173,7 +172,7 @@ def main(argv=None):
         figures["embed_windows_per_s"] = len(test_emb.window_clip) / (time.time() - start)
         inlier_emb = embed(inliers)
         start = time.time()
-        scores = run_detectors(inlier_emb, test_emb, manifest, cfg.detect)
+        scores = run_detectors(inlier_emb, test_emb, corpus.manifest(a.machine), cfg.detect)
         figures["detect_seconds"] = time.time() - start
         figures["detect_postprocesses"] = scores.shape[1] - 2
         figures["detect_test_clips"] = len(test)

@@ -17,8 +17,9 @@ import torch
 
 from asd_tools.backend.embeddings import Embeddings, embedding_record
 from asd_tools.config import config_sections, load_config, save_config
-from asd_tools.data.manifest import dump_identity, load_manifest
-from asd_tools.data.split import lists_identity, read_list, read_lists
+from asd_tools.data.corpus import Corpus
+from asd_tools.data.manifest import dump_identity
+from asd_tools.data.split import lists_identity
 from asd_tools.models.dgmix import DGMixExtractor, Projector
 from asd_tools.provenance import Provenance, file_digest
 from asd_tools.systems.dgmix.config import DGMixConfig, StageConfig
@@ -189,20 +190,16 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
     record.invalidate()
     model = make_extractor(cfg).to(device)
     load_extractor(model, load_weights(expdir, checkpoint, device))
-    manifest = load_manifest(dumpdir, [machine])
+    corpus = Corpus(dumpdir)
     e = cfg.embed
     n_split = 0 if e.pool == "first" else e.n_split  # "first": whole clip, first time position
 
     def to_features(out):
         return {"embedding": out["embedding"]}
 
-    for name, ids in (
-        ("inlier", read_lists(dumpdir, machine, e.inlier_subsets)),
-        ("test", read_list(dumpdir, machine, "test")),
-    ):
-        emb = clip_mean(
-            extract(model, manifest.loc[ids], dumpdir, n_split, e.batch_size, device, to_features, e.num_workers)
-        )
+    for name, subsets in (("inlier", e.inlier_subsets), ("test", "test")):
+        clips = corpus.clips(machine, subsets)
+        emb = clip_mean(extract(model, clips, dumpdir, n_split, e.batch_size, device, to_features, e.num_workers))
         warn_if_collapsed(relative_spread(emb.features["embedding"]), f"{machine}/{checkpoint}/{name}")
         emb.save(outdir / f"{name}.npz")
     record.write()

@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from asd_tools.constants import N_SECTIONS, WINDOW_SAMPLES
-from asd_tools.data.manifest import load_manifest
-from asd_tools.data.split import read_list
+from asd_tools.data.corpus import Corpus
 from asd_tools.data.windows import WindowDataset, epoch_crops, window_loader, window_starts
 from asd_tools.training.losses import mixup_consistency_loss, vicreg_mixup_loss
 
@@ -70,9 +69,8 @@ class _MixupCrops:
         self.cfg, self.vicreg, self.device = stage, vicreg, torch.device(device)
         self.separate = vicreg.mixture_pass == "separate"
         self.batch_size = stage.batch_size // stage.grad_accum  # micro-batch
-        manifest = load_manifest(dumpdir, [machine])
-        train = manifest.loc[read_list(dumpdir, machine, "train")]
-        valid = manifest.loc[read_list(dumpdir, machine, "valid")]
+        corpus = Corpus(dumpdir)
+        train, valid = corpus.clips(machine, "train"), corpus.clips(machine, "valid")
         self.dataset = WindowDataset(train, dumpdir, WINDOW_SAMPLES)
         self.lengths = train["length"].to_numpy()
         self.sections = torch.tensor(train["section"].to_numpy(), dtype=torch.long)

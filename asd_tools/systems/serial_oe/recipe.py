@@ -9,8 +9,9 @@ import torch
 
 from asd_tools.backend.embeddings import Embeddings, embedding_record
 from asd_tools.config import config_sections, load_config, save_config
-from asd_tools.data.manifest import dump_identity, load_manifest
-from asd_tools.data.split import lists_identity, read_list, read_lists
+from asd_tools.data.corpus import Corpus
+from asd_tools.data.manifest import dump_identity
+from asd_tools.data.split import lists_identity
 from asd_tools.models import build_model
 from asd_tools.provenance import Provenance
 from asd_tools.systems.extract import extract, target_mixer
@@ -108,9 +109,9 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
     classes = load_classes(expdir, cfg.train.class_target)
     model = make_model(cfg, classes).to(device)
     model.load_state_dict(load_weights(expdir, checkpoint, device))
-    manifest = load_manifest(dumpdir, [machine])
+    corpus = Corpus(dumpdir)
     e = cfg.embed
-    inliers = manifest.loc[read_lists(dumpdir, machine, e.inlier_subsets)]
+    inliers = corpus.clips(machine, e.inlier_subsets)
     run = dict(
         n_split=e.n_split,
         batch_size=e.batch_size,
@@ -120,17 +121,18 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
     )
     inlier_emb = extract(model, inliers, dumpdir, **run)
     if e.target_mixup:
-        inlier_emb = _with_target_mixup(inlier_emb, model, inliers, manifest, dumpdir, machine, e, run)
+        inlier_emb = _with_target_mixup(inlier_emb, model, inliers, corpus, machine, e, run)
     inlier_emb.save(outdir / "inlier.npz")
-    test = manifest.loc[read_list(dumpdir, machine, "test")]
+    test = corpus.clips(machine, "test")
     extract(model, test, dumpdir, **run).save(outdir / "test.npz")
     record.write()
     logging.info(f"{machine}/{checkpoint}: embedded {len(inliers)} inlier and {len(test)} test clips")
 
 
-def _with_target_mixup(inlier_emb, model, inliers, manifest, dumpdir, machine, e, run):
+def _with_target_mixup(inlier_emb, model, inliers, corpus, machine, e, run):
     """Append target-mixed copies of every inlier window (as extra windows of the same clip)."""
-    training = manifest.loc[read_list(dumpdir, machine, "train") + read_list(dumpdir, machine, "valid")]
+    training = corpus.clips(machine, ["train", "valid"])
+    dumpdir = corpus.dumpdir
     targets = training[training["domain"] == "target"]
     mixer = target_mixer(inliers, targets, dumpdir, e.target_mixup_alpha, e.seed, run["device"])
     mixed = extract(model, inliers, dumpdir, mix_partner=mixer, **run)
