@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from asd_tools.bin.common import bool_arg, machines_arg, parser, run
-from asd_tools.data.manifest import dump_identity, load_manifest
+from asd_tools.data.corpus import Corpus
 from asd_tools.provenance import Provenance, file_digest
 from asd_tools.scoring.ground_truth import default_ground_truth_dir, ground_truth_inputs, labelled_manifest
 from asd_tools.scoring.report import label_coverage, results_dir, score_experiment, score_line
@@ -50,7 +50,7 @@ def experiment_checkpoints(expdir, machines, tag):
     return sorted(common, key=lambda name: (name != "checkpoint-best", len(name), name))
 
 
-def score_checkpoint(a, labelled, gt_inputs, checkpoint):
+def score_checkpoint(a, corpus, labelled, gt_inputs, checkpoint):
     files = [Path(a.expdir) / m / a.tag / checkpoint / "scores.csv" for m in a.machines]
     outdir = results_dir(a.expdir, a.machines, a.tag) / checkpoint
     record = Provenance(
@@ -58,7 +58,7 @@ def score_checkpoint(a, labelled, gt_inputs, checkpoint):
         "score",
         inputs={
             **{f"scores/{m}": file_digest(f) for m, f in zip(a.machines, files)},
-            **{f"dump/{m}": dump_identity(a.dumpdir, m) for m in a.machines},
+            **{f"dump/{m}": corpus.identity(m) for m in a.machines},
             **gt_inputs,
         },
         settings={"machines": a.machines, "team": a.team, "postprocess": a.postprocess, "figures": a.figures},
@@ -106,10 +106,11 @@ def main(argv=None):
             return
         checkpoints = [a.checkpoint] if a.checkpoint else experiment_checkpoints(a.expdir, a.machines, a.tag)
         gt_dir = a.ground_truth_dir or default_ground_truth_dir(a.dumpdir, a.machines)
-        labelled = labelled_manifest(a.dumpdir, a.machines, gt_dir)
-        gt_inputs = ground_truth_inputs(load_manifest(a.dumpdir, a.machines), gt_dir)
+        corpus = Corpus(a.dumpdir)
+        labelled = labelled_manifest(corpus, a.machines, gt_dir)
+        gt_inputs = ground_truth_inputs(corpus.manifest(a.machines), gt_dir)
         for checkpoint in checkpoints:
-            score_checkpoint(a, labelled, gt_inputs, checkpoint)
+            score_checkpoint(a, corpus, labelled, gt_inputs, checkpoint)
 
     run(main_fn, args)
 

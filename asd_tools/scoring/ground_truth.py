@@ -118,10 +118,8 @@ def ground_truth_inputs(manifest: pd.DataFrame, ground_truth_dir) -> dict:
     return inputs
 
 
-def labelled_manifest(dumpdir, machines, ground_truth_dir=None) -> pd.DataFrame:
-    """The manifest of ``machines`` with every evaluation label known so far (default ground truth:
-    ``<data root>/ground_truth`` of the dump)."""
-    from asd_tools.data.manifest import load_manifest
-
-    ground_truth_dir = ground_truth_dir or default_ground_truth_dir(dumpdir, machines)
-    return label_evaluation_clips(load_manifest(dumpdir, machines), ground_truth_dir)
+def labelled_manifest(corpus, machines, ground_truth_dir=None) -> pd.DataFrame:
+    """The manifest of ``machines`` (read through ``corpus``, a :class:`~asd_tools.data.corpus.Corpus`)
+    with every evaluation label known so far (default ground truth: ``<data root>/ground_truth`` of the dump)."""
+    ground_truth_dir = ground_truth_dir or default_ground_truth_dir(corpus.dumpdir, machines)
+    return label_evaluation_clips(corpus.manifest(machines), ground_truth_dir)

@@ -23,6 +23,7 @@ combine have been scored.
 """
 
 from asd_tools.bin.common import machines_arg, parser, run
+from asd_tools.data.corpus import Corpus
 from asd_tools.ensembles.average import (
     CHECKPOINT,
     DG_VARIANTS,
@@ -60,7 +61,7 @@ def main(argv=None):
         name = ensemble_name(a.name or NAMES[a.variant], a.machines)
         check_variant(results_dir(a.expdir, a.machines, name) / CHECKPOINT, settings, a.overwrite)
         tables = find_score_tables(a.expdir, a.machines)
-        manifest = labelled_manifest(a.dumpdir, a.machines)
+        manifest = labelled_manifest(Corpus(a.dumpdir), a.machines)
         members = choose_variant_members(tables, a.machines, variant)
         files = []
         for machine in a.machines:
