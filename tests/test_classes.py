@@ -7,7 +7,7 @@ import torch
 
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import load_config
-from asd_tools.constants import N_SECTIONS
+from asd_tools.constants import N_SECTIONS, SECTIONS
 from asd_tools.systems.serial_oe import recipe
 from asd_tools.systems.serial_oe.classes import (
     CLASSES_NAME,
@@ -32,15 +32,17 @@ def test_attribute_classes_are_sorted_pairs_and_other_clips_have_none():
     assert list(zip(classes["section"], classes["attributes"])) == [(0, "x"), (1, "a"), (1, "b")]
     clips = pd.concat([own, _clips([(1, "a"), (-1, "")])], ignore_index=True)
     is_own = np.array([True] * 4 + [False] * 2)
-    assert class_indices(clips, classes, is_own).tolist() == [2, 0, 1, 0, NO_CLASS, NO_CLASS]
-    # sections: the section number, as the original (pool clips' -1 clipped to 0)
-    assert class_indices(clips, None, is_own).tolist() == [1, 0, 1, 0, 1, 0]
+    assert class_indices(clips, classes, is_own, SECTIONS).tolist() == [2, 0, 1, 0, NO_CLASS, NO_CLASS]
+    # sections: the section's position among the machine type's, here its number (pool clips' -1 as 0)
+    assert class_indices(clips, None, is_own, SECTIONS).tolist() == [1, 0, 1, 0, 1, 0]
+    # a machine type with other sections (counted from its manifest): positions, NO_CLASS for the rest
+    assert class_indices(clips, None, is_own, (1, 4)).tolist() == [0, NO_CLASS, 0, NO_CLASS, 0, NO_CLASS]
 
 
 def test_an_own_clip_outside_the_table_is_an_error():
     classes = attribute_classes(_clips([(0, "x")]))
     with pytest.raises(ValueError, match="outside its training and validation lists"):
-        class_indices(_clips([(0, "y")]), classes, np.array([True]))
+        class_indices(_clips([(0, "y")]), classes, np.array([True]), SECTIONS)
 
 
 def test_one_hot_gives_zero_rows_for_no_class():
@@ -51,17 +53,17 @@ def test_one_hot_gives_zero_rows_for_no_class():
 def test_per_section_logits_take_each_sections_best_class():
     classes = attribute_classes(_clips([(0, "a"), (0, "b"), (2, "c")]))
     logits = torch.tensor([[1.0, 3.0, -2.0], [0.5, -1.0, 4.0]])
-    out = per_section_logits(logits, classes)
-    assert out.shape == (2, N_SECTIONS)
+    out = per_section_logits(logits, classes, SECTIONS)
+    assert out.shape == (2, len(SECTIONS))
     assert out[:, 0].tolist() == [3.0, 0.5]
     assert out[:, 2].tolist() == [-2.0, 4.0]
     assert out[:, 1].tolist() == [-2.0, -1.0]  # no classes: the window's lowest logit
-    assert per_section_logits(logits, None) is logits
+    assert per_section_logits(logits, None, SECTIONS) is logits
+    assert per_section_logits(logits, classes, (2, 0)).tolist() == [[-2.0, 3.0], [4.0, 0.5]]  # in the given order
 
 
 def test_attribute_targets_train_and_embed(tiny_dump, tmp_path):
     from asd_tools.systems.serial_oe.task import OutlierExposureTask
-    from asd_tools.training.trainer import checkpoint_names
 
     changes = dict(train__class_target="attribute", train__epochs=1, train__save_interval_epochs=1)
     config = edited_config(tmp_path / "attr.yaml", "asd_model.tiny.yaml", **changes)
@@ -69,14 +71,14 @@ def test_attribute_targets_train_and_embed(tiny_dump, tmp_path):
     assert len(classes) > N_SECTIONS  # the tiny set's names carry several attributes per section
     cfg = load_config(config, SerialOEConfig)
     task = OutlierExposureTask(cfg.train, tiny_dump, "fan", list(TINY_MACHINES), "cpu", classes)
-    positions = np.concatenate([task.source_positions[:3], task.negative_positions[:2]])
+    positions = np.concatenate([task.sampler.source_positions[:3], task.sampler.negative_positions[:2]])
     _, targets, _ = task.targets(positions)
     assert targets.shape == (5, len(classes))
     assert targets[:3].sum(1).tolist() == [1.0] * 3 and targets[3:].sum().item() == 0
     expdir = tmp_path / "exp"
     recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
     assert (expdir / CLASSES_NAME).exists()
-    checkpoint = checkpoint_names(expdir)[0]
+    checkpoint = recipe.checkpoints(expdir)[0]
     recipe.embed(expdir, tiny_dump, "fan", checkpoint, "cpu")
     test = Embeddings.load(expdir / checkpoint / "test.npz")
     assert test.features["class_logits"].shape[1] == len(classes)

@@ -11,12 +11,11 @@ from timm.optim import Lars
 
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import load_config
-from asd_tools.models.dgmix import DGMixExtractor, Projector
+from asd_tools.models.dgmix import DGMixExtractor, PretrainModel, Projector
 from asd_tools.systems.dgmix.config import DGMixConfig
 from asd_tools.systems.dgmix.recipe import NeverSteps, build_stage_optimizer, load_extractor, make_extractor
 from asd_tools.systems.dgmix.task import (
     COLLAPSE_SPREAD,
-    PretrainModel,
     VICRegMixupTask,
     embedding_spread,
     mixture_passes,
@@ -155,7 +154,7 @@ def test_original_pretraining_leaves_the_weights_unchanged(tiny_dump, name, weig
 
 def test_original_extractor_tail_and_section_head():
     cfg = load_config(CONF / "dgmix.original.yaml", DGMixConfig)
-    model = make_extractor(cfg).eval()
+    model = make_extractor(cfg, 6).eval()
     depthwise, _, relu6, pointwise = model.collapse
     assert depthwise.kernel_size == (4, 2) and depthwise.groups == 320 and depthwise.bias is None
     assert isinstance(relu6, torch.nn.ReLU6)

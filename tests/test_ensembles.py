@@ -271,8 +271,8 @@ def test_outlier_pool_batches_and_loss(tiny_root, tiny_dump, tmp_path):
     changes = dict(train__outlier_pool="outlier_pool", train__n_pos=6, train__n_neg=6)
     cfg = load_config(edited_config(tmp_path / "pool.yaml", "asd_model.tiny.yaml", **changes), SerialOEConfig)
     task = OutlierExposureTask(cfg.train, tiny_dump, "fan", ["fan", "valve"], "cpu")
-    plan = task.epoch_plan(1)
-    outliers = set(task.outlier_positions.tolist())
+    plan = task.sampler.epoch_plan(1)
+    outliers = set(task.sampler.outlier_positions.tolist())
     for batch in plan:
         positions = [p for p, _ in batch]
         assert len(positions) == 16
@@ -282,7 +282,7 @@ def test_outlier_pool_batches_and_loss(tiny_root, tiny_dump, tmp_path):
     assert machine[12:].sum() == 0 and section[12:].sum() == 0
     from asd_tools.systems.serial_oe.recipe import make_model
 
-    loss, scalars = task.loss(make_model(cfg), batch, 0, 10)
+    loss, scalars = task.loss(make_model(cfg, task.sections), batch, 0, 10)
     assert torch.isfinite(loss) and scalars["machine_loss"] > 0
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from asd_tools.config import load_config
+from asd_tools.constants import SECTIONS
 from asd_tools.models import build_model
 from asd_tools.models.cnn import create_backbone
 from asd_tools.models.frontend import FrontendConfig, MelFrontend
@@ -114,7 +115,7 @@ def test_sequence_configs_use_the_original_front_end_and_encoder(no):
     assert (f.n_fft, f.hop_length, f.n_mels, f.f_min, f.f_max) == (2048, 512, 224, 0.0, 8000.0)
     assert not f.normalized and not f.log
     assert cfg.model.params["dropout"] == 0.0 and cfg.model.params["pe_scale"] == "sqrt_d"
-    model = make_model(cfg)
+    model = make_model(cfg, SECTIONS)
     assert model.positions.scale == pytest.approx(math.sqrt(224))
     assert all(m.p == 0.0 for m in model.encoder.modules() if isinstance(m, torch.nn.Dropout))
     assert not model.frontend.mel.spectrogram.normalized

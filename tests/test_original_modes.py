@@ -93,21 +93,21 @@ def _batch(task, epoch=1):
 def test_original_target_part_mixes_clips_of_any_machine_type_into_half_of_the_target_clips(tiny_dump, tmp_path):
     cfg = _dc_config(tmp_path, target_part="original_mixed", target_batch_size=4, use_mixup=False).train
     task = OutlierExposureTask(cfg, tiny_dump, "fan", list(TINY_MACHINES), "cpu")
-    n_main, n_target, n_mix = cfg.batch_size, cfg.target_batch_size, task.n_mixed_targets()
+    n_main, n_target, n_mix = cfg.batch_size, cfg.target_batch_size, task.sampler.n_mixed_targets()
     assert n_mix == 2
-    targets = set(task.target_positions.tolist())
-    partners_allowed = set(task.source_positions.tolist()) | set(task.negative_positions.tolist())
+    targets = set(task.sampler.target_positions.tolist())
+    partners_allowed = set(task.sampler.source_positions.tolist()) | set(task.sampler.negative_positions.tolist())
     partners_seen = []
     for epoch in (1, 2, 3):
-        for batch in task.epoch_plan(epoch):
+        for batch in task.sampler.epoch_plan(epoch):
             positions = [p for p, _ in batch]
             assert len(positions) == n_main + n_target + n_mix
             assert all(p in targets for p in positions[n_main : n_main + n_target])
             assert all(p in partners_allowed for p in positions[n_main + n_target :])  # never a target clip of fan
             partners_seen += positions[n_main + n_target :]
     # partners come from this type's source clips and from the other type alike
-    assert set(partners_seen) & set(task.source_positions.tolist())
-    assert set(partners_seen) & set(task.negative_positions.tolist())
+    assert set(partners_seen) & set(task.sampler.source_positions.tolist())
+    assert set(partners_seen) & set(task.sampler.negative_positions.tolist())
 
     positions, waves = _batch(task)
     machine, section, domain = task.targets(positions)
@@ -152,8 +152,8 @@ def test_intended_target_part_mixes_target_clips_among_themselves(tiny_dump, tmp
     out_waves, out_machine, out_section, _ = task._mix_targets(
         positions, waves.clone(), machine.clone(), section.clone(), domain.clone()
     )
-    part = waves[n_main : n_main + task.n_mixed_targets()]
-    for row in out_waves[n_main : n_main + task.n_mixed_targets()]:
+    part = waves[n_main : n_main + task.sampler.n_mixed_targets()]
+    for row in out_waves[n_main : n_main + task.sampler.n_mixed_targets()]:
         # a convex combination of two rows of the mixed share itself
         assert any(
             torch.allclose(row, lam * a + (1 - lam) * b, atol=1e-4)
@@ -251,16 +251,16 @@ def _pool_config(name="asd_model.audioset_v000.yaml", **overrides):
 def test_union_draw_gives_the_pool_its_share_of_the_union(pool_dump):
     cfg = _pool_config()
     task = OutlierExposureTask(cfg, pool_dump, "fan", list(TINY_MACHINES), "cpu")
-    n_pool, n_other = len(task.outlier_positions), len(task.negative_positions)
+    n_pool, n_other = len(task.sampler.outlier_positions), len(task.sampler.negative_positions)
     assert n_pool == 30
-    pool = set(task.outlier_positions.tolist())
-    draws = [p for epoch in range(1, 41) for batch in task.epoch_plan(epoch) for p, _ in batch[cfg.n_pos :]]
+    pool = set(task.sampler.outlier_positions.tolist())
+    draws = [p for epoch in range(1, 41) for batch in task.sampler.epoch_plan(epoch) for p, _ in batch[cfg.n_pos :]]
     assert len(draws) == 40 * task.steps_per_epoch() * cfg.n_neg  # no share reserved for the pool
     share, expected = np.mean([p in pool for p in draws]), n_pool / (n_pool + n_other)
     assert abs(share - expected) < 4 * math.sqrt(expected * (1 - expected) / len(draws))
     # the separate draw reserves the rest of the batch for the pool instead
     separate = OutlierExposureTask(_pool_config(negatives="separate"), pool_dump, "fan", list(TINY_MACHINES), "cpu")
-    for batch in separate.epoch_plan(1):
+    for batch in separate.sampler.epoch_plan(1):
         positions = [p for p, _ in batch]
         assert not pool & set(positions[:12]) and set(positions[12:]) <= pool
 
@@ -285,7 +285,7 @@ def test_negatives_and_pool_normalised_with_the_positive_type_statistics(pool_du
     stats = {m: json.loads((Path(pool_dump) / m / "stats.json").read_text()) for m in names}
     assert stats["outlier_pool"] != stats["fan"] != stats["valve"]
     clips, kinds = task.dataset.clips, set()
-    for batch in task.epoch_plan(1)[:4]:
+    for batch in task.sampler.epoch_plan(1)[:4]:
         positions = torch.tensor([p for p, _ in batch])
         starts = [s for _, s in batch]
         waves = torch.stack([task.dataset[(int(p), s)][1] for p, s in zip(positions, starts)])
@@ -304,10 +304,10 @@ def test_negatives_and_pool_normalised_with_the_positive_type_statistics(pool_du
 def test_pool_clips_are_read_at_one_of_five_fixed_crops(pool_dump):
     cfg = _pool_config()
     task = OutlierExposureTask(cfg, pool_dump, "fan", list(TINY_MACHINES), "cpu")
-    pool = set(task.outlier_positions.tolist())
+    pool = set(task.sampler.outlier_positions.tolist())
     seen = set()
     for epoch in range(1, 6):
-        for batch in task.epoch_plan(epoch):
+        for batch in task.sampler.epoch_plan(epoch):
             for p, start in batch:
                 if p in pool:
                     hop = (task.lengths[p] - WINDOW_SAMPLES) // 5

@@ -45,7 +45,7 @@ def test_baseline_recipe_on_tiny(tmp_path):
     submission = sorted(p.name for p in (result / "teams/asd_tools/baseline_features").iterdir())
     assert len(submission) == 2 * 3 * 2
     # logs per stage
-    assert (tmp_path / "dump/dump.log").exists() and (tmp_path / "exp/fan/baseline/features/detect.log").exists()
+    assert (tmp_path / "dump/dump.log").exists() and (tmp_path / "exp/fan/baseline/detect.log").exists()
     # re-running skips finished work and gives the same table
     again = run_recipe("baseline.sh", "--synthetic_size", "tiny", "--machines", "fan valve", *dirs)
     assert "up to date" in (tmp_path / "dump/dump.log").read_text() + again

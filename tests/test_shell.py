@@ -15,10 +15,19 @@ def _run(*args, env=None):
 
 
 def test_help_lists_options_with_defaults():
-    result = _run("./baseline.sh", "--help")
+    result = _run("./asd.sh", "--help")
     assert result.returncode == 0
-    assert "--stop_stage" in result.stdout and "[5]" in result.stdout
+    assert "--stop_stage" in result.stdout and "[6]" in result.stdout
     assert "--machines" in result.stdout and "bearing fan gearbox" in result.stdout
+
+
+def test_wrapper_help_lists_its_own_defaults_then_the_stage_script_options():
+    result = _run("./baseline.sh", "--help")
+    assert result.returncode == 0 and result.stdout.startswith("Usage: ./baseline.sh")
+    own, passed = result.stdout.split("Every other option goes to ./asd.sh:\n")
+    assert "--conf" in own and "[conf/tuning/baseline.yaml]" in own
+    assert "--conf " not in passed  # the wrapper's own option is not listed twice
+    assert "--stop_stage" in passed and "[6]" in passed and "--machines" in passed
 
 
 def test_help_lists_no_declarations_as_options():
@@ -33,40 +42,38 @@ def test_help_lists_no_declarations_as_options():
         assert result.returncode != 0 and f"unknown option --{declaration}" in result.stderr
 
 
-# Every stage option of every recipe script, with the range the script declares.
+# Every stage option of every recipe script: the script that checks it (a wrapper passes the
+# options it does not declare on to the script it wraps) and the range that script declares.
 STAGE_OPTIONS = [
-    ("job.sh", "stage", "stage", "1-2"),
-    ("job.sh", "stop_stage", "stage", "1-2"),
-    ("job.sh", "start_stage", "run stage", "0-5"),
-    ("job.sh", "end_stage", "run stage", "0-5"),
-    ("run.sh", "stage", "stage", "3-5"),
-    ("run.sh", "stop_stage", "stage", "3-5"),
-    ("baseline.sh", "stage", "stage", "0-5"),
-    ("baseline.sh", "stop_stage", "stage", "0-5"),
-    ("dgmix_job.sh", "stage", "stage", "0-7"),
-    ("dgmix_job.sh", "stop_stage", "stage", "0-7"),
-    ("local/data.sh", "stage", "stage", "0-2"),
-    ("local/data.sh", "stop_stage", "stage", "0-2"),
-    ("domain_classifier_job.sh", "stage", "stage", "1-2"),
-    ("domain_classifier_job.sh", "stop_stage", "stage", "1-2"),
-    ("domain_classifier_job.sh", "start_stage", "run stage", "0-5"),
+    ("asd.sh", "stage", "asd.sh", "stage", "0-6"),
+    ("asd.sh", "stop_stage", "asd.sh", "stage", "0-6"),
+    ("job.sh", "stage", "job.sh", "stage", "1-2"),
+    ("job.sh", "stop_stage", "job.sh", "stage", "1-2"),
+    ("job.sh", "start_stage", "job.sh", "run stage", "0-5"),
+    ("job.sh", "end_stage", "job.sh", "run stage", "0-5"),
+    ("run.sh", "stage", "run.sh", "stage", "3-5"),
+    ("run.sh", "stop_stage", "run.sh", "stage", "3-5"),
+    ("baseline.sh", "stage", "asd.sh", "stage", "0-6"),
+    ("dgmix_job.sh", "stop_stage", "asd.sh", "stage", "0-6"),
+    ("domain_classifier_job.sh", "stage", "job.sh", "stage", "1-2"),
+    ("domain_classifier_job.sh", "start_stage", "job.sh", "run stage", "0-5"),
 ]
 # A script that wrongly accepted a bad stage must fail fast instead of running its stages:
 # with an unknown job backend every ${train_cmd} stage stops at cmd.sh.
 NO_JOBS = {**os.environ, "cmd_backend": "none"}
 
 
-@pytest.mark.parametrize("script,option,what,valid", STAGE_OPTIONS)
+@pytest.mark.parametrize("script,option,checker,what,valid", STAGE_OPTIONS)
 @pytest.mark.parametrize("value,shown", [("foo", "foo"), ("9", "9"), ("", "''"), ("-1", "-1")])
-def test_bad_stage_fails_naming_option_value_and_range(script, option, what, valid, value, shown):
+def test_bad_stage_fails_naming_option_value_and_range(script, option, checker, what, valid, value, shown):
     result = _run(f"./{script}", f"--{option}", value, env=NO_JOBS)
     assert result.returncode == 1
-    assert result.stderr == f"./{script}: --{option} {shown} is not a {what} of this script (valid: {valid})\n"
+    assert result.stderr == f"./{checker}: --{option} {shown} is not a {what} of this script (valid: {valid})\n"
 
 
 @pytest.mark.parametrize(
     "script,first,last",
-    [("job.sh", "stage", "stop_stage"), ("job.sh", "start_stage", "end_stage"), ("baseline.sh", "stage", "stop_stage")],
+    [("job.sh", "stage", "stop_stage"), ("job.sh", "start_stage", "end_stage"), ("asd.sh", "stage", "stop_stage")],
 )
 def test_last_stage_before_first_stage_fails(script, first, last):
     result = _run(f"./{script}", f"--{first}", "2", f"--{last}", "1", env=NO_JOBS)
@@ -75,8 +82,10 @@ def test_last_stage_before_first_stage_fails(script, first, last):
 
 
 def test_unknown_option_and_positional_arguments_fail():
-    result = _run("./baseline.sh", "--no_such_option", "1")
+    result = _run("./asd.sh", "--no_such_option", "1")
     assert result.returncode != 0 and "unknown option --no_such_option" in result.stderr
+    result = _run("./baseline.sh", "--no_such_option", "1")  # passed on to asd.sh, which knows none such
+    assert result.returncode != 0 and "./asd.sh: unknown option --no_such_option" in result.stderr
     result = _run("./baseline.sh", "stray")
     assert result.returncode != 0 and "unexpected arguments" in result.stderr
     result = _run("./baseline.sh", "--stage")

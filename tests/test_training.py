@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from asd_tools.config import ConfigError, load_config
+from asd_tools.constants import SECTIONS
 from asd_tools.data.windows import window_starts
 from asd_tools.systems.serial_oe import recipe
 from asd_tools.systems.serial_oe.config import SerialOEConfig
@@ -47,7 +48,7 @@ def test_every_shipped_config_loads_and_builds():
         cfg = load_config(path, SerialOEConfig)
         if "pretrained" in cfg.model.params:
             cfg.model.params["pretrained"] = False  # tests never download weights
-        model = recipe.make_model(cfg)
+        model = recipe.make_model(cfg, SECTIONS)
         assert sum(p.numel() for p in model.parameters()) > 0
 
 
@@ -68,11 +69,11 @@ def test_batches_follow_the_outlier_exposure_recipe(tiny_dump):
 
     cfg = load_config(CONF / "asd_model.tiny.yaml", SerialOEConfig).train
     task = OutlierExposureTask(cfg, tiny_dump, "fan", list(TINY_MACHINES), "cpu")
-    plan = task.epoch_plan(1)
+    plan = task.sampler.epoch_plan(1)
     assert len(plan) == task.steps_per_epoch()
-    source = set(task.source_positions.tolist())
-    targets = set(task.target_positions.tolist())
-    negatives = set(task.negative_positions.tolist())
+    source = set(task.sampler.source_positions.tolist())
+    targets = set(task.sampler.target_positions.tolist())
+    negatives = set(task.sampler.negative_positions.tolist())
     for batch in plan:
         positions = [p for p, _ in batch]
         half = cfg.batch_size // 2
@@ -82,7 +83,7 @@ def test_batches_follow_the_outlier_exposure_recipe(tiny_dump):
     # one pass over the source clips: no clip repeats before the last (topped-up) batch
     seen = [p for batch in plan[:-1] for p, _ in batch[: cfg.batch_size // 2 - cfg.n_target]]
     assert len(seen) == len(set(seen))
-    assert plan == task.epoch_plan(1) and plan != task.epoch_plan(2)
+    assert plan == task.sampler.epoch_plan(1) and plan != task.sampler.epoch_plan(2)
 
 
 def assert_resume_is_exact(run, tmp_path, monkeypatch, epochs):

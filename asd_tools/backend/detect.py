@@ -35,7 +35,7 @@ from asd_tools.backend.detectors import (
 )
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import choice, config_to_dict, from_dict, read_config
-from asd_tools.data.corpus import Corpus
+from asd_tools.data.corpus import Corpus, manifest_sections
 from asd_tools.provenance import Provenance, file_digest
 from asd_tools.utils import progress, write_csv
 
@@ -232,10 +232,11 @@ def _score_section(inlier, test, clip_info, section, cfg, valid_ids):
                     ref = pool_windows(window_ref, fit_set.window_clip, len(fit_set.clip_id), pooling)
                     columns_ref[name] = pd.Series(ref, index=fit_set.clip_id)
     if cfg.section_logit_score and "section_logits" in test.features:
+        column = manifest_sections(clip_info).index(section)  # the section head's order
         for pooling in cfg.poolings:
             name = f"{SECTION_LOGIT}_{pooling}"
-            columns_test[name] = _own_section_logit(test, section, pooling)
-            columns_ref[name] = pd.Series(_own_section_logit(inlier, section, pooling), index=inlier.clip_id)
+            columns_test[name] = _own_section_logit(test, column, pooling)
+            columns_ref[name] = pd.Series(_own_section_logit(inlier, column, pooling), index=inlier.clip_id)
     return _assemble(columns_test, columns_ref, test.clip_id, inlier.clip_id)
 
 
@@ -251,9 +252,9 @@ def _fit_and_score(det, params, x_fit, x_test, domains, window_clip, folds, seed
     return test_scores, ref_scores
 
 
-def _own_section_logit(emb, section, pooling):
-    """Detector-free score: the clip's own-section logit, negated, pooled over windows."""
-    window = -emb.features["section_logits"][:, section]
+def _own_section_logit(emb, column, pooling):
+    """Detector-free score: the clip's own-section logit (``section_logits`` column), negated, pooled over windows."""
+    window = -emb.features["section_logits"][:, column]
     return pool_windows(window, emb.window_clip, len(emb.clip_id), pooling)
 
 

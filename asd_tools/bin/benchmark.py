@@ -9,7 +9,9 @@ Measures, for one machine type and a config:
 """
 
 import resource
+import tempfile
 import time
+from functools import partial
 
 import torch
 
@@ -19,9 +21,7 @@ from asd_tools.config import load_config
 from asd_tools.data.corpus import Corpus
 from asd_tools.systems.extract import extract
 from asd_tools.systems.serial_oe.config import SerialOEConfig
-from asd_tools.systems.serial_oe.recipe import make_model, model_outputs_to_features
-from asd_tools.systems.serial_oe.task import OutlierExposureTask
-from asd_tools.training.optim import build_optimizer
+from asd_tools.systems.serial_oe.recipe import build_trainer, model_outputs_to_features
 
 
 def device_figures(device):
@@ -49,39 +49,37 @@ def loader_throughput(task, steps):
     return count / (time.time() - start)
 
 
-def train_throughput(model, task, cfg, device, steps, warmup=2):
-    optimizer = build_optimizer(cfg.train.optimizer, model, **cfg.train.optimizer_params)
-    use_amp = cfg.train.amp and torch.device(device).type == "cuda"
-    dtype = getattr(torch, cfg.train.amp_dtype)
-    model.train()
-    batches = iter(task.batches(1))
+def _endless_batches(task):
+    epoch = 1
+    while True:
+        yield from task.batches(epoch)
+        epoch += 1
+
+
+def step_throughput(trainer, warmup, steps):
+    """Samples per second of the system's own training step (``Trainer.train_step``: forward, loss,
+    backward, optimiser and schedule) over ``steps`` batches, after ``warmup`` untimed ones."""
+    trainer.model.train()
+    batches = _endless_batches(trainer.task)
     count, start = 0, None
     for i in range(warmup + steps):
         if i == warmup:
-            _sync(device)
+            _sync(trainer.device)
             start = time.time()
-        try:
-            batch = next(batches)
-        except StopIteration:
-            batches = iter(task.batches(2))
-            batch = next(batches)
-        with torch.autocast(torch.device(device).type, dtype=dtype, enabled=use_amp):
-            loss, _ = task.loss(model, batch, i, warmup + steps)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        batch = next(batches)
+        trainer.train_step(batch, i)
         if i >= warmup:
             count += len(batch[1])
-    _sync(device)
+    _sync(trainer.device)
     return count / (time.time() - start)
 
 
-def dgmix_figures(a, device):
+def dgmix_figures(a, device, workdir):
     """DG-Mix pre-training: optimiser steps of batch_size clips (grad_accum micro-batches), peak memory."""
-    from asd_tools.models.dgmix import Projector
+    from asd_tools.models.dgmix import PretrainModel, Projector
     from asd_tools.systems.dgmix.config import DGMixConfig
-    from asd_tools.systems.dgmix.recipe import make_extractor
-    from asd_tools.systems.dgmix.task import PretrainModel, VICRegMixupTask
+    from asd_tools.systems.dgmix.recipe import make_extractor, stage_trainer
+    from asd_tools.systems.dgmix.task import VICRegMixupTask
 
     cfg = load_config(a.config, DGMixConfig)
     if a.batch_size:
@@ -89,35 +87,15 @@ def dgmix_figures(a, device):
     if a.grad_accum:
         cfg.pretrain.grad_accum = a.grad_accum
     torch.manual_seed(0)
-    model = PretrainModel(make_extractor(cfg, section_head=False), Projector()).to(device)
+    model = PretrainModel(make_extractor(cfg, section_head=False), Projector())
     task = VICRegMixupTask(cfg.pretrain, cfg.vicreg, a.dumpdir, a.machine, device)
-    optimizer = build_optimizer(
-        cfg.pretrain.optimizer, model, cfg.pretrain.exclude_bias_and_norm, **cfg.pretrain.optimizer_params
-    )
-    use_amp = cfg.pretrain.amp and device.startswith("cuda")
-    batches, count, start = iter(task.batches(1)), 0, None
-    for step in range(a.steps + 1):  # the first optimiser step is warm-up
-        if step == 1:
-            _sync(device)
-            start = time.time()
-        for _ in range(cfg.pretrain.grad_accum):
-            try:
-                batch = next(batches)
-            except StopIteration:
-                batches = iter(task.batches(2))
-                batch = next(batches)
-            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=use_amp):
-                loss, _ = task.loss(model, batch, step, a.steps)
-            (loss / cfg.pretrain.grad_accum).backward()
-            count += len(batch[1]) if step else 0
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    _sync(device)
+    trainer = stage_trainer(model, task, cfg.pretrain, workdir, device)
+    accum = cfg.pretrain.grad_accum  # the first optimiser step is warm-up
     figures = {
         "batch_size": cfg.pretrain.batch_size,
-        "grad_accum": cfg.pretrain.grad_accum,
+        "grad_accum": accum,
         "micro_batch": task.batch_size,
-        "pretrain_samples_per_s": count / (time.time() - start),
+        "pretrain_samples_per_s": step_throughput(trainer, accum, a.steps * accum),
     }
     return {**figures, **device_figures(device)}
 
@@ -138,47 +116,47 @@ def main(argv=None):
 
     def main_fn(a):
         device = best_device(a.device)
-        if a.system == "dgmix":
-            _print(dgmix_figures(a, device))
-            return
-        cfg = load_config(a.config, SerialOEConfig)
-        if a.batch_size:
-            cfg.train.batch_size = a.batch_size
-        if "pretrained" in cfg.model.params:  # throughput does not depend on the initial weights
-            cfg.model.params["pretrained"] = False
-        torch.manual_seed(0)
-        model = make_model(cfg).to(device)
-        task = OutlierExposureTask(cfg.train, a.dumpdir, a.machine, a.machines, device)
-        figures = {"threads": torch.get_num_threads(), "batch_size": cfg.train.batch_size}
-        figures["loader_samples_per_s"] = loader_throughput(task, a.steps)
-        figures["train_samples_per_s"] = train_throughput(model, task, cfg, device, a.steps)
-        corpus = Corpus(a.dumpdir)
-        test = corpus.clips(a.machine, "test").iloc[: a.embed_clips]
-        inliers = corpus.clips(a.machine, cfg.embed.inlier_subsets)
-        e = cfg.embed
-
-        def embed(clips):
-            return extract(
-                model, clips, a.dumpdir, e.n_split, e.batch_size, device, model_outputs_to_features, e.num_workers
-            )
-
-        _sync(device)
-        start = time.time()
-        with torch.autocast(
-            torch.device(device).type, dtype=torch.bfloat16, enabled=cfg.train.amp and device.startswith("cuda")
-        ):
-            test_emb = embed(test)
-        _sync(device)
-        figures["embed_windows_per_s"] = len(test_emb.window_clip) / (time.time() - start)
-        inlier_emb = embed(inliers)
-        start = time.time()
-        scores = run_detectors(inlier_emb, test_emb, corpus.manifest(a.machine), cfg.detect)
-        figures["detect_seconds"] = time.time() - start
-        figures["detect_postprocesses"] = scores.shape[1] - 2
-        figures["detect_test_clips"] = len(test)
-        _print({**figures, **device_figures(device)})
+        with tempfile.TemporaryDirectory() as workdir:  # the trainers' folder: nothing is kept
+            _print(dgmix_figures(a, device, workdir) if a.system == "dgmix" else serial_oe_figures(a, device, workdir))
 
     run(main_fn, args)
+
+
+def serial_oe_figures(a, device, workdir):
+    """System 1: loader alone, the training step, embedding and the detector stage, peak memory."""
+    cfg = load_config(a.config, SerialOEConfig)
+    if a.batch_size:
+        cfg.train.batch_size = a.batch_size
+    if "pretrained" in cfg.model.params:  # throughput does not depend on the initial weights
+        cfg.model.params["pretrained"] = False
+    trainer, classes = build_trainer(cfg, a.dumpdir, a.machine, a.machines, workdir, device)
+    figures = {"threads": torch.get_num_threads(), "batch_size": cfg.train.batch_size}
+    figures["loader_samples_per_s"] = loader_throughput(trainer.task, a.steps)
+    figures["train_samples_per_s"] = step_throughput(trainer, 2, a.steps)
+    corpus = Corpus(a.dumpdir)
+    test = corpus.clips(a.machine, "test").iloc[: a.embed_clips]
+    inliers = corpus.clips(a.machine, cfg.embed.inlier_subsets)
+    e = cfg.embed
+    to_features = partial(model_outputs_to_features, sections=corpus.sections(a.machine), classes=classes)
+
+    def embed(clips):
+        return extract(trainer.model, clips, a.dumpdir, e.n_split, e.batch_size, device, to_features, e.num_workers)
+
+    _sync(device)
+    start = time.time()
+    with torch.autocast(
+        torch.device(device).type, dtype=torch.bfloat16, enabled=cfg.train.amp and device.startswith("cuda")
+    ):
+        test_emb = embed(test)
+    _sync(device)
+    figures["embed_windows_per_s"] = len(test_emb.window_clip) / (time.time() - start)
+    inlier_emb = embed(inliers)
+    start = time.time()
+    scores = run_detectors(inlier_emb, test_emb, corpus.manifest(a.machine), cfg.detect)
+    figures["detect_seconds"] = time.time() - start
+    figures["detect_postprocesses"] = scores.shape[1] - 2
+    figures["detect_test_clips"] = len(test)
+    return {**figures, **device_figures(device)}
 
 
 def _print(figures):

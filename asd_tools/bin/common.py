@@ -16,6 +16,16 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def experiment_args(p: argparse.ArgumentParser, checkpoints=False) -> None:
+    """The options of a per-machine stage (train, embed, detect): the dump, the machine type and its
+    experiment folder (and, for the stages after training, which checkpoints)."""
+    p.add_argument("--dumpdir", required=True)
+    p.add_argument("--machine", required=True)
+    p.add_argument("--expdir", required=True, help="exp/<data>/<machine>/<tag> (gets or holds config.yaml)")
+    if checkpoints:
+        p.add_argument("--checkpoints", nargs="*", default=None, help="checkpoint names (default: every one)")
+
+
 def bool_arg(value: str) -> bool:
     """``true`` / ``false`` as the shell scripts write them."""
     if value.lower() in ("true", "false"):

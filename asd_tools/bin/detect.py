@@ -1,22 +1,38 @@
-"""Detector stage (shared by all systems): embeddings -> per-clip scores of every post-process.
+"""Stage 5, the detector stage shared by all systems: embeddings -> per-clip scores of every post-process.
 
-Reads ``<embeddir>/inlier.npz`` and ``<embeddir>/test.npz`` and the ``detect:`` section of
-the experiment's saved config; writes ``<embeddir>/scores.csv`` (``asd_tools.backend.detect.detect_stage``).
+For each checkpoint of one machine type's experiment (the ones its system embeds), reads
+``<expdir>/<checkpoint>/{inlier,test}.npz`` and the ``detect:`` section of the experiment's
+saved config, and writes ``<expdir>/<checkpoint>/scores.csv`` (``asd_tools.backend.detect.detect_stage``).
 """
 
+import logging
+from pathlib import Path
+
 from asd_tools.backend.detect import detect_stage
-from asd_tools.bin.common import parser, run
+from asd_tools.bin.common import experiment_args, parser, run
+from asd_tools.systems.base import CONFIG_NAME
+
+
+def embedded_checkpoints(expdir):
+    """Sub-folders of ``expdir`` that the embed stage wrote (they hold ``test.npz``), in name order."""
+    return sorted(p.name for p in Path(expdir).iterdir() if (p / "test.npz").is_file())
 
 
 def main(argv=None):
     p = parser(__doc__)
-    p.add_argument("--config", required=True, help="the experiment's saved config.yaml (its detect: section)")
-    p.add_argument("--dumpdir", required=True)
-    p.add_argument("--machine", required=True)
-    p.add_argument("--embeddir", required=True)
+    experiment_args(p, checkpoints=True)
     p.add_argument("--force", action="store_true")
     args = p.parse_args(argv)
-    run(lambda a: detect_stage(a.config, a.dumpdir, a.machine, a.embeddir, a.force), args)
+
+    def main_fn(a):
+        names = a.checkpoints or embedded_checkpoints(a.expdir)
+        if not names:
+            raise FileNotFoundError(f"no embeddings in {a.expdir}: run the embed stage (stage 4) first")
+        for name in names:
+            logging.info(f"{a.machine}: detectors on {name}")
+            detect_stage(Path(a.expdir) / CONFIG_NAME, a.dumpdir, a.machine, Path(a.expdir) / name, a.force)
+
+    run(main_fn, args)
 
 
 if __name__ == "__main__":

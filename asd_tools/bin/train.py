@@ -1,20 +1,24 @@
-"""Stage 3: train one machine type's feature extractor (resumes a killed run)."""
+"""Stage 3: train one machine type's experiment folder with the system its config names (resumes a killed run)."""
 
-from asd_tools.bin.common import best_device, machines_arg, parser, run
-from asd_tools.systems.serial_oe.recipe import train
+from asd_tools.bin.common import best_device, experiment_args, machines_arg, parser, run
+from asd_tools.systems.registry import system_for_config
 
 
 def main(argv=None):
     p = parser(__doc__)
-    p.add_argument("--config", required=True)
-    p.add_argument("--dumpdir", required=True)
-    p.add_argument("--machine", required=True)
+    p.add_argument("--config", required=True, help="a config in conf/tuning/; its 'system:' picks the system")
+    experiment_args(p)
     p.add_argument("--machines", type=machines_arg, required=True, help="all machine types (others are negatives)")
-    p.add_argument("--expdir", required=True, help="exp/<data>/<machine>/<tag>")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--force", action="store_true", help="retrain; a model already there is moved aside")
     args = p.parse_args(argv)
-    run(lambda a: train(a.config, a.dumpdir, a.machine, a.machines, a.expdir, best_device(a.device), a.force), args)
+
+    def main_fn(a):
+        device = best_device(a.device)  # first: a bad --device is the one error, whatever the config
+        system = system_for_config(a.config)
+        system.train(a.config, a.dumpdir, a.machine, a.machines, a.expdir, device, a.force)
+
+    run(main_fn, args)
 
 
 if __name__ == "__main__":

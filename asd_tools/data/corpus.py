@@ -20,6 +20,15 @@ def _as_tuple(subsets: Subsets) -> tuple:
     return (subsets,) if isinstance(subsets, str) else tuple(subsets)
 
 
+def manifest_sections(manifest: pd.DataFrame) -> tuple:
+    """The section numbers a manifest names, sorted (clips without a section, -1, left out).
+
+    Models with a section head have one output per section in this order, and every stage that
+    reads such outputs finds a section's column by its position here.
+    """
+    return tuple(sorted(int(s) for s in manifest["section"].unique() if s >= 0))
+
+
 class Corpus:
     def __init__(self, dumpdir):
         self.dumpdir = Path(dumpdir)
@@ -53,7 +62,7 @@ class Corpus:
 
     def sections(self, machine: str) -> tuple:
         """The machine type's section numbers, as its manifest names them."""
-        return tuple(sorted(int(s) for s in self._manifest(machine)["section"].unique() if s >= 0))
+        return manifest_sections(self._manifest(machine))
 
     def domains(self, machine: str) -> tuple:
         """The labelled domains of the machine type's clips (``unknown`` left out)."""

@@ -1,4 +1,6 @@
-"""Feature extractors of both systems, chosen by name through one registry."""
+"""Feature extractors. System 1's are chosen by a config's ``model.name`` through ``MODELS`` (they share one
+constructor interface: front end, embedding heads, section classes); DG-Mix's extractor, projector and
+pre-training wrapper (``models/dgmix.py``) are built by its system from its own ``model:`` section."""
 
 from asd_tools.models.cnn import CNNModel
 from asd_tools.models.sequence import ConformerModel, TransformerModel

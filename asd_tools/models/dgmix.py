@@ -62,12 +62,20 @@ class DGMixExtractor(nn.Module):
 
     ``final_groups``: groups of the last 1x1 conv (the original: 320); ``tail_batchnorm``: a
     BatchNorm between the 4x2 depthwise conv and its ReLU6 (the original: none); ``head_relu``: a ReLU
-    between the section head's two Linear layers (the original: none); ``init``: one of ``INITS``.
+    between the section head's two Linear layers (the original: none); ``init``: one of ``INITS``;
+    ``n_sections``: outputs of the section head (the recipe passes the machine type's section count).
     A left-out layer is an Identity, so the state-dict keys of the others do not move.
     """
 
     def __init__(
-        self, final_groups=8, section_head=False, frontend=None, tail_batchnorm=True, head_relu=True, init="torch"
+        self,
+        final_groups=8,
+        section_head=False,
+        frontend=None,
+        tail_batchnorm=True,
+        head_relu=True,
+        init="torch",
+        n_sections=N_SECTIONS,
     ):
         super().__init__()
         if init not in INITS:
@@ -93,7 +101,7 @@ class DGMixExtractor(nn.Module):
             nn.Sequential(
                 nn.Linear(EMBEDDING_SIZE, SECTION_HIDDEN),
                 nn.ReLU(inplace=True) if head_relu else nn.Identity(),
-                nn.Linear(SECTION_HIDDEN, N_SECTIONS),
+                nn.Linear(SECTION_HIDDEN, n_sections),
             )
             if section_head
             else None
@@ -140,3 +148,11 @@ class Projector(nn.Module):
 
     def forward(self, x):
         return self.net(x)
+
+
+class PretrainModel(nn.Module):
+    """The extractor with the VICReg projector on top (the projector is dropped after pre-training)."""
+
+    def __init__(self, extractor, projector):
+        super().__init__()
+        self.extractor, self.projector = extractor, projector

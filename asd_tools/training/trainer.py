@@ -53,14 +53,6 @@ def interval_checkpoint(epoch: int) -> str:
     return f"checkpoint-{epoch}epochs.pt"
 
 
-def checkpoint_names(outdir):
-    """Checkpoint stems present in ``outdir`` (best first, then by epoch)."""
-    outdir = Path(outdir)
-    names = sorted(outdir.glob("checkpoint-*epochs.pt"), key=lambda p: int(p.stem.split("-")[1][: -len("epochs")]))
-    best = [outdir / BEST] if (outdir / BEST).exists() else []
-    return [p.stem for p in best + names]
-
-
 def load_weights(expdir, checkpoint, device):
     """Model weights of ``<expdir>/<checkpoint>.pt``; a clear error names the stage that makes them."""
     path = Path(expdir) / f"{checkpoint}.pt"
@@ -214,11 +206,7 @@ class Trainer:
             leave=False,
         )
         for i, batch in enumerate(bar):
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-                loss, scalars = self.task.loss(self.model, batch, self.step, self.max_step)
-            self.scaler.scale(loss / self.settings.grad_accum).backward()
-            if (i + 1) % self.settings.grad_accum == 0:
-                self._optimiser_step()
+            loss, scalars = self.train_step(batch, i)
             for k, v in scalars.items():
                 totals[k] = totals.get(k, 0.0) + v
             count += 1
@@ -233,6 +221,16 @@ class Trainer:
         text = ", ".join(f"{k} {v:.4f}" for k, v in means.items())
         logging.info(f"epoch {self.epoch}: train {text} ({samples / elapsed:.1f} samples/s)")
         return {**means, "lr": self.optimizer.param_groups[0]["lr"]}
+
+    def train_step(self, batch, index):
+        """One batch (the ``index``-th of its epoch): loss, backward, and an optimiser step after every
+        ``grad_accum`` batches. The model must be in training mode. Returns (loss, scalars)."""
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            loss, scalars = self.task.loss(self.model, batch, self.step, self.max_step)
+        self.scaler.scale(loss / self.settings.grad_accum).backward()
+        if (index + 1) % self.settings.grad_accum == 0:
+            self._optimiser_step()
+        return loss, scalars
 
     def _optimiser_step(self):
         if self.settings.grad_clip:

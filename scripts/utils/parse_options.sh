@@ -13,6 +13,9 @@
 #   help_message      printed first by --help
 #   valid_stages      range "A-B" of --stage and --stop_stage
 #   valid_run_stages  range "A-B" of --start_stage and --end_stage (job.sh's run.sh stages)
+#   pass_through      a script (e.g. ./asd.sh) that takes every option this one does not know:
+#                     those go, in order, into the array passed_options instead of failing
+#                     here (the other script checks them), and --help lists that script's options
 # Stage options are checked here, once for every script: a typo such as "--stage 9" would
 # otherwise skip every stage block and exit 0 having done nothing.
 
@@ -21,7 +24,7 @@ _po_script="${BASH_SOURCE[1]:-$0}"
 _po_defaults() {
     # The "name=value  # comment" lines of the caller above the line that sources us.
     awk '/parse_options\.sh/ {exit}
-         /^(help_message|valid_stages|valid_run_stages)=/ {next}
+         /^(help_message|valid_stages|valid_run_stages|pass_through)=/ {next}
          /^[A-Za-z_][A-Za-z0-9_]*=/ {print}' "${_po_script}"
 }
 
@@ -43,6 +46,10 @@ _po_help() {
     done
     [ -n "${valid_stages:-}" ] && echo "Stages (--stage, --stop_stage): ${valid_stages}"
     [ -n "${valid_run_stages:-}" ] && echo "Run stages (--start_stage, --end_stage): ${valid_run_stages}"
+    if [ -n "${pass_through:-}" ]; then
+        echo "Every other option goes to ${pass_through}:"
+        "${pass_through}" --help | sed -n '/^  --/p' | grep -v -E "^  --($(_po_defaults | cut -d= -f1 | paste -sd'|'))[[:space:]]"
+    fi
     return 0
 }
 
@@ -69,6 +76,7 @@ _po_check_stages() {
     fi
 }
 
+passed_options=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --help|-h)
@@ -91,6 +99,10 @@ while [ $# -gt 0 ]; do
             ;;
     esac
     _po_name=${_po_name//-/_}
+    if [ -n "${pass_through:-}" ] && ! _po_is_option "${_po_name}"; then
+        passed_options+=("--${_po_name}" "${_po_value}")
+        continue
+    fi
     if ! _po_is_option "${_po_name}"; then
         echo "$0: unknown option --${_po_name} (see $0 --help)" >&2
         exit 1

@@ -16,6 +16,7 @@ from asd_tools.config import choice
 from asd_tools.data.split import SUBSETS
 from asd_tools.models.dgmix import EMBEDDING_SIZE, INITS, dgmix_frontend
 from asd_tools.models.frontend import FrontendConfig
+from asd_tools.systems.base import check_system_field
 from asd_tools.training.optim import OPTIMIZERS, check_optimizer_params
 from asd_tools.training.trainer import BEST, LAST, interval_checkpoint
 
@@ -137,6 +138,7 @@ def _finetune():
 @dataclass
 class DGMixConfig:
     REQUIRED_SECTIONS: ClassVar[tuple] = ("model", "pretrain", "finetune")
+    system: str = "dgmix"  # the systems registry's name (asd_tools.systems.registry)
     model: DGMixModelConfig = field(default_factory=DGMixModelConfig)
     frontend: FrontendConfig = field(default_factory=dgmix_frontend)
     vicreg: VICRegConfig = field(default_factory=VICRegConfig)
@@ -147,6 +149,7 @@ class DGMixConfig:
 
     def __post_init__(self):
         """Rules across sections, checked at load rather than failing after hours of training."""
+        check_system_field(self, "dgmix")
         self._check_published_checkpoint()
         self._check_embedded_checkpoints()
         check_inlier_sets(self.detect, self.embed.inlier_subsets, "embed.inlier_subsets")

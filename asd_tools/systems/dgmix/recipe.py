@@ -20,12 +20,12 @@ from asd_tools.config import config_sections, load_config, save_config
 from asd_tools.data.corpus import Corpus
 from asd_tools.data.manifest import dump_identity
 from asd_tools.data.split import lists_identity
-from asd_tools.models.dgmix import DGMixExtractor, Projector
+from asd_tools.models.dgmix import DGMixExtractor, PretrainModel, Projector
 from asd_tools.provenance import Provenance, file_digest
+from asd_tools.systems.base import CONFIG_NAME, System
 from asd_tools.systems.dgmix.config import DGMixConfig, StageConfig
 from asd_tools.systems.dgmix.task import (
     FinetuneTask,
-    PretrainModel,
     VICRegMixupTask,
     relative_spread,
     warn_if_collapsed,
@@ -35,11 +35,14 @@ from asd_tools.training.experiment import claim_training_dir
 from asd_tools.training.optim import build_optimizer, build_scheduler
 from asd_tools.training.trainer import DONE, LAST, Trainer, TrainerSettings, interval_checkpoint, load_weights
 
-CONFIG_NAME = "config.yaml"
 FINETUNE_DIR = "finetune"
 
 
-def make_extractor(cfg: DGMixConfig, section_head=True):
+def make_extractor(cfg: DGMixConfig, n_sections=None, section_head=True):
+    """The configured extractor; with a section head, one output per section (``n_sections``: the
+    machine type's section count, from its manifest)."""
+    if section_head and n_sections is None:
+        raise ValueError("a section head needs the number of sections (n_sections)")
     m = cfg.model
     return DGMixExtractor(
         m.final_groups,
@@ -48,6 +51,7 @@ def make_extractor(cfg: DGMixConfig, section_head=True):
         tail_batchnorm=m.tail_batchnorm,
         head_relu=m.head_relu,
         init=m.init,
+        n_sections=n_sections or 1,  # unused without a section head
     )
 
 
@@ -88,7 +92,8 @@ def build_stage_optimizer(model, stage: StageConfig, updates_per_epoch):
     return optimizer, scheduler
 
 
-def _trainer(model, task, stage: StageConfig, outdir, device):
+def stage_trainer(model, task, stage: StageConfig, outdir, device):
+    """The trainer of one DG-Mix stage (pre-training or fine-tuning); the benchmark times its steps."""
     updates_per_epoch = math.ceil(task.steps_per_epoch() / stage.grad_accum)
     optimizer, scheduler = build_stage_optimizer(model, stage, updates_per_epoch)
     settings = TrainerSettings(
@@ -118,7 +123,7 @@ def pretrain(config_path, dumpdir, machine, expdir, device, force=False):
     torch.manual_seed(cfg.pretrain.seed)
     model = PretrainModel(make_extractor(cfg, section_head=False), Projector())
     task = VICRegMixupTask(cfg.pretrain, cfg.vicreg, dumpdir, machine, device)
-    trainer = _trainer(model, task, cfg.pretrain, expdir, device)
+    trainer = stage_trainer(model, task, cfg.pretrain, expdir, device)
     save_config(cfg, Path(expdir) / CONFIG_NAME)
     trainer.run()
 
@@ -138,11 +143,11 @@ def finetune(expdir, dumpdir, machine, device, force=False):
         return
     claim_training_dir(record, force)
     torch.manual_seed(cfg.finetune.seed)
-    model = make_extractor(cfg)
+    model = make_extractor(cfg, len(Corpus(dumpdir).sections(machine)))
     state = load_weights(expdir, Path(LAST).stem, "cpu")
     load_extractor(model, state)  # the section head starts fresh
     task = FinetuneTask(cfg.finetune, cfg.vicreg, dumpdir, machine, device)
-    _trainer(model, task, cfg.finetune, outdir, device).run()
+    stage_trainer(model, task, cfg.finetune, outdir, device).run()
     shutil.copyfile(outdir / interval_checkpoint(cfg.finetune.epochs), published.with_suffix(".tmp"))
     published.with_suffix(".tmp").rename(published)
 
@@ -188,9 +193,9 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
     if record.is_current(force):
         return
     record.invalidate()
-    model = make_extractor(cfg).to(device)
-    load_extractor(model, load_weights(expdir, checkpoint, device))
     corpus = Corpus(dumpdir)
+    model = make_extractor(cfg, len(corpus.sections(machine))).to(device)
+    load_extractor(model, load_weights(expdir, checkpoint, device))
     e = cfg.embed
     n_split = 0 if e.pool == "first" else e.n_split  # "first": whole clip, first time position
 
@@ -204,3 +209,22 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
         emb.save(outdir / f"{name}.npz")
     record.write()
     logging.info(f"{machine}/{checkpoint}: clip embeddings written to {outdir}")
+
+
+class DGMix(System):
+    """System 2: VICReg-with-mixup pre-training, then fine-tuning with a section head; clip embeddings
+    (the mean of the windows) go to the detectors."""
+
+    name = "dgmix"
+    config_class = DGMixConfig
+
+    def train(self, config_path, dumpdir, machine, machines, expdir, device, force=False):
+        """Pre-training, then fine-tuning (each resumes or is skipped when finished); no negatives."""
+        pretrain(config_path, dumpdir, machine, expdir, device, force)
+        finetune(expdir, dumpdir, machine, device, force)
+
+    def checkpoints(self, expdir):
+        return list(load_config(Path(expdir) / CONFIG_NAME, DGMixConfig).embed.checkpoints)
+
+    def embed(self, expdir, dumpdir, machine, checkpoint, device, force=False):
+        embed(expdir, dumpdir, machine, checkpoint, device, force)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from asd_tools.constants import N_SECTIONS, WINDOW_SAMPLES
+from asd_tools.constants import WINDOW_SAMPLES
 from asd_tools.data.corpus import Corpus
 from asd_tools.data.windows import WindowDataset, epoch_crops, window_loader, window_starts
 from asd_tools.training.losses import mixup_consistency_loss, vicreg_mixup_loss
@@ -73,9 +73,12 @@ class _MixupCrops:
         train, valid = corpus.clips(machine, "train"), corpus.clips(machine, "valid")
         self.dataset = WindowDataset(train, dumpdir, WINDOW_SAMPLES)
         self.lengths = train["length"].to_numpy()
-        self.sections = torch.tensor(train["section"].to_numpy(), dtype=torch.long)
+        # a clip's class: its section's position among the machine type's (the section head's order)
+        self.n_sections = len(corpus.sections(machine))
+        position = {s: i for i, s in enumerate(corpus.sections(machine))}
+        self.sections = torch.tensor([position[s] for s in train["section"]], dtype=torch.long)
         self.valid_dataset = WindowDataset(valid, dumpdir, WINDOW_SAMPLES)
-        self.valid_sections = torch.tensor(valid["section"].to_numpy(), dtype=torch.long)
+        self.valid_sections = torch.tensor([position[s] for s in valid["section"]], dtype=torch.long)
         starts = [int(window_starts(n, WINDOW_SAMPLES, 3)[1]) for n in valid["length"]]
         items = list(zip(range(len(valid)), starts))
         # Validation batches keep an even size so that every clip has a mixing partner.
@@ -150,7 +153,7 @@ class FinetuneTask(_MixupCrops):
         passes = mixture_passes(sx, sy, sz, self.separate)
         embeddings = torch.cat([model.embed_spectrogram(spec) for spec in passes]).float()
         ex, ey, ez = embeddings[:half], embeddings[half : 2 * half], embeddings[2 * half :]
-        onehot = F.one_hot(sections.to(lam.device), N_SECTIONS).float()
+        onehot = F.one_hot(sections.to(lam.device), self.n_sections).float()
         consistency, kl = mixup_consistency_loss(
             ex, ey, ez, lam, model.section_head(ez), onehot[:half], onehot[half : 2 * half]
         )
@@ -162,10 +165,3 @@ class FinetuneTask(_MixupCrops):
         }
         return loss, {"loss": loss.item(), **scalars}
 
-
-class PretrainModel(torch.nn.Module):
-    """The extractor with the VICReg projector on top (the projector is dropped after pre-training)."""
-
-    def __init__(self, extractor, projector):
-        super().__init__()
-        self.extractor, self.projector = extractor, projector

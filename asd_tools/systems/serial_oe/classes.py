@@ -8,7 +8,8 @@ operating conditions apart, not only sections. The attribute table is written be
 
 Either way the embedding stage writes ``section_logits`` with one column per section (for the
 attribute classes: the best of that section's classes), so the section-logit score and the
-feature sets of the detector stage mean the same for both.
+feature sets of the detector stage mean the same for both. The sections are the machine type's
+as its manifest names them (``Corpus.sections``), in that order: column ``j`` is ``sections[j]``.
 """
 
 from pathlib import Path
@@ -17,7 +18,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from asd_tools.constants import N_SECTIONS
 from asd_tools.data.corpus import Corpus
 from asd_tools.utils import write_csv
 
@@ -39,11 +39,14 @@ def read_classes(dumpdir, machine, class_target: str):
     return attribute_classes(Corpus(dumpdir).clips(machine, ["train", "valid"]))
 
 
-def class_indices(clips: pd.DataFrame, classes, is_own: np.ndarray) -> np.ndarray:
-    """The class of every clip: its section (``classes`` None), or its row in the attribute table
-    (``NO_CLASS`` for clips of other machine types and pool clips)."""
+def class_indices(clips: pd.DataFrame, classes, is_own: np.ndarray, sections) -> np.ndarray:
+    """The class of every clip: the position of its section in ``sections`` (``classes`` None; a clip
+    without a section, such as a pool clip, counts as section 0's, as the original's label 0; a section
+    the machine type lacks gives ``NO_CLASS``), or its row in the attribute table (``NO_CLASS`` for clips
+    of other machine types and pool clips)."""
     if classes is None:
-        return clips["section"].clip(lower=0).to_numpy()
+        position = {s: i for i, s in enumerate(sections)}
+        return np.array([position.get(s, NO_CLASS) for s in clips["section"].clip(lower=0)], dtype=np.int64)
     row = {(int(s), a): i for i, (s, a) in enumerate(zip(classes["section"], classes["attributes"]))}
     keys = zip(clips["section"].astype(int), clips["attributes"])
     found = np.array([row.get(key, NO_CLASS) for key in keys], dtype=np.int64)
@@ -64,8 +67,9 @@ def one_hot(indices: torch.Tensor, n_classes: int) -> torch.Tensor:
     return out
 
 
-def n_classes(classes) -> int:
-    return N_SECTIONS if classes is None else len(classes)
+def n_classes(classes, sections) -> int:
+    """Width of the section head: one output per section, or per attribute class."""
+    return len(sections) if classes is None else len(classes)
 
 
 def save_classes(classes, expdir) -> None:
@@ -83,14 +87,14 @@ def load_classes(expdir, class_target: str):
     return pd.read_csv(path, dtype={"attributes": str}, keep_default_na=False)
 
 
-def per_section_logits(logits: torch.Tensor, classes) -> torch.Tensor:
-    """(windows, N_SECTIONS) logits: each section's best class. A section without classes gets the
+def per_section_logits(logits: torch.Tensor, classes, sections) -> torch.Tensor:
+    """(windows, len(sections)) logits: each section's best class. A section without classes gets the
     window's lowest logit, so feature sets stay finite."""
     if classes is None:
         return logits
     floor = logits.min(dim=1).values
     columns = []
-    for section in range(N_SECTIONS):
+    for section in sections:
         members = np.flatnonzero(classes["section"].to_numpy() == section)
         columns.append(logits[:, members].max(dim=1).values if len(members) else floor)
     return torch.stack(columns, dim=1)

@@ -17,6 +17,7 @@ from asd_tools.config import check_params, choice
 from asd_tools.data.split import SUBSETS
 from asd_tools.models import MODELS
 from asd_tools.models.frontend import FrontendConfig
+from asd_tools.systems.base import check_system_field
 from asd_tools.systems.serial_oe.classes import CLASS_TARGETS
 from asd_tools.training.optim import OPTIMIZERS, SCHEDULERS, check_optimizer_params, check_scheduler_params
 
@@ -144,6 +145,7 @@ class EmbedConfig:
 @dataclass
 class SerialOEConfig:
     REQUIRED_SECTIONS: ClassVar[tuple] = ("model", "train")
+    system: str = "serial_oe"  # the systems registry's name (asd_tools.systems.registry)
     model: ModelConfig = field(default_factory=ModelConfig)
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     train: OETrainConfig = field(default_factory=OETrainConfig)
@@ -152,6 +154,7 @@ class SerialOEConfig:
 
     def __post_init__(self):
         """Rules across sections, checked at load rather than failing later in a stage."""
+        check_system_field(self, "serial_oe")
         _check_domain_head(self.model, self.train)
         _check_heads_divide_tokens(self.model, self.frontend)
         check_inlier_sets(self.detect, self.embed.inlier_subsets, "embed.inlier_subsets")

@@ -14,19 +14,21 @@ from asd_tools.data.manifest import dump_identity
 from asd_tools.data.split import lists_identity
 from asd_tools.models import build_model
 from asd_tools.provenance import Provenance
+from asd_tools.systems.base import CONFIG_NAME, System
 from asd_tools.systems.extract import extract, target_mixer
 from asd_tools.systems.serial_oe.classes import load_classes, n_classes, per_section_logits, read_classes, save_classes
-from asd_tools.systems.serial_oe.config import SerialOEConfig
+from asd_tools.systems.serial_oe.config import OETrainConfig, SerialOEConfig
 from asd_tools.systems.serial_oe.task import OutlierExposureTask
 from asd_tools.training.experiment import claim_training_dir
 from asd_tools.training.optim import build_optimizer, build_scheduler
-from asd_tools.training.trainer import Trainer, TrainerSettings, load_weights
-
-CONFIG_NAME = "config.yaml"
+from asd_tools.training.trainer import BEST, Trainer, TrainerSettings, interval_checkpoint, load_weights
 
 
-def make_model(cfg: SerialOEConfig, classes=None):
-    return build_model(cfg.model.name, frontend=cfg.frontend, n_classes=n_classes(classes), **cfg.model.params)
+def make_model(cfg: SerialOEConfig, sections, classes=None):
+    """The configured extractor, its section head one output per section of ``sections`` (the machine
+    type's, from its manifest) or per attribute class of ``classes``."""
+    n = n_classes(classes, sections)
+    return build_model(cfg.model.name, frontend=cfg.frontend, n_classes=n, **cfg.model.params)
 
 
 TRAINING_SECTIONS = ("model", "frontend", "train")  # what a trained model is made from
@@ -44,6 +46,17 @@ def training_record(cfg: SerialOEConfig, dumpdir, machines, expdir) -> Provenanc
     return Provenance(expdir, "train", inputs, {**settings, "machines": list(machines)})
 
 
+def saved_epochs(t: OETrainConfig) -> tuple:
+    """The epochs after which training keeps the weights (checkpoint-<N>epochs.pt)."""
+    return tuple(range(t.save_interval_epochs, t.epochs + 1, t.save_interval_epochs))
+
+
+def checkpoints(expdir) -> list:
+    """The checkpoints that training writes by its saved config: best, then every kept epoch."""
+    cfg = load_config(Path(expdir) / CONFIG_NAME, SerialOEConfig)
+    return [Path(BEST).stem] + [Path(interval_checkpoint(e)).stem for e in saved_epochs(cfg.train)]
+
+
 def train(config_path, dumpdir, machine, machines, expdir, device, force=False):
     """Train (or resume) one machine type's model; the resolved config goes to ``expdir``.
 
@@ -53,38 +66,40 @@ def train(config_path, dumpdir, machine, machines, expdir, device, force=False):
     """
     cfg = load_config(config_path, SerialOEConfig)
     claim_training_dir(training_record(cfg, dumpdir, machines, expdir), force)
-    torch.manual_seed(cfg.train.seed)
-    classes = read_classes(dumpdir, machine, cfg.train.class_target)
-    model = make_model(cfg, classes)
-    task = OutlierExposureTask(cfg.train, dumpdir, machine, machines, device, classes)
-    optimizer = build_optimizer(cfg.train.optimizer, model, **cfg.train.optimizer_params)
-    total_steps = cfg.train.epochs * task.steps_per_epoch()
-    scheduler = build_scheduler(cfg.train.scheduler, optimizer, total_steps, **cfg.train.scheduler_params)
-    t = cfg.train
-    settings = TrainerSettings(
-        t.epochs,
-        t.log_interval_epochs,
-        tuple(range(t.save_interval_epochs, t.epochs + 1, t.save_interval_epochs)),
-        grad_clip=cfg.train.grad_clip,
-        amp=cfg.train.amp,
-        amp_dtype=cfg.train.amp_dtype,
-    )
+    trainer, classes = build_trainer(cfg, dumpdir, machine, machines, expdir, device)
     save_classes(classes, expdir)  # the head's classes, needed to embed
     save_config(cfg, Path(expdir) / CONFIG_NAME)  # after every object is built from it
-    n_params = sum(p.numel() for p in model.parameters())
+    n_params = sum(p.numel() for p in trainer.model.parameters())
     logging.info(
         f"{machine}: {cfg.model.name} with {n_params / 1e6:.2f} M parameters; "
-        f"{task.steps_per_epoch()} steps per epoch of {cfg.train.batch_size}"
+        f"{trainer.task.steps_per_epoch()} steps per epoch of {cfg.train.batch_size}"
     )
-    Trainer(model, task, optimizer, scheduler, settings, expdir, device).run()
+    trainer.run()
 
 
-def model_outputs_to_features(out, classes=None):
-    """Window features of System 1: embedding, section logits, machine logit, embedding norm (and, for
-    attribute classes, the class logits; section_logits then holds each section's best class)."""
+def build_trainer(cfg: SerialOEConfig, dumpdir, machine, machines, expdir, device):
+    """The trainer of one machine type's model (seeded model, task, optimiser, schedule) and the
+    head's attribute classes (None: sections). The benchmark times its steps."""
+    torch.manual_seed(cfg.train.seed)
+    classes = read_classes(dumpdir, machine, cfg.train.class_target)
+    model = make_model(cfg, Corpus(dumpdir).sections(machine), classes)
+    task = OutlierExposureTask(cfg.train, dumpdir, machine, machines, device, classes)
+    t = cfg.train
+    optimizer = build_optimizer(t.optimizer, model, **t.optimizer_params)
+    scheduler = build_scheduler(t.scheduler, optimizer, t.epochs * task.steps_per_epoch(), **t.scheduler_params)
+    settings = TrainerSettings(
+        t.epochs, t.log_interval_epochs, saved_epochs(t), grad_clip=t.grad_clip, amp=t.amp, amp_dtype=t.amp_dtype
+    )
+    return Trainer(model, task, optimizer, scheduler, settings, expdir, device), classes
+
+
+def model_outputs_to_features(out, sections, classes=None):
+    """Window features of System 1: embedding, section logits (one column per section of ``sections``),
+    machine logit, embedding norm (and, for attribute classes, the class logits; section_logits then holds
+    each section's best class)."""
     features = {
         "embedding": out["embedding"],
-        "section_logits": per_section_logits(out["section"], classes),
+        "section_logits": per_section_logits(out["section"], classes, sections),
         "machine_logit": out["machine"][:, None],
         "norm": out["embedding"].norm(dim=1, keepdim=True),
     }
@@ -107,16 +122,17 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
         return
     record.invalidate()
     classes = load_classes(expdir, cfg.train.class_target)
-    model = make_model(cfg, classes).to(device)
-    model.load_state_dict(load_weights(expdir, checkpoint, device))
     corpus = Corpus(dumpdir)
+    sections = corpus.sections(machine)
+    model = make_model(cfg, sections, classes).to(device)
+    model.load_state_dict(load_weights(expdir, checkpoint, device))
     e = cfg.embed
     inliers = corpus.clips(machine, e.inlier_subsets)
     run = dict(
         n_split=e.n_split,
         batch_size=e.batch_size,
         device=device,
-        to_features=partial(model_outputs_to_features, classes=classes),
+        to_features=partial(model_outputs_to_features, sections=sections, classes=classes),
         num_workers=e.num_workers,
     )
     inlier_emb = extract(model, inliers, dumpdir, **run)
@@ -141,3 +157,20 @@ def _with_target_mixup(inlier_emb, model, inliers, corpus, machine, e, run):
         np.concatenate([inlier_emb.window_clip, mixed.window_clip]),
         {k: np.concatenate([v, mixed.features[k]]) for k, v in inlier_emb.features.items()},
     )
+
+
+class SerialOE(System):
+    """System 1: a CNN (or sequence model) trained to tell this machine type's sections from the other
+    machine types' clips (outlier exposure); its window embeddings and logits go to the detectors."""
+
+    name = "serial_oe"
+    config_class = SerialOEConfig
+
+    def train(self, config_path, dumpdir, machine, machines, expdir, device, force=False):
+        train(config_path, dumpdir, machine, machines, expdir, device, force)
+
+    def checkpoints(self, expdir):
+        return checkpoints(expdir)
+
+    def embed(self, expdir, dumpdir, machine, checkpoint, device, force=False):
+        embed(expdir, dumpdir, machine, checkpoint, device, force)

@@ -27,9 +27,10 @@ from asd_tools.audio import pitch_shift
 from asd_tools.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from asd_tools.data.corpus import Corpus
 from asd_tools.data.manifest import MANIFEST_NAME, read_manifest
-from asd_tools.data.windows import WindowDataset, random_starts, window_loader, window_starts
+from asd_tools.data.windows import WindowDataset, window_loader, window_starts
 from asd_tools.systems.serial_oe.classes import class_indices, n_classes, one_hot
 from asd_tools.systems.serial_oe.config import OETrainConfig
+from asd_tools.systems.serial_oe.sampler import OutlierExposureSampler
 from asd_tools.training.losses import domain_loss, outlier_exposure_loss, target_part_loss
 
 # The original trainer's steps_per_epoch before any epoch had ended; its domain classifier derived the
@@ -85,13 +86,13 @@ class OutlierExposureTask:
     def __init__(self, cfg: OETrainConfig, dumpdir, machine, machines, device, classes=None):
         """``classes``: the attribute table of ``train.class_target: attribute`` (None: sections)."""
         self.cfg, self.device = cfg, torch.device(device)
-        self.classes, self.n_classes = classes, n_classes(classes)
-        self.n_outliers = cfg.batch_size - cfg.n_pos - cfg.n_neg
+        corpus = Corpus(dumpdir)
+        self.sections = corpus.sections(machine)  # the section head's sections (section classes)
+        self.classes, self.n_classes = classes, n_classes(classes, self.sections)
         self.batch_size = cfg.batch_size + cfg.target_batch_size
         others = [m for m in machines if m != machine]
         if not others:
             raise ValueError("outlier exposure needs at least one other machine type for negatives")
-        corpus = Corpus(dumpdir)
         positives = corpus.clips(machine, "train")
         negatives = pd.concat([corpus.clips(m, "train") for m in others])
         pool = (
@@ -104,24 +105,17 @@ class OutlierExposureTask:
         domain = clips["domain"].to_numpy()
         self.machine_label = torch.as_tensor(is_positive, dtype=torch.float32)
         self.domain_label = torch.as_tensor(domain == "target", dtype=torch.float32)
-        self.class_index = torch.tensor(class_indices(clips, classes, is_positive), dtype=torch.long)
-        self.source_positions = np.flatnonzero(is_positive & (domain == "source"))
-        self.target_positions = np.flatnonzero(is_positive & (domain == "target"))
-        self.negative_positions = np.arange(len(positives), len(positives) + len(negatives))
-        self.outlier_positions = np.arange(len(positives) + len(negatives), len(clips))
-        # what the n_neg negatives are drawn from: the other types' clips, or those and the pool together
-        self.negative_draw = (
-            np.concatenate([self.negative_positions, self.outlier_positions])
-            if cfg.negatives == "union"
-            else self.negative_positions
+        self.class_index = torch.tensor(class_indices(clips, classes, is_positive, self.sections), dtype=torch.long)
+        n_positives, n_negatives = len(positives), len(negatives)
+        self.sampler = OutlierExposureSampler(
+            cfg,
+            self.lengths,
+            source=np.flatnonzero(is_positive & (domain == "source")),
+            target=np.flatnonzero(is_positive & (domain == "target")),
+            negatives=np.arange(n_positives, n_positives + n_negatives),
+            outliers=np.arange(n_positives + n_negatives, len(clips)),
+            name=machine,
         )
-        # mixing partners of the original's target part: any training clip of any machine type but this
-        # type's target clips (its sampler's "all source" set: this type's source clips and the negatives)
-        self.partner_positions = np.concatenate([self.source_positions, self.negative_positions])
-        if (cfg.n_target or cfg.target_batch_size) and len(self.target_positions) == 0:
-            raise ValueError(f"{machine}: target clips are asked for but the training list has none")
-        if (self.n_outliers or cfg.negatives == "union") and len(self.outlier_positions) == 0:
-            raise ValueError(f"{cfg.outlier_pool} holds no clips for the outlier share of the batch")
         self.renormalise = self._renormalisation(clips, dumpdir, machine)
         self._build_validation(corpus, machine, others)
         self.generator = torch.Generator().manual_seed(cfg.seed)
@@ -148,55 +142,10 @@ class OutlierExposureTask:
 
     # ---------------------------------------------------------------- batches
     def steps_per_epoch(self):
-        return math.ceil(len(self.source_positions) / self.cfg.n_pos)
-
-    def n_mixed_targets(self):
-        """Clips of the target part that are mixed (the first ones)."""
-        return int(round(self.cfg.target_batch_size * self.cfg.target_mix_ratio))
-
-    def epoch_plan(self, epoch):
-        """The (position, crop start) items of every batch of ``epoch`` (depends on seed and epoch only).
-
-        Batch layout: n_pos positives (the last n_target of them target clips), n_neg negatives,
-        the rest of batch_size outliers, then target_batch_size target clips (domain classifier),
-        then (target_part: original_mixed) one mixing partner per mixed target clip.
-        """
-        rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(self.source_positions)
-        n_pos, cfg = self.cfg.n_pos, self.cfg
-        plan = []
-        for step in range(self.steps_per_epoch()):
-            positives = order[step * n_pos : (step + 1) * n_pos]
-            if len(positives) < n_pos:  # top up the last batch with random source clips
-                positives = np.concatenate([positives, rng.choice(self.source_positions, n_pos - len(positives))])
-            if cfg.n_target:
-                positives[-cfg.n_target :] = rng.choice(self.target_positions, cfg.n_target)
-            parts = [positives, rng.choice(self.negative_draw, cfg.n_neg)]
-            if self.n_outliers:
-                parts.append(rng.choice(self.outlier_positions, self.n_outliers))
-            if cfg.target_batch_size:
-                parts.append(rng.choice(self.target_positions, cfg.target_batch_size))
-                if cfg.target_part == "original_mixed":
-                    parts.append(rng.choice(self.partner_positions, self.n_mixed_targets()))
-            positions = np.concatenate(parts)
-            starts = random_starts(rng, self.lengths[positions], WINDOW_SAMPLES)
-            if cfg.pool_fixed_crops:
-                starts = self._fixed_pool_starts(rng, positions, starts)
-            plan.append(list(zip(positions.tolist(), starts.tolist())))
-        return plan
-
-    def _fixed_pool_starts(self, rng, positions, starts):
-        """Pool clips start at one of N fixed crops ((length - window) // N) * i, i < N, as the
-        original dumped N = 5 crops of every AudioSet clip and read one at random."""
-        n = self.cfg.pool_fixed_crops
-        pool = np.isin(positions, self.outlier_positions)
-        hop = np.maximum(self.lengths[positions[pool]] - WINDOW_SAMPLES, 0) // n
-        starts = starts.copy()
-        starts[pool] = hop * rng.integers(n, size=int(pool.sum()))
-        return starts
+        return self.sampler.steps_per_epoch()
 
     def batches(self, epoch):
-        return window_loader(self.dataset, self.epoch_plan(epoch), self.cfg.num_workers, self.device)
+        return window_loader(self.dataset, self.sampler.epoch_plan(epoch), self.cfg.num_workers, self.device)
 
     # ---------------------------------------------------------------- loss
     def targets(self, positions):
@@ -237,7 +186,7 @@ class OutlierExposureTask:
         (the partner's own section, also for another machine type's clip, as the original did); the
         partners (the batch's last rows) are then dropped. Returns the tensors the model sees.
         """
-        first, count = self.cfg.batch_size, self.n_mixed_targets()
+        first, count = self.cfg.batch_size, self.sampler.n_mixed_targets()
         part = slice(first, first + count)
         alpha = self.cfg.mixup_alpha
         if self.cfg.target_part == "target_only":
@@ -313,7 +262,9 @@ class OutlierExposureTask:
         ]
         self.valid_machine = torch.as_tensor(np.arange(len(clips)) < len(positives), dtype=torch.float32)
         is_positive = np.arange(len(clips)) < len(positives)
-        self.valid_class = torch.tensor(class_indices(clips, self.classes, is_positive), dtype=torch.long)
+        self.valid_class = torch.tensor(
+            class_indices(clips, self.classes, is_positive, self.sections), dtype=torch.long
+        )
 
     def validate(self, model):
         loader = window_loader(self.valid_dataset, self.valid_plan, self.cfg.num_workers, self.device)

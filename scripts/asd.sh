@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The recipe of every system: the config's "system:" line picks it (serial_oe, dgmix, baseline).
+# The same stages for all of them:
+#   stage 0: data    the built-in synthetic set, or download of the real DCASE 2022 data
+#   stage 1: dump    validate + normalise every clip -> memory-mapped arrays + manifest in <dumpdir>
+#   stage 2: lists   train / valid / test lists of each machine type
+#   stage 3: train   per machine type: every training phase of the system -> exp/<data>/<machine>/<tag>/
+#   stage 4: embed   per machine type and checkpoint -> .../<checkpoint>/{inlier,test}.npz
+#   stage 5: detect  per machine type and checkpoint -> .../<checkpoint>/scores.csv
+#   stage 6: score   official score over the machine types -> exp/<data>/<set>/<tag>/<checkpoint>/score.md
+#                    (<set>: "all" for every machine type, "only_<a>+<b>" for a subset)
+# Each stage writes a log (its line names it) and resumes: what is current is not redone.
+
+stage=0                # first stage to run
+stop_stage=6           # last stage to run
+conf=conf/tuning/asd_model.cpu.yaml  # the config; its "system:" names the system
+tag=                   # experiment name (default: the config's file name)
+machines="bearing fan gearbox slider ToyCar ToyTrain valve"  # machine types (in training, the others are negatives)
+only_machines=         # run stages 3-5 only for these machine types (default: all of --machines)
+data=synthetic         # synthetic (built-in) or dcase2022 (real data)
+synthetic_size=small   # tiny, small or full (synthetic data only)
+synthetic_seed=0       # seed of the synthetic set
+data_root=             # DCASE 2022 layout folder (default: data/<data name>)
+download_dir=downloads # where real archives are kept (never deleted)
+dumpdir=               # default: dump/<data name>
+expdir=                # default: exp/<data name>
+valid_ratio=0.15       # share of source training clips held out for validation
+fold_rule=int          # folds of that split (first fold = validation): int = int(1/valid_ratio) as the original (0.15: 6 folds, 16.7 %), round = round(1/valid_ratio) (0.15: 7 folds, 14.3 %)
+split_seed=0           # seed of the train/valid split
+nj=2                   # parallel jobs for data generation
+outlier_pool=          # external outlier exposure: a folder of WAV files, or "synthetic" (built-in sounds)
+device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
+ground_truth_dir=      # evaluator ground truth for scoring (default: <data root>/ground_truth of the dump)
+figures=true           # false: scoring draws no figures (ROC, histograms, t-SNE, training curves; about half its time)
+force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
+
+valid_stages="0-6"
+help_message="Usage: $0 [options]   e.g. $0 --conf conf/tuning/baseline.yaml --machines \"fan valve\""
+. utils/parse_options.sh
+set -euo pipefail
+. utils/log.sh
+. utils/data_dirs.sh
+case "${fold_rule}" in
+    int | round) ;;
+    *) echo "$0: --fold_rule must be 'int' or 'round', not '${fold_rule}'" >&2; exit 1 ;;
+esac
+. ./path.sh
+. ./cmd.sh
+. utils/force.sh
+tag=${tag:-$(basename "${conf}" .yaml)}
+only_machines=${only_machines:-${machines}}
+in_stages() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+if [ "${stop_stage}" -ge 3 ] && [ ! -f "${conf}" ]; then
+    echo "$0: config ${conf} does not exist (see conf/tuning/)" >&2
+    exit 1
+fi
+
+if in_stages 0; then
+    if [ "${data}" = synthetic ]; then
+        log "Stage 0: built-in synthetic data (${synthetic_size}) -> ${data_root} (log: ${data_root}/make_synthetic.log)"
+        ${train_cmd} "${data_root}/make_synthetic.log" python -m asd_tools.bin.make_synthetic \
+            --root "${data_root}" --size "${synthetic_size}" --machines "${machines}" \
+            --seed "${synthetic_seed}" --jobs "${nj}"
+    else
+        log "Stage 0: DCASE 2022 download -> ${download_dir}, unpacked into ${data_root}"
+        local/download_data.sh --machines "${machines}" --download_dir "${download_dir}" --data_root "${data_root}"
+    fi
+fi
+
+if in_stages 1; then
+    log "Stage 1: dump ${data_root} -> ${dumpdir} (log: ${dumpdir}/dump.log)"
+    ${train_cmd} "${dumpdir}/dump.log" python -m asd_tools.bin.dump \
+        --data_root "${data_root}" --dumpdir "${dumpdir}" --machines "${machines}" "${force_flag[@]}"
+    if [ -n "${outlier_pool}" ]; then
+        if [ "${outlier_pool}" = synthetic ]; then
+            pool_args=(--folder "${data_root}/outlier_pool" --synthetic 40)
+        else
+            pool_args=(--folder "${outlier_pool}")
+        fi
+        log "Stage 1: outlier pool -> ${dumpdir}/outlier_pool (log: ${dumpdir}/dump_pool.log)"
+        ${train_cmd} "${dumpdir}/dump_pool.log" python -m asd_tools.bin.dump_pool "${pool_args[@]}" \
+            --dumpdir "${dumpdir}" "${force_flag[@]}"
+    fi
+fi
+
+if in_stages 2; then
+    log "Stage 2: train/valid/test lists in ${dumpdir}/<machine>/lists (log: ${dumpdir}/lists.log)"
+    ${train_cmd} "${dumpdir}/lists.log" python -m asd_tools.bin.make_lists \
+        --dumpdir "${dumpdir}" --machines "${machines}" --valid_ratio "${valid_ratio}" --fold_rule "${fold_rule}" \
+        --seed "${split_seed}" "${force_flag[@]}"
+fi
+
+for machine in ${only_machines}; do
+    machine_dir=${expdir}/${machine}/${tag}
+    if in_stages 3; then
+        log "Stage 3: ${machine}: training ${tag} (log: ${machine_dir}/train.log)"
+        ${cuda_cmd} --gpu 1 "${machine_dir}/train.log" python -m asd_tools.bin.train \
+            --config "${conf}" --dumpdir "${dumpdir}" --machine "${machine}" --machines "${machines}" \
+            --expdir "${machine_dir}" --device "${device}" "${force_flag[@]}"
+    fi
+    if in_stages 4; then
+        log "Stage 4: ${machine}: embeddings for every checkpoint (log: ${machine_dir}/embed.log)"
+        ${cuda_cmd} --gpu 1 "${machine_dir}/embed.log" python -m asd_tools.bin.embed \
+            --dumpdir "${dumpdir}" --machine "${machine}" --expdir "${machine_dir}" --device "${device}" \
+            "${force_flag[@]}"
+    fi
+    if in_stages 5; then
+        log "Stage 5: ${machine}: detectors on every checkpoint (log: ${machine_dir}/detect.log)"
+        ${train_cmd} "${machine_dir}/detect.log" python -m asd_tools.bin.detect \
+            --dumpdir "${dumpdir}" --machine "${machine}" --expdir "${machine_dir}" "${force_flag[@]}"
+    fi
+done
+
+if in_stages 6; then
+    args=(--expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag "${tag}")
+    # The results folder depends on the machine set: asked of the scorer, which also checks the names.
+    results=$(python -m asd_tools.bin.score "${args[@]}" --where)
+    [ -n "${ground_truth_dir}" ] && args+=(--ground_truth_dir "${ground_truth_dir}")
+    [ "${force}" = true ] && args+=(--force)
+    log "Stage 6: scoring every checkpoint of ${tag} (log: ${results}/score.log)"
+    ${train_cmd} "${results}/score.log" python -m asd_tools.bin.score "${args[@]}" --figures "${figures}"
+    log "Results: ${results}/<checkpoint>/score.md; submission files in .../teams/"
+fi
