@@ -2,8 +2,10 @@ import json
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 
 from asd_tools.data.dump import BadInputError, dump_machine, dump_pool
 from asd_tools.data.manifest import MANIFEST_COLUMNS, ClipStore, load_manifest
@@ -142,3 +144,30 @@ def test_an_outlier_pool_takes_upper_case_wav_files(tmp_path):
     pool = load_manifest(tmp_path / "dump", ["outlier_pool"])
     assert sorted(pool["file_name"]) == ["a.WAV", "b.wav"]
     assert sorted(pool.index) == ["outlier/pool/train/a", "outlier/pool/train/sub/b"]
+
+
+def test_batch_reads_equal_item_reads_crops_and_padding(tiny_dump):
+    from asd_tools.data.corpus import Corpus
+    from asd_tools.data.windows import WindowDataset, window_loader
+
+    corpus = Corpus(tiny_dump)
+    clips = pd.concat([corpus.clips("fan", "train"), corpus.clips("valve", "test")])  # two dump arrays
+    lengths = clips["length"].to_numpy()
+    rng = np.random.default_rng(0)
+    positions = rng.integers(len(clips), size=12)
+    starts = [int(rng.integers(0, max(n - 32000, 0) + 1)) for n in lengths[positions]]
+    starts[0] = int(lengths[positions[0]]) - 1000  # a crop past the clip's end: zero-padded
+    items = list(zip(positions.tolist(), starts))
+    dataset = WindowDataset(clips, tiny_dump, 32000)
+    got_positions, got = dataset.read_batch(items)
+    expected = torch.stack([dataset[item][1] for item in items])
+    assert got_positions.tolist() == positions.tolist()
+    assert torch.equal(got, expected) and got.dtype == torch.float32
+    assert got[0, 1000:].abs().sum() == 0 and got[0, :1000].abs().sum() > 0
+    # whole clips (window 0) of one length; the loader yields the plan's batches in order
+    common = clips["length"].mode()[0]
+    whole = WindowDataset(clips[clips["length"] == common].iloc[:3], tiny_dump, 0)
+    plan = [[(0, 0), (1, 0)], [(2, 0)]]
+    batches = list(window_loader(whole, plan, 0, "cpu"))
+    assert [b[0].tolist() for b in batches] == [[0, 1], [2]]
+    assert torch.equal(batches[0][1][1], whole[(1, 0)][1])

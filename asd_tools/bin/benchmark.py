@@ -1,8 +1,8 @@
 """Benchmark System 1 on a dumped data set and print figures (no test asserts on them).
 
 Measures, for one machine type and a config:
-  data loader alone (samples/s), training steps (samples/s, with AMP on CUDA),
-  embedding extraction (windows/s), and the detector stage (seconds), plus peak memory.
+  data loader alone (samples/s; also the per-item reference loader and the ratio), training steps
+  (samples/s, with AMP on CUDA), embedding extraction (windows/s), the detector stage (seconds), peak memory.
 
   python -m asd_tools.bin.benchmark --config conf/tuning/asd_model.000.yaml \
       --dumpdir dump/synthetic_small --machine fan --machines "bearing fan ..." [--device cuda]
@@ -40,13 +40,30 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def loader_throughput(task, steps):
+def loader_throughput(batches, steps):
+    """Samples per second of the first ``steps`` batches of an iterable of (positions, waves)."""
     start, count = time.time(), 0
-    for i, (_, waves) in enumerate(task.batches(1)):
+    for i, (_, waves) in enumerate(batches):
         count += len(waves)
         if i + 1 >= steps:
             break
     return count / (time.time() - start)
+
+
+def _stack_items(items):
+    positions, waves = zip(*items)
+    return torch.as_tensor(positions), torch.stack(waves)
+
+
+def item_loader(task, epoch=1):
+    """The loader as it was before batch reads: one ``__getitem__`` (a memory-map slice) per window,
+    stacked by the collate function; the same plan and workers as the task's loader (a reference only)."""
+    return torch.utils.data.DataLoader(
+        task.dataset,
+        batch_sampler=task.sampler.epoch_plan(epoch),
+        num_workers=task.cfg.num_workers,
+        collate_fn=_stack_items,
+    )
 
 
 def _endless_batches(task):
@@ -131,7 +148,10 @@ def serial_oe_figures(a, device, workdir):
         cfg.model.params["pretrained"] = False
     trainer, classes = build_trainer(cfg, a.dumpdir, a.machine, a.machines, workdir, device)
     figures = {"threads": torch.get_num_threads(), "batch_size": cfg.train.batch_size}
-    figures["loader_samples_per_s"] = loader_throughput(trainer.task, a.steps)
+    # the task's loader (a batch per read) and the per-item reference, same plan, same run
+    figures["loader_samples_per_s"] = loader_throughput(trainer.task.batches(1), a.steps)
+    figures["item_loader_samples_per_s"] = loader_throughput(item_loader(trainer.task), a.steps)
+    figures["loader_speed_up"] = figures["loader_samples_per_s"] / figures["item_loader_samples_per_s"]
     figures["train_samples_per_s"] = step_throughput(trainer, 2, a.steps)
     corpus = Corpus(a.dumpdir)
     test = corpus.clips(a.machine, "test").iloc[: a.embed_clips]

@@ -5,6 +5,7 @@ takes ``n_split`` evenly spaced windows, the last ending at the clip's end.
 """
 
 import numpy as np
+import pandas as pd
 import torch
 
 from asd_tools.data.manifest import ClipStore
@@ -28,43 +29,80 @@ class WindowDataset(torch.utils.data.Dataset):
 
     ``clips`` is a manifest slice (one row per clip). Windows shorter than ``window`` (only
     in whole-clip mode for short clips) are zero-padded. Workers open their own memmaps.
+    ``read_batch`` reads a whole batch with one vectorised gather per dump array: the loader
+    asks for batches, not items, so that Python's per-item cost is paid once per batch.
     """
 
     def __init__(self, clips, dumpdir, window: int):
         self.clips = clips.reset_index(drop=True)
-        self.rows = self.clips[["array", "offset", "length"]].to_dict("records")
         self.store = ClipStore(dumpdir)
         self.window = window
+        codes, self.arrays = pd.factorize(self.clips["array"])
+        self.array_code = np.asarray(codes, dtype=np.int64)
+        self.offsets = self.clips["offset"].to_numpy(np.int64)
+        self.lengths = self.clips["length"].to_numpy(np.int64)
 
     def __len__(self):
-        return len(self.rows)
+        return len(self.clips)
 
     def __getitem__(self, item):
+        """One window, read on its own (a slice of the memory map): the per-item path, kept for single
+        reads and as the reference that ``read_batch`` equals."""
         position, start = item
-        row = self.rows[position]
+        row = self.clips.iloc[position]
         length = min(self.window, int(row["length"]) - int(start)) if self.window else int(row["length"])
         wave = self.store.read(row, int(start), length)
         if self.window and len(wave) < self.window:
             wave = np.pad(wave, (0, self.window - len(wave)))
         return position, torch.from_numpy(wave)
 
+    def read_batch(self, items):
+        """``items``: (clip position, start) pairs -> (positions, waves): a (B,) tensor and a (B, W) float32
+        tensor, W the window (whole-clip mode, window 0: the clips' common length, which they must share)."""
+        items = np.asarray(items, dtype=np.int64).reshape(-1, 2)
+        positions, starts = items[:, 0], items[:, 1]
+        available = self.lengths[positions] - starts  # samples from the start to the clip's end
+        if self.window:
+            width = self.window
+        elif len(np.unique(self.lengths[positions])) == 1:
+            width = int(available.max())
+        else:
+            raise ValueError("whole clips of different lengths cannot share a batch: use batches of one clip")
+        ramp = np.arange(width, dtype=np.int64)
+        inside = ramp[None, :] < available[:, None]  # windows past a clip's end are zero-padded
+        out = np.zeros((len(items), width), dtype=np.float32)
+        for code in np.unique(self.array_code[positions]):
+            rows = np.flatnonzero(self.array_code[positions] == code)
+            first = self.offsets[positions[rows]] + starts[rows]
+            index = first[:, None] + np.minimum(ramp[None, :], np.maximum(available[rows, None] - 1, 0))
+            values = self.store.array(self.arrays[code])[index]  # one gather from the memory map
+            out[rows] = np.where(inside[rows], values, 0.0)
+        return torch.from_numpy(positions), torch.from_numpy(out)
 
-def collate_windows(items):
-    positions, waves = zip(*items)
-    return torch.as_tensor(positions), torch.stack(waves)
+
+class _PlannedBatches(torch.utils.data.Dataset):
+    """The plan's batches as the items of a DataLoader: item ``i`` is batch ``i``, read at once."""
+
+    def __init__(self, dataset: WindowDataset, plan):
+        self.dataset, self.plan = dataset, plan
+
+    def __len__(self):
+        return len(self.plan)
+
+    def __getitem__(self, i):
+        return self.dataset.read_batch(self.plan[i])
 
 
 def window_loader(dataset, plan, num_workers, device):
     """A DataLoader over a precomputed plan: a list of batches of (clip position, start) items.
 
     The plan carries all randomness, so batches depend only on the plan's seed (exact resume),
-    and workers only read the memory-mapped dump.
+    and workers only read the memory-mapped dump, a whole batch per request.
     """
     return torch.utils.data.DataLoader(
-        dataset,
-        batch_sampler=plan,
+        _PlannedBatches(dataset, plan),
+        batch_size=None,  # each item is already a batch
         num_workers=num_workers,
-        collate_fn=collate_windows,
         pin_memory=torch.device(device).type == "cuda",
     )
 
