@@ -27,7 +27,8 @@ expdir=                # default: exp/<data name>
 valid_ratio=0.15       # share of source training clips held out for validation
 fold_rule=int          # folds of that split (first fold = validation): int = int(1/valid_ratio) as the original (0.15: 6 folds, 16.7 %), round = round(1/valid_ratio) (0.15: 7 folds, 14.3 %)
 split_seed=0           # seed of the train/valid split
-nj=2                   # parallel jobs for data generation
+nj=1                   # machine types whose stages 3-5 run at once (each gets nproc/nj CPU threads unless OMP_NUM_THREADS is set)
+synthetic_jobs=2       # parallel jobs of the synthetic data generation
 outlier_pool=          # external outlier exposure: a folder of WAV files, or "synthetic" (built-in sounds)
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
 ground_truth_dir=      # evaluator ground truth for scoring (default: <data root>/ground_truth of the dump)
@@ -40,6 +41,7 @@ help_message="Usage: $0 [options]   e.g. $0 --conf conf/tuning/baseline.yaml --m
 set -euo pipefail
 . utils/log.sh
 . utils/data_dirs.sh
+if [[ ! "${nj}" =~ ^[1-9][0-9]*$ ]]; then echo "$0: --nj must be a positive integer, not '${nj}'" >&2; exit 1; fi
 case "${fold_rule}" in
     int | round) ;;
     *) echo "$0: --fold_rule must be 'int' or 'round', not '${fold_rule}'" >&2; exit 1 ;;
@@ -60,7 +62,7 @@ if in_stages 0; then
         log "Stage 0: built-in synthetic data (${synthetic_size}) -> ${data_root} (log: ${data_root}/make_synthetic.log)"
         ${train_cmd} "${data_root}/make_synthetic.log" python -m asd_tools.bin.make_synthetic \
             --root "${data_root}" --size "${synthetic_size}" --machines "${machines}" \
-            --seed "${synthetic_seed}" --jobs "${nj}"
+            --seed "${synthetic_seed}" --jobs "${synthetic_jobs}"
     else
         log "Stage 0: DCASE 2022 download -> ${download_dir}, unpacked into ${data_root}"
         local/download_data.sh --machines "${machines}" --download_dir "${download_dir}" --data_root "${data_root}"
@@ -90,8 +92,9 @@ if in_stages 2; then
         --seed "${split_seed}" "${force_flag[@]}"
 fi
 
-for machine in ${only_machines}; do
-    machine_dir=${expdir}/${machine}/${tag}
+# Stages 3-5 of one machine type (its logs: train.log, embed.log, detect.log in its experiment folder).
+machine_stages() {
+    local machine=$1 machine_dir=${expdir}/${1}/${tag}
     if in_stages 3; then
         log "Stage 3: ${machine}: training ${tag} (log: ${machine_dir}/train.log)"
         ${cuda_cmd} --gpu 1 "${machine_dir}/train.log" python -m asd_tools.bin.train \
@@ -109,7 +112,31 @@ for machine in ${only_machines}; do
         ${train_cmd} "${machine_dir}/detect.log" python -m asd_tools.bin.detect \
             --dumpdir "${dumpdir}" --machine "${machine}" --expdir "${machine_dir}" "${force_flag[@]}"
     fi
-done
+}
+
+if [ "${stop_stage}" -ge 3 ] && [ "${stage}" -le 5 ]; then
+    if [ "${nj}" -le 1 ]; then
+        for machine in ${only_machines}; do machine_stages "${machine}"; done
+    else
+        # Up to nj machine types at once, each sharing the CPUs fairly; every one runs to its end, then
+        # the failed ones are named together (their logs hold the errors).
+        export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / nj > 0 ? $(nproc) / nj : 1 ))}
+        status_dir=$(mktemp -d)
+        for machine in ${only_machines}; do
+            while [ "$(jobs -rp | wc -l)" -ge "${nj}" ]; do wait -n || true; done
+            # ";", not "&&": inside an && list errexit is off, and a failed stage would run on into the next
+            ( machine_stages "${machine}"; touch "${status_dir}/${machine}.ok" ) &
+        done
+        wait || true
+        failed=()
+        for machine in ${only_machines}; do [ -f "${status_dir}/${machine}.ok" ] || failed+=("${machine}"); done
+        rm -rf "${status_dir}"
+        if [ "${#failed[@]}" -gt 0 ]; then
+            echo "$0: stages ${stage}-$((stop_stage < 5 ? stop_stage : 5)) failed for ${failed[*]} (see their logs above)" >&2
+            exit 1
+        fi
+    fi
+fi
 
 if in_stages 6; then
     args=(--expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag "${tag}")

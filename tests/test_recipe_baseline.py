@@ -101,3 +101,24 @@ def test_baseline_runs_unchanged_on_a_real_layout_folder(tmp_path):
     files = list((result / "teams/asd_tools/baseline_features").glob("anomaly_score_*.csv"))
     assert len(files) == 2 * 3
     assert all(len(f.read_text().splitlines()) == 8 for f in files)
+
+
+def test_parallel_machine_types_give_the_sequential_scores_and_name_the_failed_ones(tiny_dump, tmp_path):
+    """--nj 2: stages 3-5 of two machine types at once; the same score tables as one after the other,
+    and a machine type that fails is named while the others finish."""
+    common = ["--dumpdir", str(tiny_dump), "--machines", "fan valve", "--stage", "3", "--stop_stage", "5"]
+    run_recipe("baseline.sh", *common, "--expdir", str(tmp_path / "seq"))
+    out = run_recipe("baseline.sh", *common, "--expdir", str(tmp_path / "par"), "--nj", "2")
+    assert out.count("Stage 5:") == 2
+    for machine in ("fan", "valve"):
+        sequential = (tmp_path / "seq" / machine / "baseline/features/scores.csv").read_bytes()
+        assert (tmp_path / "par" / machine / "baseline/features/scores.csv").read_bytes() == sequential
+    failing = subprocess.run(
+        ["./baseline.sh", *common, "--expdir", str(tmp_path / "bad"), "--nj", "2", "--only_machines", "bearing fan"],
+        cwd=SCRIPTS,
+        capture_output=True,
+        text=True,
+    )
+    assert failing.returncode == 1
+    assert "stages 3-5 failed for bearing (see their logs above)" in failing.stderr
+    assert (tmp_path / "bad/fan/baseline/features/scores.csv").exists()  # the other machine type finished
