@@ -7,7 +7,7 @@ import torch
 
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import load_config
-from asd_tools.constants import N_SECTIONS, SECTIONS
+from asd_tools.datasets.registry import DCASE2022
 from asd_tools.systems.serial_oe import recipe
 from asd_tools.systems.serial_oe.classes import (
     CLASSES_NAME,
@@ -20,6 +20,9 @@ from asd_tools.systems.serial_oe.classes import (
 )
 from asd_tools.systems.serial_oe.config import SerialOEConfig
 from tests.conftest import TINY_MACHINES, edited_config
+
+SECTIONS = DCASE2022.units("fan", "dev") + DCASE2022.units("fan", "eval")  # six sections
+N_SECTIONS = 6  # DCASE 2022: sections 00-05
 
 
 def _clips(rows):

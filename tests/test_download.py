@@ -8,7 +8,11 @@ from functools import partial
 
 import pytest
 
-from asd_tools.data.download import DownloadError, download_dcase2022, fetch, verify_zip
+from asd_tools.data.corpus import Corpus
+from asd_tools.data.download import DownloadError, download, fetch, verify_zip
+from asd_tools.data.dump import dump_machine
+from asd_tools.datasets.registry import DATASET_SPECS
+from asd_tools.scoring.ground_truth import ground_truth_files, label_evaluation_clips
 from tests.conftest import write_wav
 
 
@@ -63,50 +67,110 @@ def _zip_bytes(members):
     return buffer.getvalue()
 
 
-def _serve_machine(root, tmp_path, machine="fan"):
-    """Zenodo-like records for one machine type, and the evaluator's ground truth files."""
+def _year_clips(spec, machine):
+    """Per archive set, (member path inside the zip, anonymised eval name or None, labelled name) per clip:
+    one training clip per unit, one test clip per development unit and one per evaluation unit."""
+    clips = {"dev": [], "eval_train": [], "eval_test": []}
+    for half, set_name in (("dev", "dev"), ("eval", "eval_train")):
+        for u in spec.units(machine, half):
+            if spec.naming == "machine_id":
+                clips[set_name].append((f"{machine}/train/normal_id_{u:02d}_00000000.wav", None, None))
+            else:
+                clips[set_name].append(
+                    (f"{machine}/train/section_{u:02d}_source_train_normal_0000_a_1.wav", None, None)
+                )
+    for u in spec.units(machine, "dev"):
+        if spec.naming == "machine_id":
+            clips["dev"].append((f"{machine}/test/anomaly_id_{u:02d}_00000000.wav", None, None))
+        elif spec.test_folders:  # 2021: per-domain test folders, no attributes in test names
+            clips["dev"].append((f"{machine}/source_test/section_{u:02d}_source_test_anomaly_0000.wav", None, None))
+        else:
+            clips["dev"].append((f"{machine}/test/section_{u:02d}_source_test_anomaly_0000_a_1.wav", None, None))
+    for u in spec.units(machine, "eval"):
+        if spec.naming == "machine_id":
+            anon, full = f"id_{u:02d}_00000000.wav", f"anomaly_id_{u:02d}_00000007.wav"
+            member = f"{machine}/test/{anon}"
+        elif spec.test_folders:
+            anon, full = f"section_{u:02d}_source_test_0000.wav", f"section_{u:02d}_source_test_anomaly_0007.wav"
+            member = f"{machine}/source_test/{anon}"
+        else:
+            anon, full = f"section_{u:02d}_0000.wav", f"section_{u:02d}_source_test_anomaly_0007_a_1.wav"
+            member = f"{machine}/test/{anon}"
+        clips["eval_test"].append((member, anon, full))
+    return clips
+
+
+def _serve_year(root, tmp_path, spec, machine):
+    """Zenodo-like records of one year for one machine type, and its ground truth (every clip anomalous)."""
     wav = tmp_path / "clip.wav"
     write_wav(wav, seconds=2.5)
-    archives = {
-        f"6355122/files/dev_{machine}.zip": {
-            f"{machine}/train/section_00_source_train_normal_0000_a_1.wav": wav,
-            f"{machine}/test/section_00_source_test_anomaly_0000_a_1.wav": wav,
-        },
-        f"6462969/files/eval_data_{machine}_train.zip": {
-            f"{machine}/train/section_03_source_train_normal_0000_a_1.wav": wav
-        },
-        f"6586456/files/eval_data_{machine}_test.zip": {f"{machine}/test/section_03_0000.wav": wav},
-    }
-    for name, members in archives.items():
-        path = root / "record" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(_zip_bytes(members))
-    for folder in ("ground_truth_data", "ground_truth_domain"):
-        for section in ("03", "04", "05"):
-            path = root / "gt" / folder / f"ground_truth_{machine}_section_{section}_test.csv"
+    clips = _year_clips(spec, machine)
+    halves = spec.datasets_of(machine)
+    for archive in spec.archives:
+        if archive.dataset in halves:
+            path = root / "record" / archive.record / "files" / archive.file_name(machine)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(f"section_{section}_0000.wav,1\n")
+            path.write_bytes(_zip_bytes({member: wav for member, _, _ in clips[archive.name]}))
+    evaluation = [(anon, full) for _, anon, full in clips["eval_test"]]
+    for rel in {rel for u in spec.units(machine, "eval") for rel in ground_truth_files(spec, machine, u)}:
+        path = root / "gt" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if spec.ground_truth.format == "eval_data_list":
+            label = ",1" if spec.naming == "machine_id" else ""
+            path.write_text(f"{machine}\n" + "".join(f"{anon},{full}{label}\n" for anon, full in evaluation))
+        elif "ground_truth_domain" in rel:
+            path.write_text("".join(f"{anon},0\n" for anon, _ in evaluation if f"section_{rel[-11:-9]}_" in anon))
+        else:
+            section, domain = (rel.split("_section_")[1].split("_") + ["", ""])[:2]
+            rows = [anon for anon, _ in evaluation if anon.startswith(f"section_{section}_")]
+            rows = [a for a in rows if domain != "target"]  # the served test clips are all source-domain
+            path.write_text("".join(f"{anon},1\n" for anon in rows))
+    return clips
 
 
-def test_download_verify_unpack(server, tmp_path):
+def _machine_of(spec):
+    """A machine type with both halves where the year has them, else an evaluation-only one."""
+    both = [m for m in spec.machines() if len(spec.datasets_of(m)) == 2]
+    return both[0] if both else spec.eval_machines[0]
+
+
+@pytest.mark.parametrize("layout", list(DATASET_SPECS))
+def test_download_verify_unpack_dump_and_label(server, tmp_path, layout):
+    """Each year's archive names, unpacked layout (2021's test folders merged), ground truth; then the
+    dump parses every name and the ground truth labels the evaluation clips."""
     root, url = server
-    _serve_machine(root, tmp_path)
-    download_dcase2022(
-        ["fan"], tmp_path / "dl", tmp_path / "data", zenodo_url=f"{url}/record", ground_truth_url=f"{url}/gt"
-    )
+    spec = DATASET_SPECS[layout]
+    machines = [_machine_of(spec)] + ([spec.dev_machines[0]] if spec.first_shot else [])
+    clips = {m: _serve_year(root, tmp_path, spec, m) for m in machines}
+    kwargs = dict(zenodo_url=f"{url}/record", ground_truth_url=f"{url}/gt", layout=layout)
+    download(machines, tmp_path / "dl", tmp_path / "data", **kwargs)
     data = tmp_path / "data"
-    assert (data / "dev/fan/train/section_00_source_train_normal_0000_a_1.wav").exists()
-    assert (data / "eval/fan/train/section_03_source_train_normal_0000_a_1.wav").exists()
-    assert (data / "eval/fan/test/section_03_0000.wav").exists()
-    assert (data / "ground_truth/ground_truth_domain/ground_truth_fan_section_05_test.csv").exists()
-    archives = sorted(p.name for p in (tmp_path / "dl").iterdir())
-    assert archives == ["dev_fan.zip", "eval_data_fan_test.zip", "eval_data_fan_train.zip"]  # kept
+    expected = sorted(a.file_name(m) for m in machines for a in spec.archives if a.dataset in spec.datasets_of(m))
+    assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == expected  # kept
+    for machine in machines:
+        for set_name, rows in clips[machine].items():
+            half = "dev" if set_name == "dev" else "eval"
+            for member, _, _ in rows:
+                name = member.split("/")[-1]
+                split = "train" if "/train/" in member else "test"
+                assert (data / half / member.split("/")[0] / split / name).exists(), member
+        assert not list((data / spec.datasets_of(machine)[0] / machine).glob("*_test"))
+        dump_machine(data, machine, tmp_path / "dump", layout=layout)
+    corpus = Corpus(tmp_path / "dump")
+    assert corpus.spec is spec
+    labelled = label_evaluation_clips(corpus.manifest(machines), data / "ground_truth", spec)
+    eval_test = labelled[(labelled.dataset == "eval") & (labelled.split == "test")]
+    assert len(eval_test) == len(spec.units(machines[0], "eval")) and set(eval_test["state"]) == {"anomaly"}
+    assert set(eval_test["domain"]) == {"source"}
     # a second run fetches nothing
     count = len(RangeHandler.requests)
-    download_dcase2022(
-        ["fan"], tmp_path / "dl", tmp_path / "data", zenodo_url=f"{url}/record", ground_truth_url=f"{url}/gt"
-    )
+    download(machines, tmp_path / "dl", tmp_path / "data", **kwargs)
     assert len(RangeHandler.requests) == count
+
+
+def test_unknown_machine_type_of_a_year_is_named(tmp_path):
+    with pytest.raises(ValueError, match="not a machine type of dcase2023.*bandsaw"):
+        download(["pump"], tmp_path / "dl", tmp_path / "data", layout="dcase2023")
 
 
 def test_partial_download_is_resumed(server, tmp_path):

@@ -5,13 +5,15 @@ import pytest
 import torch
 
 from asd_tools.config import load_config
-from asd_tools.constants import SECTIONS
+from asd_tools.datasets.registry import DCASE2022
 from asd_tools.models import build_model
 from asd_tools.models.cnn import create_backbone
 from asd_tools.models.frontend import FrontendConfig, MelFrontend
 from asd_tools.models.sequence import SinusoidalPositions
 from asd_tools.systems.serial_oe.config import SerialOEConfig
 from asd_tools.systems.serial_oe.recipe import make_model
+
+SECTIONS = DCASE2022.units("fan", "dev") + DCASE2022.units("fan", "eval")  # six sections
 
 CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
 

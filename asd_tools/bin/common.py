@@ -5,7 +5,7 @@ import errno
 import logging
 import sys
 
-from asd_tools.constants import MACHINE_TYPES
+from asd_tools.datasets.registry import DATASET_SPECS, DEFAULT, all_machine_types
 from asd_tools.utils import setup_logging
 
 
@@ -34,14 +34,21 @@ def bool_arg(value: str) -> bool:
 
 
 def machines_arg(value: str):
-    """Space- or comma-separated machine types, checked against the known ones."""
+    """Space- or comma-separated machine types, checked against those of every registered year
+    (the stages that know the data set check them against its own)."""
     machines = value.replace(",", " ").split()
+    known = all_machine_types()
     if not machines:
-        raise argparse.ArgumentTypeError(f"no machine types given; known: {' '.join(MACHINE_TYPES)}")
-    unknown = [m for m in machines if m not in MACHINE_TYPES]
+        raise argparse.ArgumentTypeError(f"no machine types given; known: {' '.join(known)}")
+    unknown = [m for m in machines if m not in known]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown machine types {unknown}; known: {' '.join(MACHINE_TYPES)}")
+        raise argparse.ArgumentTypeError(f"unknown machine types {unknown}; known: {' '.join(known)}")
     return machines
+
+
+def layout_arg(p: argparse.ArgumentParser) -> None:
+    """``--layout``: which registered data set's names, units and metric the files follow."""
+    p.add_argument("--layout", default=DEFAULT, choices=list(DATASET_SPECS), help="the data set's layout (year)")
 
 
 def best_device(requested="auto"):

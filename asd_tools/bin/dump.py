@@ -1,20 +1,21 @@
 """Stage 1: validate, normalise and dump the clips of each machine type; write the manifest."""
 
-from asd_tools.bin.common import machines_arg, parser, run
+from asd_tools.bin.common import layout_arg, machines_arg, parser, run
 from asd_tools.data.dump import dump_machine
 
 
 def main(argv=None):
     p = parser(__doc__)
-    p.add_argument("--data_root", required=True, help="folder with dev/ and eval/ in the DCASE 2022 layout")
+    p.add_argument("--data_root", required=True, help="folder with dev/ and eval/ in the layout of --layout")
     p.add_argument("--dumpdir", required=True)
     p.add_argument("--machines", type=machines_arg, required=True)
+    layout_arg(p)
     p.add_argument("--force", action="store_true", help="re-dump even when the dump is current")
     args = p.parse_args(argv)
 
     def main_fn(a):
         for machine in a.machines:
-            dump_machine(a.data_root, machine, a.dumpdir, a.force)
+            dump_machine(a.data_root, machine, a.dumpdir, a.force, a.layout)
 
     run(main_fn, args)
 

@@ -1,4 +1,4 @@
-"""Score an experiment over machine types: official DCASE 2022 tables and submission files.
+"""Score an experiment over machine types: the data set's official score tables and submission files.
 
 Reads ``<expdir>/<machine>/<tag>/<checkpoint>/scores.csv`` for each machine type and writes
 ``<expdir>/<set>/<tag>/<checkpoint>/{score.csv,score.md,sections.csv,summary.csv,teams/...}``,
@@ -52,7 +52,7 @@ def experiment_checkpoints(expdir, machines, tag):
 
 def score_checkpoint(a, corpus, labelled, gt_inputs, checkpoint):
     files = [Path(a.expdir) / m / a.tag / checkpoint / "scores.csv" for m in a.machines]
-    outdir = results_dir(a.expdir, a.machines, a.tag) / checkpoint
+    outdir = results_dir(a.expdir, a.machines, a.tag, corpus.spec) / checkpoint
     record = Provenance(
         outdir,
         "score",
@@ -68,11 +68,13 @@ def score_checkpoint(a, corpus, labelled, gt_inputs, checkpoint):
     if record.is_current(a.force):
         summary = pd.read_csv(outdir / "summary.csv")
         test = labelled[labelled["split"] == "test"]
-        announce(score_line(name, summary, label_coverage(test)) + f" -> {outdir / 'score.md'} (up to date)")
+        announce(
+            score_line(name, summary, label_coverage(test, corpus.spec)) + f" -> {outdir / 'score.md'} (up to date)"
+        )
         return
     record.invalidate()
     _, summary, coverage = score_experiment(
-        files, labelled, outdir, f"{a.tag}_{checkpoint}", a.team, a.postprocess, figures=a.figures
+        files, labelled, outdir, f"{a.tag}_{checkpoint}", a.team, a.postprocess, figures=a.figures, spec=corpus.spec
     )
     record.write()
     announce(score_line(name, summary, coverage) + f" -> {outdir / 'score.md'}")
@@ -101,14 +103,14 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     def main_fn(a):
+        corpus = Corpus(a.dumpdir)
         if a.where:
-            print(results_dir(a.expdir, a.machines, a.tag))
+            print(results_dir(a.expdir, a.machines, a.tag, corpus.spec))
             return
         checkpoints = [a.checkpoint] if a.checkpoint else experiment_checkpoints(a.expdir, a.machines, a.tag)
         gt_dir = a.ground_truth_dir or default_ground_truth_dir(a.dumpdir, a.machines)
-        corpus = Corpus(a.dumpdir)
         labelled = labelled_manifest(corpus, a.machines, gt_dir)
-        gt_inputs = ground_truth_inputs(corpus.manifest(a.machines), gt_dir)
+        gt_inputs = ground_truth_inputs(corpus.manifest(a.machines), gt_dir, corpus.spec)
         for checkpoint in checkpoints:
             score_checkpoint(a, corpus, labelled, gt_inputs, checkpoint)
 

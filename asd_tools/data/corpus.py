@@ -12,6 +12,8 @@ import pandas as pd
 
 from asd_tools.data.manifest import MANIFEST_NAME, ClipStore, dump_identity, read_manifest
 from asd_tools.data.split import lists_identity, read_list
+from asd_tools.datasets.registry import DEFAULT, dataset_spec
+from asd_tools.provenance import read_record
 
 Subsets = Union[str, Iterable[str]]
 
@@ -29,12 +31,34 @@ def manifest_sections(manifest: pd.DataFrame) -> tuple:
     return tuple(sorted(int(s) for s in manifest["section"].unique() if s >= 0))
 
 
+def dump_layout(dumpdir, machine) -> str:
+    """The data set (layout) a machine type's dump was made from; dumps older than the registry are DCASE 2022."""
+    record = read_record(Path(dumpdir) / machine, "dump") or {}
+    return record.get("settings", {}).get("layout", DEFAULT)
+
+
 class Corpus:
     def __init__(self, dumpdir):
         self.dumpdir = Path(dumpdir)
         self._manifests = {}
         self._lists = {}
         self._store = None
+        self._spec = None
+
+    @property
+    def spec(self):
+        """The :class:`~asd_tools.datasets.spec.DatasetSpec` of the dumped data (every machine type's
+        dump must name the same one: a folder mixing years would score with the wrong metric)."""
+        if self._spec is None:
+            machines = sorted(p.parent.name for p in self.dumpdir.glob(f"*/{MANIFEST_NAME}"))
+            layouts = {m: dump_layout(self.dumpdir, m) for m in machines}
+            if len(set(layouts.values())) > 1:
+                raise ValueError(
+                    f"{self.dumpdir} mixes data sets ({', '.join(f'{m}: {n}' for m, n in layouts.items())}): "
+                    "dump each data set into its own --dumpdir"
+                )
+            self._spec = dataset_spec(next(iter(layouts.values()), DEFAULT))
+        return self._spec
 
     def manifest(self, machines: Subsets) -> pd.DataFrame:
         """The manifests of ``machines`` (one name or several), concatenated and indexed by clip id."""

@@ -1,4 +1,4 @@
-"""Download the DCASE 2022 Task 2 archives and the evaluator's ground truth.
+"""Download any registered year's DCASE Task 2 archives and its published ground truth.
 
 * Resumable: a complete archive is skipped; a partial ``.part`` file is continued with an
   HTTP Range request.
@@ -14,30 +14,15 @@ import socket
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from asd_tools.constants import EVAL_SECTIONS
+from asd_tools.datasets.registry import DEFAULT, dataset_spec
+from asd_tools.scoring.ground_truth import GROUND_TRUTH_FOLDER, ground_truth_files
 from asd_tools.utils import progress
 
 ZENODO_URL = "https://zenodo.org/record"
-GROUND_TRUTH_URL = "https://raw.githubusercontent.com/Kota-Dohi/dcase2022_evaluator/main"
+SETS = ("dev", "eval_train", "eval_test")  # the archive sets of every year
 CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class Archive:
-    record: str
-    file_pattern: str
-    dataset: str  # the folder it unpacks into: dev/ or eval/
-
-
-ARCHIVES = {
-    "dev": Archive("6355122", "dev_{machine}.zip", "dev"),
-    "eval_train": Archive("6462969", "eval_data_{machine}_train.zip", "eval"),
-    "eval_test": Archive("6586456", "eval_data_{machine}_test.zip", "eval"),
-}
-GROUND_TRUTH_FOLDERS = ("ground_truth_data", "ground_truth_domain")
 
 
 class DownloadError(ConnectionError):
@@ -134,30 +119,58 @@ def _merge(src: Path, dst: Path) -> None:
         src.replace(dst)
 
 
-def download_dcase2022(
+def merge_test_folders(machine_dir: Path, folders) -> None:
+    """Move the clips of ``source_test/`` and ``target_test/`` (2021) into ``test/``, as the official
+    baseline's download script does; the names already carry the domain, so nothing collides."""
+    for name in folders:
+        folder = machine_dir / name
+        if not folder.is_dir():
+            continue
+        (machine_dir / "test").mkdir(exist_ok=True)
+        for clip in sorted(folder.iterdir()):
+            clip.replace(machine_dir / "test" / clip.name)
+        folder.rmdir()
+
+
+def download(
     machines,
     download_dir,
     data_root,
-    sets=tuple(ARCHIVES),
+    sets=SETS,
     zenodo_url=ZENODO_URL,
-    ground_truth_url=GROUND_TRUTH_URL,
+    ground_truth_url=None,
     timeout=30.0,
+    layout=DEFAULT,
 ) -> None:
-    """Fetch, verify and unpack the chosen sets for ``machines``, plus the evaluation ground truth."""
+    """Fetch, verify and unpack the chosen sets of data set ``layout`` for ``machines``, plus the
+    evaluation ground truth; each archive is fetched only for the machine types of its half."""
+    spec = dataset_spec(layout)
     download_dir, data_root = Path(download_dir), Path(data_root)
+    archives = {a.name: a for a in spec.archives}
     for set_name in sets:
-        if set_name not in ARCHIVES:
-            raise ValueError(f"unknown set '{set_name}': choose from {sorted(ARCHIVES)}")
+        if set_name not in archives:
+            raise ValueError(f"unknown set '{set_name}': choose from {sorted(archives)}")
     for machine in machines:
+        halves = spec.datasets_of(machine)  # an unknown machine type fails here, naming the known ones
         for set_name in sets:
-            archive = ARCHIVES[set_name]
-            name = archive.file_pattern.format(machine=machine)
+            archive = archives[set_name]
+            if archive.dataset not in halves:
+                continue
+            name = archive.file_name(machine)
             path = fetch(f"{zenodo_url}/{archive.record}/files/{name}", download_dir / name, timeout)
             verify_zip(path)
             unpack(path, data_root / archive.dataset)
-        if "eval_test" in sets:
-            for folder in GROUND_TRUTH_FOLDERS:
-                for section in EVAL_SECTIONS:
-                    name = f"{folder}/ground_truth_{machine}_section_{section:02d}_test.csv"
-                    fetch(f"{ground_truth_url}/{name}", data_root / "ground_truth" / name, timeout)
-    logging.info(f"DCASE 2022 data for {' '.join(machines)} is in {data_root}")
+            merge_test_folders(data_root / archive.dataset / machine, spec.test_folders)
+        if "eval_test" in sets and "eval" in halves:
+            fetch_ground_truth(spec, machine, data_root / GROUND_TRUTH_FOLDER, ground_truth_url, timeout)
+    logging.info(f"{spec.title} data for {' '.join(machines)} is in {data_root}")
+
+
+def fetch_ground_truth(spec, machine, folder: Path, url=None, timeout=30.0) -> None:
+    """The ground-truth files of ``machine``'s evaluation units (an evaluation list once for all)."""
+    url = url or spec.ground_truth.url
+    relative = dict.fromkeys(
+        rel for unit in spec.units(machine, "eval") for rel in ground_truth_files(spec, machine, unit)
+    )
+    for rel in relative:
+        fetch(f"{url}/{rel}", folder / rel, timeout)

@@ -23,12 +23,11 @@ from asd_tools.audio import resample
 from asd_tools.constants import CLIP_SECONDS, SAMPLE_RATE, SPLITS, UNKNOWN, WINDOW_SAMPLES
 from asd_tools.data.manifest import MANIFEST_COLUMNS, MANIFEST_NAME
 from asd_tools.data.names import BadClipName, parse_clip_path, wav_files
+from asd_tools.datasets.registry import DEFAULT, dataset_spec
 from asd_tools.provenance import Provenance, files_fingerprint
 from asd_tools.utils import atomic_path, atomic_write_text, progress, write_csv
 
 DUMP_FORMAT = 2  # 2: evaluation labels are no longer stored in the dump
-REQUIRED_FOLDERS = (("dev", "train"), ("dev", "test"))
-OPTIONAL_FOLDERS = (("eval", "train"), ("eval", "test"))
 NORMALISE_CHUNK = 1 << 22
 
 
@@ -36,22 +35,38 @@ class BadInputError(ValueError):
     """One or more input files cannot be dumped; the message lists all of them."""
 
 
-def find_clips(data_root: Path, machine: str):
-    """All WAV paths of a machine type, checking that the development folders exist."""
+def clip_folders(spec, machine):
+    """(required, optional) (half, split) folders of a machine type: the first half it has data in
+    (dev, or eval for a first-shot evaluation type) needs its training clips, and a dev half its
+    test clips too; evaluation test clips may come later."""
+    halves = spec.datasets_of(machine)
+    required = [(halves[0], "train")] + ([(halves[0], "test")] if halves[0] == "dev" else [])
+    every = [(half, split) for half in halves for split in SPLITS]
+    return required, [f for f in every if f not in required]
+
+
+def find_clips(data_root: Path, machine: str, spec):
+    """All WAV paths of a machine type, checking that its required folders exist."""
+    required, optional = clip_folders(spec, machine)
     paths = []
-    for dataset, split in REQUIRED_FOLDERS + OPTIONAL_FOLDERS:
+    for dataset, split in required + optional:
         folder = data_root / dataset / machine / split
         if not folder.is_dir():
-            if (dataset, split) in REQUIRED_FOLDERS:
+            if (dataset, split) in required:
                 raise FileNotFoundError(
-                    f"{folder} does not exist: the data root must follow the DCASE 2022 layout "
-                    f"(<root>/dev/{machine}/train, ...). Run stage 0 (download or synthetic data) "
+                    f"{folder} does not exist: the data root must follow the {spec.name} layout "
+                    f"(<root>/{dataset}/{machine}/{split}, ...). Run stage 0 (download or synthetic data) "
                     "or point --data_root at the unpacked archives."
                 )
             logging.warning(f"{folder} does not exist: {machine} is dumped without {dataset}/{split}")
             continue
         paths += wav_files(folder)
     return paths
+
+
+def stats_half(spec, machine) -> str:
+    """Whose training clips set the normalisation: the development half's, or an evaluation-only type's own."""
+    return spec.datasets_of(machine)[0]
 
 
 def clip_header(path):
@@ -68,12 +83,12 @@ def clip_header(path):
     return header.samplerate, int(np.ceil(header.frames * SAMPLE_RATE / header.samplerate))
 
 
-def parse_all(paths):
+def parse_all(paths, spec=None):
     """Parse every name and header; collect every problem instead of stopping at the first."""
     rows, errors = [], []
     for path in paths:
         try:
-            info = parse_clip_path(path)
+            info = parse_clip_path(path, spec)
             rate, length = clip_header(path)
         except (BadClipName, BadInputError) as err:
             errors.append(str(err))
@@ -113,13 +128,16 @@ def read_clip(row):
     return wave, None
 
 
-def dump_record(outdir: Path, paths, root: Path) -> Provenance:
-    """What a dump is made from: the audio files (names, sizes, times) and the dump's format."""
+def dump_record(outdir: Path, paths, root: Path, layout: str = DEFAULT) -> Provenance:
+    """What a dump is made from: the audio files (names, sizes, times), the data set's layout and the
+    dump's format. The default layout is left out of the settings, so dumps made before other layouts
+    existed (all DCASE 2022) stay current."""
+    layout_setting = {} if layout == DEFAULT else {"layout": layout}
     return Provenance(
         outdir,
         "dump",
         inputs={"audio": files_fingerprint(paths, root)},
-        settings={"sample_rate": SAMPLE_RATE, "clips": len(paths)},
+        settings={"sample_rate": SAMPLE_RATE, "clips": len(paths), **layout_setting},
         fmt=DUMP_FORMAT,
         info={"data_root": str(Path(root).resolve())},
     )
@@ -134,24 +152,27 @@ def _write_dump(df: pd.DataFrame, outdir: Path) -> None:
     logging.info(f"dumped {len(df)} clips to {outdir}")
 
 
-def dump_machine(data_root, machine, dumpdir, force=False):
-    """Dump one machine type; skip it when its dump is current (same audio files), unless ``force``.
+def dump_machine(data_root, machine, dumpdir, force=False, layout=DEFAULT):
+    """Dump one machine type of data set ``layout``; skip it when its dump is current (same audio
+    files, same layout), unless ``force``.
 
     Labels of the evaluation test clips are not part of the dump: the scoring stage reads the
     ground truth, so labels published after the dump need no re-dump.
     """
+    spec = dataset_spec(layout)
+    spec.datasets_of(machine)  # an unknown machine type fails here, naming the known ones
     data_root, outdir = Path(data_root), Path(dumpdir) / machine
-    paths = find_clips(data_root, machine)
-    record = dump_record(outdir, paths, data_root)
+    paths = find_clips(data_root, machine, spec)
+    record = dump_record(outdir, paths, data_root, layout)
     if record.is_current(force):
         return
     record.invalidate()
-    rows, errors = parse_all(paths)
+    rows, errors = parse_all(paths, spec)
     if errors:
         raise BadInputError(_error_report(machine, errors))
     df = pd.DataFrame(rows)
     df["array"] = df["split"].map(lambda s: f"{machine}/{s}.npy")
-    df["for_stats"] = (df["dataset"] == "dev") & (df["split"] == "train")
+    df["for_stats"] = (df["dataset"] == stats_half(spec, machine)) & (df["split"] == "train")
     _warn_unusual(df)
     _write_dump(df, outdir)
     record.write()

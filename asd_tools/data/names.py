@@ -1,24 +1,87 @@
-"""The one place where DCASE 2022 file names are parsed.
+"""The one place where clip file names are parsed, for every data set's naming rule.
 
-Every later stage reads the manifest's columns instead of splitting names again.
+Every later stage reads the manifest's columns instead of splitting names again. A data set's
+spec (``datasets/registry.py``) names its rule; the rules are here:
+
+* ``section`` (2022-2025): ``section_00_source_train_normal_0009_<attributes>.wav``,
+  ``section_00_target_test_anomaly_0001_noAttribute.wav``; evaluation test clips
+  ``section_03_0123.wav`` (no labels). Clip indices start at 0000 or 0001 depending on the type.
+* ``section_domain_test`` (2021): the same labelled names (development test clips carry no
+  attributes); evaluation test clips keep their domain: ``section_03_source_test_0123.wav``.
+* ``machine_id`` (2020): ``normal_id_01_00000000.wav``, ``anomaly_id_01_00000263.wav``;
+  evaluation test clips ``id_05_00000000.wav``. No domains: every clip is "source".
 """
 
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from asd_tools.constants import MACHINE_TYPES, SPLITS, UNKNOWN, dataset_of_section
+from asd_tools.constants import SPLITS, UNKNOWN
+from asd_tools.datasets.registry import DEFAULT, dataset_spec
+from asd_tools.datasets.spec import DATASETS
 
 # The suffix is .wav in any case (.WAV too); clip ids drop it, file names keep it exactly,
 # since the official evaluator pairs submission rows with its ground truth by exact name.
 WAV = ".wav"
-# section_00_source_train_normal_0009_car_A1_spd_28V_mic_1_noise_1.wav
-LABELLED_NAME = re.compile(
-    r"^section_(?P<section>\d{2})_(?P<domain>source|target)_(?P<split>train|test)_"
+# section_00_source_train_normal_0009_car_A1_spd_28V_mic_1_noise_1.wav. The split is optional:
+# the 2024 evaluator's full names of RoboticArm lack "_test_" (section_00_source_normal_0001_...).
+LABELLED_SECTION = re.compile(
+    r"^section_(?P<section>\d{2})_(?P<domain>source|target)(?:_(?P<split>train|test))?_"
     r"(?P<state>normal|anomaly)_(?P<index>\d{4})(?:_(?P<attributes>.+))?(?i:\.wav)$"
 )
-# section_03_0123.wav (evaluation test set: no labels in the name)
-UNLABELLED_NAME = re.compile(r"^section_(?P<section>\d{2})_(?P<index>\d{4})(?i:\.wav)$")
+# section_03_0123.wav (the READMEs' section_03_test_0123.wav accepted too)
+UNLABELLED_SECTION = re.compile(r"^section_(?P<section>\d{2})_(?:test_)?(?P<index>\d{4})(?i:\.wav)$")
+UNLABELLED_SECTION_DOMAIN = re.compile(
+    r"^section_(?P<section>\d{2})_(?P<domain>source|target)_test_(?P<index>\d{4})(?i:\.wav)$"
+)
+LABELLED_ID = re.compile(r"^(?P<state>normal|anomaly)_id_(?P<section>\d{2})_(?P<index>\d{8})(?i:\.wav)$")
+UNLABELLED_ID = re.compile(r"^id_(?P<section>\d{2})_(?P<index>\d{8})(?i:\.wav)$")
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """The name patterns of one data set: labelled (training and development test) and unlabelled
+    (evaluation test); ``domain`` is the domain of clips whose names carry none."""
+
+    labelled: re.Pattern
+    unlabelled: re.Pattern
+    forms: str  # the patterns in words, for error messages
+    domain: str = UNKNOWN
+
+    def parse(self, name: str):
+        """The name's fields (section, domain, state, index, attributes, split or None), or None."""
+        match = self.labelled.match(name) or self.unlabelled.match(name)
+        if not match:
+            return None
+        fields = match.groupdict()
+        return {
+            "section": int(fields["section"]),
+            "domain": fields.get("domain") or self.domain,
+            "state": fields.get("state") or UNKNOWN,
+            "index": int(fields["index"]),
+            "attributes": fields.get("attributes") or "",
+            "split": fields.get("split"),
+            "labelled": match.re is self.labelled,
+        }
+
+
+SECTION_FORMS = "section_SS_<source|target>_<train|test>_<normal|anomaly>_NNNN[_attrs].wav"
+NAME_RULES = {
+    "section": NameRule(
+        LABELLED_SECTION, UNLABELLED_SECTION, f"{SECTION_FORMS}, or section_SS_NNNN.wav for evaluation test clips"
+    ),
+    "section_domain_test": NameRule(
+        LABELLED_SECTION,
+        UNLABELLED_SECTION_DOMAIN,
+        f"{SECTION_FORMS}, or section_SS_<source|target>_test_NNNN.wav for evaluation test clips",
+    ),
+    "machine_id": NameRule(
+        LABELLED_ID,
+        UNLABELLED_ID,
+        "<normal|anomaly>_id_NN_NNNNNNNN.wav, or id_NN_NNNNNNNN.wav for evaluation test clips",
+        domain="source",
+    ),
+}
 
 
 def wav_files(folder, recursive=False):
@@ -29,19 +92,19 @@ def wav_files(folder, recursive=False):
 
 
 class BadClipName(ValueError):
-    """A file name or location that does not follow the DCASE 2022 layout."""
+    """A file name or location that does not follow the data set's layout."""
 
 
 @dataclass(frozen=True)
 class ClipInfo:
-    """Everything a DCASE 2022 path says about its clip."""
+    """Everything a clip's path says about it."""
 
     clip_id: str
     file_name: str
     machine: str
     dataset: str
     split: str
-    section: int
+    section: int  # the section, or the machine ID in 2020
     domain: str
     state: str
     index: int
@@ -51,39 +114,43 @@ class ClipInfo:
         return asdict(self)
 
 
-def parse_clip_path(path) -> ClipInfo:
-    """Parse ``.../<machine>/<split>/<file name>`` into a :class:`ClipInfo`.
+def parse_name(name: str, spec):
+    """The fields of a bare file name under ``spec``'s naming rule (None if it fits no pattern)."""
+    return NAME_RULES[spec.naming].parse(name)
 
-    The machine type and split come from the folders, the rest from the name;
-    the split written in a labelled name must agree with its folder.
+
+def parse_clip_path(path, spec=None) -> ClipInfo:
+    """Parse ``.../<dev|eval>/<machine>/<split>/<file name>`` into a :class:`ClipInfo`.
+
+    ``spec`` is the data set's :class:`~asd_tools.datasets.spec.DatasetSpec` (default: DCASE 2022).
+    The half (dev / eval), machine type and split come from the folders, the rest from the name;
+    the split written in a labelled name must agree with its folder, and the section (or ID) must
+    be one of that machine type's in that half.
     """
+    spec = spec or dataset_spec(DEFAULT)
     path = Path(path)
-    machine, split, name = path.parent.parent.name, path.parent.name, path.name
-    if machine not in MACHINE_TYPES:
-        raise BadClipName(f"{path}: folder '{machine}' is not a machine type {MACHINE_TYPES}")
+    dataset, machine, split, name = path.parent.parent.parent.name, path.parent.parent.name, path.parent.name, path.name
+    if dataset not in DATASETS:
+        raise BadClipName(
+            f"{path}: folder '{dataset}' is not one of {DATASETS} (layout <root>/<dev|eval>/<machine>/...)"
+        )
+    if machine not in spec.machines(dataset):
+        raise BadClipName(
+            f"{path}: folder '{machine}' is not a {dataset} machine type of {spec.name} {spec.machines(dataset)}"
+        )
     if split not in SPLITS:
         raise BadClipName(f"{path}: folder '{split}' is not one of {SPLITS}")
-    labelled = LABELLED_NAME.match(name)
-    if labelled:
-        fields = labelled.groupdict()
-        if fields["split"] != split:
-            raise BadClipName(f"{path}: name says '{fields['split']}' but the file is in '{split}/'")
-        domain, state, attributes = fields["domain"], fields["state"], fields["attributes"] or ""
-    else:
-        unlabelled = UNLABELLED_NAME.match(name)
-        if not unlabelled or split != "test":
-            raise BadClipName(
-                f"{path}: '{name}' fits no DCASE 2022 name pattern "
-                "(section_SS_<source|target>_<train|test>_<normal|anomaly>_NNNN[_attrs].wav, "
-                "or section_SS_NNNN.wav for evaluation test clips)"
-            )
-        fields = unlabelled.groupdict()
-        domain, state, attributes = UNKNOWN, UNKNOWN, ""
-    section = int(fields["section"])
-    try:
-        dataset = dataset_of_section(section)
-    except ValueError as err:
-        raise BadClipName(f"{path}: {err}") from None
+    rule = NAME_RULES[spec.naming]
+    fields = rule.parse(name)
+    if fields is None or (not fields["labelled"] and split != "test"):
+        raise BadClipName(f"{path}: '{name}' fits no {spec.name} name pattern ({rule.forms})")
+    if fields["split"] is not None and fields["split"] != split:
+        raise BadClipName(f"{path}: name says '{fields['split']}' but the file is in '{split}/'")
+    if fields["section"] not in spec.units(machine, dataset):
+        raise BadClipName(
+            f"{path}: {spec.unit_label(fields['section'])} is not a {dataset} {spec.unit} of {machine} in "
+            f"{spec.name} (those are {', '.join(f'{u:02d}' for u in spec.units(machine, dataset))})"
+        )
     stem = name[: -len(WAV)]
     return ClipInfo(
         clip_id=f"{machine}/{dataset}/{split}/{stem}",
@@ -91,9 +158,9 @@ def parse_clip_path(path) -> ClipInfo:
         machine=machine,
         dataset=dataset,
         split=split,
-        section=section,
-        domain=domain,
-        state=state,
-        index=int(fields["index"]),
-        attributes=attributes,
+        section=fields["section"],
+        domain=fields["domain"],
+        state=fields["state"],
+        index=fields["index"],
+        attributes=fields["attributes"],
     )

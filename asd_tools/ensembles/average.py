@@ -157,16 +157,16 @@ class ScoreTable:
     checkpoint: str = ""
 
 
-def ensemble_name(name, machines) -> str:
+def ensemble_name(name, machines, spec=None) -> str:
     """The ensemble's experiment name: ``name`` over every machine type, ``name.<set>`` over a subset."""
-    machine_set = machine_set_name(machines)
+    machine_set = machine_set_name(machines, spec)
     return name if machine_set == FULL_SET else f"{name}.{machine_set}"
 
 
-def find_score_tables(expdir, machines) -> list:
+def find_score_tables(expdir, machines, spec=None) -> list:
     """Every scored experiment over exactly ``machines`` (ensembles themselves excluded)."""
     tables = []
-    folder = Path(expdir) / machine_set_name(machines)
+    folder = Path(expdir) / machine_set_name(machines, spec)
     for path in sorted(folder.glob("*/*/score.csv")):
         tag = path.parent.parent.name
         if tag.startswith(ENSEMBLE_PREFIX):
@@ -369,14 +369,14 @@ def describe(settings: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in settings.items())
 
 
-def score_ensemble(files, manifest, expdir, machines, name, settings=None, members=None) -> str:
+def score_ensemble(files, manifest, expdir, machines, name, settings=None, members=None, spec=None) -> str:
     """Score the ensemble's per-machine tables with the shared module (tables, figures, report.md).
 
     ``manifest`` carries the known evaluation labels (``ground_truth.label_evaluation_clips``);
     ``settings`` (the variant) and ``members`` (machine -> names) go into ``variant.json``.
     """
-    outdir = results_dir(expdir, machines, name) / CHECKPOINT
-    _, summary, coverage = score_experiment(files, manifest, outdir, name, postprocess="ensemble")
+    outdir = results_dir(expdir, machines, name, spec) / CHECKPOINT
+    _, summary, coverage = score_experiment(files, manifest, outdir, name, postprocess="ensemble", spec=spec)
     if settings is not None:
         write_record(outdir, settings, members=members or {})
     return f"{score_line(name, summary, coverage)} -> {outdir / 'score.md'}"

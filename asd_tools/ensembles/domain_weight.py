@@ -260,9 +260,9 @@ def plot_domain_weights(results: dict, path, div) -> None:
     plt.close(fig)
 
 
-def scored_embeddings_dir(expdir, machines, tag, checkpoint, machine) -> Path:
+def scored_embeddings_dir(expdir, machines, tag, checkpoint, machine, spec=None) -> Path:
     """The embeddings behind one scored checkpoint of the domain classifier (its sources.json)."""
-    sources = results_dir(expdir, machines, tag) / checkpoint / SOURCES
+    sources = results_dir(expdir, machines, tag, spec) / checkpoint / SOURCES
     if not sources.exists():
         raise FileNotFoundError(f"{sources} is missing: run ./domain_classifier_job.sh (all stages, then scoring)")
     scores = json.loads(sources.read_text())["scores"]
@@ -307,7 +307,7 @@ def write_domain_weights(expdir, dumpdir, machines, tag, checkpoints, settings, 
     corpus = Corpus(dumpdir)
     results, rows = {}, []
     for machine in machines:
-        folders = [scored_embeddings_dir(expdir, machines, tag, c, machine) for c in checkpoints]
+        folders = [scored_embeddings_dir(expdir, machines, tag, c, machine, corpus.spec) for c in checkpoints]
         result, labels = machine_weights(folders, corpus.manifest(machine), settings, divs)
         write_csv(result.probabilities, outdir / f"{machine}_target_prob.csv")
         n = len(result.weights)

@@ -13,9 +13,8 @@ import logging
 import timm
 from torch import nn
 
-from asd_tools.constants import N_SECTIONS
 from asd_tools.models.frontend import FrontendConfig, MelFrontend
-from asd_tools.models.heads import EmbeddingHeads, GeM
+from asd_tools.models.heads import DEFAULT_CLASSES, EmbeddingHeads, GeM
 
 # Current timm names of backbones the original configs used under their old names.
 BACKBONE_ALIASES = {"tf_efficientnet_b0_ns": "tf_efficientnet_b0.ns_jft_in1k"}
@@ -35,7 +34,7 @@ class CNNModel(nn.Module):
         dropout=0.3,
         domain_head=False,
         frontend=None,
-        n_classes=N_SECTIONS,
+        n_classes=DEFAULT_CLASSES,
     ):
         super().__init__()
         self.frontend = MelFrontend(frontend or FrontendConfig())

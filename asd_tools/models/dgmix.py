@@ -17,8 +17,8 @@ import math
 
 from torch import nn
 
-from asd_tools.constants import N_SECTIONS
 from asd_tools.models.frontend import FrontendConfig, MelFrontend
+from asd_tools.models.heads import DEFAULT_CLASSES
 
 # (expansion t, channels c, repeats n, stride s) of the inverted residual stages
 STAGES = ((1, 8, 1, 1), (6, 16, 2, 2), (6, 16, 3, 2), (6, 32, 4, 2), (6, 48, 3, 1), (6, 80, 3, 2), (6, 160, 1, 1))
@@ -75,7 +75,7 @@ class DGMixExtractor(nn.Module):
         tail_batchnorm=True,
         head_relu=True,
         init="torch",
-        n_sections=N_SECTIONS,
+        n_sections=DEFAULT_CLASSES,
     ):
         super().__init__()
         if init not in INITS:

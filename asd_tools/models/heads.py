@@ -3,7 +3,9 @@
 import torch
 from torch import nn
 
-from asd_tools.constants import N_SECTIONS
+# The original recipe's head size (six sections); the recipes size every head from the corpus instead.
+DEFAULT_CLASSES = 6
+
 
 
 class GeM(nn.Module):
@@ -24,7 +26,7 @@ class EmbeddingHeads(nn.Module):
     NECKS = ("option-F", "option-D")
 
     def __init__(
-        self, in_dim, embedding_size=128, neck="option-F", dropout=0.3, n_classes=N_SECTIONS, domain_head=False
+        self, in_dim, embedding_size=128, neck="option-F", dropout=0.3, n_classes=DEFAULT_CLASSES, domain_head=False
     ):
         super().__init__()
         if neck not in self.NECKS:

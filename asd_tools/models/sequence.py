@@ -7,9 +7,8 @@ import torch
 from torch import nn
 
 from asd_tools.audio import conformer
-from asd_tools.constants import N_SECTIONS
 from asd_tools.models.frontend import FrontendConfig, MelFrontend
-from asd_tools.models.heads import EmbeddingHeads
+from asd_tools.models.heads import DEFAULT_CLASSES, EmbeddingHeads
 
 # How the mel frames are scaled before the sinusoidal positions are added:
 #   sqrt_d: x * sqrt(d_model) + pe, the original Transformer/Conformer (ESPnet-style PositionalEncoding,
@@ -74,7 +73,7 @@ class TransformerModel(_SequenceModel):
         neck_dropout=0.3,
         domain_head=False,
         frontend=None,
-        n_classes=N_SECTIONS,
+        n_classes=DEFAULT_CLASSES,
     ):
         frontend = frontend or FrontendConfig()  # the schema's defaults, as for the CNN
         super().__init__(frontend, embedding_size, neck, neck_dropout, domain_head, pe_scale, n_classes)
@@ -108,7 +107,7 @@ class ConformerModel(_SequenceModel):
         neck_dropout=0.3,
         domain_head=False,
         frontend=None,
-        n_classes=N_SECTIONS,
+        n_classes=DEFAULT_CLASSES,
     ):
         frontend = frontend or FrontendConfig()  # the schema's defaults, as for the CNN
         super().__init__(frontend, embedding_size, neck, neck_dropout, domain_head, pe_scale, n_classes)

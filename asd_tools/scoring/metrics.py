@@ -1,11 +1,18 @@
-"""The official DCASE 2022 Task 2 score, and the seeds' per-domain hAUC as a second metric.
+"""The official DCASE Task 2 scores of every year, and the seeds' per-domain hAUC as a second metric.
 
-Official (per machine type m and section n, 200 test clips):
+Official since 2022 (``source_target_hmean``; per machine type m and section n):
   AUC source = source-domain normal clips against all anomalous clips of the section,
   AUC target = target-domain normal clips against all anomalous clips of the section,
   pAUC       = all clips, FPR cut at 0.1, McClish-standardised (sklearn ``max_fpr``);
 official score = harmonic mean of all these values over the machine types and sections
 of one set (dev or eval), each clamped below at 2.2e-16.
+
+Official in 2021 (``per_domain_hmean``): AUC and pAUC per section *and domain*, each on that
+domain's clips only (the per-domain columns below); harmonic mean of all of them, clamped likewise.
+
+2020 (``per_id_mean``): AUC and pAUC per machine ID on all its clips; the evaluator reports their
+arithmetic means per machine type and no single score, so the overall figure here is the arithmetic
+mean of every ID's AUC and pAUC (a convention, not an official number).
 
 Per-domain hAUC (the 2021 rule that the seed recipes print; not the official score):
 AUC and pAUC computed on one domain's normal and anomalous clips only.
@@ -13,6 +20,9 @@ AUC and pAUC computed on one domain's normal and anomalous clips only.
 Mixed-domain hAUC (the original System 1 recipe's ``dev_hauc``, which ranked its ensemble members;
 not the official score): AUC and pAUC on all clips of a section, both domains together.
 """
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -106,26 +116,82 @@ def section_table(df: pd.DataFrame, score_column: str, groups=None) -> pd.DataFr
     return pd.DataFrame(rows, columns=columns)
 
 
-def summarise(sections: pd.DataFrame) -> pd.DataFrame:
-    """Harmonic means per (dataset, machine) and per dataset ('all' machines).
+def _columns(group, columns):
+    return group[list(columns)].to_numpy().ravel()
 
-    Columns: official (all AUCs and pAUCs), auc (source+target AUCs), pauc, and
+
+@dataclass(frozen=True)
+class OfficialRule:
+    """One year's official score over a group of sections: the score, its AUC part and its pAUC part."""
+
+    auc_columns: tuple
+    pauc_columns: tuple
+    average: Callable  # harmonic (clamped) or arithmetic mean
+    title: str  # what the score is, in one sentence, for the score tables
+
+    def figures(self, group) -> dict:
+        aucs, paucs = _columns(group, self.auc_columns), _columns(group, self.pauc_columns)
+        return {
+            "official": self.average(np.concatenate([aucs, paucs])),
+            "auc": self.average(aucs),
+            "pauc": self.average(paucs),
+        }
+
+
+def _mean(values):
+    values = np.asarray(values, dtype=np.float64)
+    return np.nan if values.size == 0 or np.isnan(values).any() else float(values.mean())
+
+
+OFFICIAL_RULES = {
+    "source_target_hmean": OfficialRule(
+        ("auc_source", "auc_target"),
+        ("pauc",),
+        lambda v: _hmean(v),
+        "Harmonic mean over machine types and sections of AUC source, AUC target and pAUC "
+        "(AUC per domain = that domain's normal clips against all anomalies of the section).",
+    ),
+    "per_domain_hmean": OfficialRule(
+        ("dom_auc_source", "dom_auc_target"),
+        ("dom_pauc_source", "dom_pauc_target"),
+        lambda v: _hmean(v),
+        "Harmonic mean over machine types, sections and domains of AUC and pAUC, each computed on "
+        "that domain's normal and anomalous clips only.",
+    ),
+    "per_id_mean": OfficialRule(
+        ("auc_mixed",),
+        ("pauc",),
+        _mean,
+        "Arithmetic mean over machine IDs of AUC and pAUC on all of an ID's test clips; the evaluator "
+        "reports these means per machine type and no single overall score (the overall row is a convention).",
+    ),
+}
+
+
+def official_rule(metric: str) -> OfficialRule:
+    if metric not in OFFICIAL_RULES:
+        raise ValueError(f"unknown official metric '{metric}': choose one of {', '.join(OFFICIAL_RULES)}")
+    return OFFICIAL_RULES[metric]
+
+
+def summarise(sections: pd.DataFrame, metric: str = "source_target_hmean") -> pd.DataFrame:
+    """Means per (dataset, machine) and per dataset ('all' machines).
+
+    Columns: official, auc and pauc by the year's ``metric`` (``OFFICIAL_RULES``; since 2022: all
+    AUCs and pAUCs, the source+target AUCs, the pAUCs), and
     hauc_domain (per-domain 2021-rule AUCs and pAUCs; a different metric), and hauc_mixed
     (AUC and pAUC of both domains together: the original recipe's ranking metric).
     """
+    rule = official_rule(metric)
     rows = []
     for dataset, per_set in sections.groupby("dataset", sort=True):
         groups = [(m, g) for m, g in per_set.groupby("machine", sort=True)] + [("all", per_set)]
         for machine, group in groups:
-            aucs = group[["auc_source", "auc_target"]].to_numpy().ravel()
-            paucs = group["pauc"].to_numpy()
             rows.append(
                 {
                     "dataset": dataset,
                     "machine": machine,
-                    "official": _hmean(np.concatenate([aucs, paucs])),
-                    "auc": _hmean(aucs),
-                    "pauc": _hmean(paucs),
+                    **rule.figures(group),
                     "auc_source": _hmean(group["auc_source"]),
                     "auc_target": _hmean(group["auc_target"]),
                     "hauc_domain": _hmean(group[list(DOMAIN_COLUMNS)].to_numpy().ravel()),

@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from asd_tools.constants import DEV_SECTIONS, EVAL_SECTIONS, MACHINE_TYPES, MIN_METRIC_VALUE
-from asd_tools.scoring.metrics import section_groups, section_table, summarise
+from asd_tools.constants import MIN_METRIC_VALUE
+from asd_tools.datasets.registry import DEFAULT, dataset_spec
+from asd_tools.datasets.spec import DATASETS
+from asd_tools.scoring.metrics import official_rule, section_groups, section_table, summarise
 from asd_tools.scoring.plots import experiment_figures
 from asd_tools.scoring.submission import gamma_threshold, write_submission
 from asd_tools.utils import atomic_dir, atomic_write_text, harmonic_mean, write_csv
@@ -32,41 +34,46 @@ RESULT = "result.json"  # the chosen post-process and what was scored (read by b
 LABEL_COLUMNS = ["machine", "dataset", "section", "domain", "state", "file_name"]
 FULL_SET = "all"
 PARTIAL = "_partial"  # suffix of a set (dev/eval) whose sections are not all labelled
-SET_SECTIONS = {"dev": DEV_SECTIONS, "eval": EVAL_SECTIONS}
 # Leaderboard columns per set and machine type (and over all machine types): the official score
 # and AUC per domain rank today's ensembles; the original recipe's ensembles ranked by the
 # mixed-domain hAUC (generalisation) and the per-domain hAUC (specialisation).
 RANK_METRICS = ("official", "auc_source", "auc_target", "hauc_mixed", "hauc_domain_source", "hauc_domain_target")
 
 
-def machine_set_name(machines) -> str:
-    """Folder name of the results over ``machines``: "all" for every machine type, else "only_<a>+<b>".
+def _spec(spec):
+    return spec or dataset_spec(DEFAULT)
+
+
+def machine_set_name(machines, spec=None) -> str:
+    """Folder name of the results over ``machines``: "all" for every machine type of the data set
+    ``spec`` (default DCASE 2022), else "only_<a>+<b>".
 
     Results over different sets of machine types never share a folder (or a submission).
     """
+    known = _spec(spec).machines()
     machines = list(machines)
     if not machines:
         raise ValueError("no machine types given")
-    unknown = sorted(set(machines) - set(MACHINE_TYPES))
+    unknown = sorted(set(machines) - set(known))
     if unknown:
-        raise ValueError(f"unknown machine types {unknown}; known: {' '.join(MACHINE_TYPES)}")
+        raise ValueError(f"unknown machine types {unknown}; known in {_spec(spec).name}: {' '.join(known)}")
     if len(set(machines)) != len(machines):
         raise ValueError(f"machine types given twice: {' '.join(machines)}")
-    if set(machines) == set(MACHINE_TYPES):
+    if set(machines) == set(known):
         return FULL_SET
-    return "only_" + "+".join(m for m in MACHINE_TYPES if m in machines)
+    return "only_" + "+".join(m for m in known if m in machines)
 
 
-def results_dir(expdir, machines, tag) -> Path:
+def results_dir(expdir, machines, tag, spec=None) -> Path:
     """``<expdir>/<machine set>/<tag>``: the score tables of one experiment over ``machines``."""
-    return Path(expdir) / machine_set_name(machines) / tag
+    return Path(expdir) / machine_set_name(machines, spec) / tag
 
 
-def label_coverage(test: pd.DataFrame) -> dict:
+def label_coverage(test: pd.DataFrame, spec=None) -> dict:
     """Per set (dev/eval) with test clips: (labelled sections, sections of the set) as (machine, section) lists."""
     coverage = {}
     for dataset, part in test.groupby("dataset"):
-        expected = [(m, s) for m in machines_of(part) for s in SET_SECTIONS.get(dataset, sorted(part["section"]))]
+        expected = [(m, s) for m in machines_of(part) for s in _spec(spec).units(m, dataset)]
         known = part["state"].isin(("normal", "anomaly"))
         labelled = set(zip(part.loc[known, "machine"], part.loc[known, "section"]))
         coverage[dataset] = ([key for key in expected if key in labelled], expected)
@@ -112,13 +119,13 @@ def postprocess_columns(scores: pd.DataFrame):
     return [c for c in scores.columns if c not in META_COLUMNS and c not in LABEL_COLUMNS]
 
 
-def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per post-process: official score and per-domain hAUC per set and machine."""
+def leaderboard(scores: pd.DataFrame, spec=None) -> pd.DataFrame:
+    """One row per post-process: official score (the year's rule) and per-domain hAUC per set and machine."""
     test = scores[scores["subset"] == "test"].reset_index(drop=True)
     groups = section_groups(test)
     rows = []
     for column in postprocess_columns(scores):
-        summary = summarise(section_table(test, column, groups))
+        summary = summarise(section_table(test, column, groups), _spec(spec).metric)
         row = {"postprocess": column}
         for _, r in summary.iterrows():
             prefix = f"{r['dataset']}" if r["machine"] == "all" else f"{r['dataset']}_{r['machine']}"
@@ -145,8 +152,12 @@ def thresholds_for(scores: pd.DataFrame, column: str) -> dict:
     return out
 
 
-def score_experiment(score_files, manifest, outdir, system="system", team="asd_tools", postprocess=None, figures=True):
+def score_experiment(
+    score_files, manifest, outdir, system="system", team="asd_tools", postprocess=None, figures=True, spec=None
+):
     """Write every table and the submission files; return (chosen post-process, summary, coverage).
+
+    ``spec`` is the data set's spec (default DCASE 2022): its official metric and submission names.
 
     ``manifest`` carries the evaluation labels known so far (see ``ground_truth.label_evaluation_clips``).
     ``figures=False`` leaves the figures out of ``report.md`` (drawing them, the t-SNE map above
@@ -154,15 +165,16 @@ def score_experiment(score_files, manifest, outdir, system="system", team="asd_t
     """
     outdir = Path(outdir)
     scores = read_scores(score_files, manifest)
-    coverage = label_coverage(scores[scores["subset"] == "test"])
+    spec = _spec(spec)
+    coverage = label_coverage(scores[scores["subset"] == "test"], spec)
     scores = mark_partial_sets(scores, coverage)
-    board = leaderboard(scores)
+    board = leaderboard(scores, spec)
     best = postprocess or board["postprocess"].iloc[0]
     if best not in board["postprocess"].values:
         raise KeyError(f"post-process '{best}' is not among the scored columns")
     test = scores[scores["subset"] == "test"]
     sections = section_table(test, best)
-    summary = summarise(sections)
+    summary = summarise(sections, spec.metric)
     machines = machines_of(scores)
     write_csv(board, outdir / "score.csv")
     # Where the per-clip scores came from: the ensembles read them through this record.
@@ -172,30 +184,33 @@ def score_experiment(score_files, manifest, outdir, system="system", team="asd_t
     )
     write_csv(sections, outdir / "sections.csv")
     write_csv(summary, outdir / "summary.csv")
-    atomic_write_text(outdir / "score.md", render_markdown(system, best, board, sections, summary, machines, coverage))
+    atomic_write_text(
+        outdir / "score.md", render_markdown(system, best, board, sections, summary, machines, coverage, spec)
+    )
     result = {"system": system, "postprocess": best, "machines": machines}
     atomic_write_text(outdir / RESULT, json.dumps(result, indent=2) + "\n")
     sources = dict(zip(machines, score_files))
     chosen = test[[*META_COLUMNS, *LABEL_COLUMNS]].assign(score=test[best].to_numpy())  # not the wide table
     drawn = experiment_figures(chosen, "score", sources, manifest, outdir) if figures else {}
-    atomic_write_text(outdir / REPORT, render_report(system, best, sections, summary, machines, coverage, drawn))
+    atomic_write_text(outdir / REPORT, render_report(system, best, sections, summary, machines, coverage, drawn, spec))
     eval_test = test[test["dataset"].str.startswith("eval")]  # labelled or not: every evaluation clip
     if len(eval_test):
         # The whole submission folder is replaced at once: never files of two runs side by side.
         with atomic_dir(outdir / "teams" / team / system) as folder:
             chosen = eval_test[[*META_COLUMNS, *LABEL_COLUMNS]].assign(score=eval_test[best].to_numpy())
-            files = write_submission(folder, chosen, thresholds_for(scores, best))
+            files = write_submission(folder, chosen, thresholds_for(scores, best), spec.submission)
         logging.info(f"wrote {len(files)} submission files to {outdir / 'teams' / team / system}")
     logging.info(f"best post-process on dev: {best}; tables in {outdir}")
     return best, summary, coverage
 
 
-def coverage_lines(machines, coverage) -> list:
-    """What a score table covers: its machine types and, per set, the labelled sections."""
-    count = f"{len(machines)} of the {len(MACHINE_TYPES)}"
+def coverage_lines(machines, coverage, spec=None) -> list:
+    """What a score table covers: its data set, machine types and, per set, the labelled sections."""
+    known = _spec(spec).machines()
+    count = f"{len(machines)} of the {len(known)}"
     lines = [
-        f"Machine types: {', '.join(machines)} "
-        + (f"(all {len(MACHINE_TYPES)})." if set(machines) == set(MACHINE_TYPES) else f"({count}: a subset).")
+        f"Data set: {_spec(spec).title}. Machine types: {', '.join(machines)} "
+        + (f"(all {len(known)})." if set(machines) == set(known) else f"({count}: a subset).")
     ]
     for dataset, (labelled, expected) in sorted(coverage.items()):
         if len(labelled) == len(expected):
@@ -262,7 +277,13 @@ def _hmean_column(values):
     return np.nan if values.size == 0 or np.isnan(values).any() else harmonic_mean(values, MIN_METRIC_VALUE)
 
 
-def render_markdown(system, best, board, sections, summary, machines, coverage) -> str:
+def section_columns(spec) -> tuple:
+    """The per-section figures the year's official score is made of."""
+    rule = official_rule(spec.metric)
+    return rule.auc_columns + rule.pauc_columns
+
+
+def render_markdown(system, best, board, sections, summary, machines, coverage, spec=None) -> str:
     metric_cols = (
         "official",
         "auc",
@@ -275,26 +296,28 @@ def render_markdown(system, best, board, sections, summary, machines, coverage) 
     )
     overall = summary[summary["machine"] == "all"][["dataset", "official", "auc", "pauc"]]
     per_machine = summary[summary["machine"] != "all"][["dataset", "machine", "official", "auc", "pauc"]]
-    per_section = sections[["dataset", "machine", "section", "auc_source", "auc_target", "pauc"]]
+    spec = _spec(spec)
+    per_section = sections[["dataset", "machine", "section", *section_columns(spec)]]
     domain = summary[summary["machine"] == "all"][
         ["dataset", "hauc_domain_source", "hauc_domain_target", "hauc_domain"]
     ]
     top = board.head(10)
-    sets = [d + suffix for d in SET_SECTIONS for suffix in ("", PARTIAL)]
+    sets = [d + suffix for d in DATASETS for suffix in ("", PARTIAL)]
     top_cols = ["postprocess"] + [c for c in [f"{d}_official" for d in sets] + ["dev_hauc_domain"] if c in top]
     parts = [
         f"# {system}\n",
-        *(f"{line}\n" for line in coverage_lines(machines, coverage)),
+        *(f"{line}\n" for line in coverage_lines(machines, coverage, spec)),
         f"Post-process chosen by the development official score: `{best}`.\n",
-        "## Official DCASE 2022 score (%)\n",
-        "Harmonic mean over machine types and sections of AUC source, AUC target and pAUC "
-        "(AUC per domain = that domain's normal clips against all anomalies of the section).\n",
+        f"## Official {spec.title} score (%)\n",
+        official_rule(spec.metric).title + "\n",
         markdown_table(overall, metric_cols),
         "\n### Per machine type\n",
         markdown_table(per_machine, metric_cols),
         "\n### Per section\n",
-        markdown_table(per_section, metric_cols),
-        "\n## Per-domain hAUC (%) — the seeds' 2021-rule metric, NOT the official score\n",
+        markdown_table(per_section, {*metric_cols, *section_columns(spec)}),
+        "\n## Per-domain hAUC (%) — the 2021 rule"
+        + ("" if spec.metric == "per_domain_hmean" else ", the seeds' metric, NOT the official score")
+        + "\n",
         "AUC and pAUC on one domain's normal and anomalous clips only, harmonic means.\n",
         markdown_table(domain, metric_cols),
         "\n## Per-domain AUC by machine type (%) — the DG-Mix README's table, 2021 rule\n",
@@ -307,18 +330,19 @@ def render_markdown(system, best, board, sections, summary, machines, coverage) 
     return "\n".join(parts)
 
 
-def render_report(system, best, sections, summary, machines, coverage, figures) -> str:
+def render_report(system, best, sections, summary, machines, coverage, figures, spec=None) -> str:
     """``report.md``: the official score, the per-section table and every figure, per machine type."""
-    percent = {"official", "auc", "pauc", "auc_source", "auc_target"}
+    spec = _spec(spec)
+    percent = {"official", "auc", "pauc", *section_columns(spec)}
     overall = summary[summary["machine"] == "all"][["dataset", "official", "auc", "pauc"]]
     per_machine = summary[summary["machine"] != "all"][["dataset", "machine", "official", "auc", "pauc"]]
-    per_section = sections[["dataset", "machine", "section", "auc_source", "auc_target", "pauc"]]
+    per_section = sections[["dataset", "machine", "section", *section_columns(spec)]]
     parts = [
         f"# Report: {system}\n",
-        *(f"{line}\n" for line in coverage_lines(machines, coverage)),
+        *(f"{line}\n" for line in coverage_lines(machines, coverage, spec)),
         f"Post-process chosen by the development official score: `{best}`; every figure shows it. "
         "All tables: `score.md`.\n",
-        "## Official DCASE 2022 score (%)\n",
+        f"## Official {spec.title} score (%)\n",
         markdown_table(overall, percent),
         "\n## Per machine type\n",
         markdown_table(per_machine, percent),

@@ -58,10 +58,11 @@ def main(argv=None):
     def main_fn(a):
         variant = variant_from_args(DG_VARIANTS, a)
         settings = variant_settings(a.variant, variant)
-        name = ensemble_name(a.name or NAMES[a.variant], a.machines)
-        check_variant(results_dir(a.expdir, a.machines, name) / CHECKPOINT, settings, a.overwrite)
-        tables = find_score_tables(a.expdir, a.machines)
-        manifest = labelled_manifest(Corpus(a.dumpdir), a.machines)
+        corpus = Corpus(a.dumpdir)
+        name = ensemble_name(a.name or NAMES[a.variant], a.machines, corpus.spec)
+        check_variant(results_dir(a.expdir, a.machines, name, corpus.spec) / CHECKPOINT, settings, a.overwrite)
+        tables = find_score_tables(a.expdir, a.machines, corpus.spec)
+        manifest = labelled_manifest(corpus, a.machines)
         members = choose_variant_members(tables, a.machines, variant)
         files = []
         for machine in a.machines:
@@ -69,7 +70,7 @@ def main(argv=None):
             files.append(write_ensemble(a.expdir, name, machine, scores, chosen, settings) / "scores.csv")
         announce(f"{name}: {describe(settings)}")
         members = {m: member_names(chosen) for m, chosen in members.items()}
-        announce(score_ensemble(files, manifest, a.expdir, a.machines, name, settings, members))
+        announce(score_ensemble(files, manifest, a.expdir, a.machines, name, settings, members, corpus.spec))
 
     run(main_fn, args)
 

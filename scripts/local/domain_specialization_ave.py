@@ -104,13 +104,14 @@ def main(argv=None):
 
     def main_fn(a):
         variant = variant_from_args(DS_VARIANTS, a)
-        default_dir = results_dir(a.expdir, a.machines, a.domain_classifier_tag) / WEIGHT_DIRS[a.variant]
+        corpus = Corpus(a.dumpdir)
+        default_dir = results_dir(a.expdir, a.machines, a.domain_classifier_tag, corpus.spec) / WEIGHT_DIRS[a.variant]
         weight_dir = Path(a.weight_dir or default_dir)
         settings = variant_settings(a.variant, variant, weights=weight_settings(weight_dir))
-        name = ensemble_name(a.name or NAMES[a.variant], a.machines)
-        check_variant(results_dir(a.expdir, a.machines, name) / CHECKPOINT, settings, a.overwrite)
-        tables = find_score_tables(a.expdir, a.machines)
-        manifest = labelled_manifest(Corpus(a.dumpdir), a.machines)
+        name = ensemble_name(a.name or NAMES[a.variant], a.machines, corpus.spec)
+        check_variant(results_dir(a.expdir, a.machines, name, corpus.spec) / CHECKPOINT, settings, a.overwrite)
+        tables = find_score_tables(a.expdir, a.machines, corpus.spec)
+        manifest = labelled_manifest(corpus, a.machines)
         members = {domain: choose_variant_members(tables, a.machines, variant, domain) for domain in DOMAINS}
         files, recorded = [], {}
         for machine in a.machines:
@@ -121,7 +122,7 @@ def main(argv=None):
             outdir = write_ensemble(a.expdir, name, machine, scores, chosen["source"] + chosen["target"], settings)
             files.append(outdir / "scores.csv")
         announce(f"{name}: {describe({k: v for k, v in settings.items() if k != 'weights'})}; weights {weight_dir}")
-        announce(score_ensemble(files, manifest, a.expdir, a.machines, name, settings, recorded))
+        announce(score_ensemble(files, manifest, a.expdir, a.machines, name, settings, recorded, corpus.spec))
 
     run(main_fn, args)
 

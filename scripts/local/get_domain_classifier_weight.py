@@ -28,6 +28,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from asd_tools.bin.common import machines_arg, parser, run
+from asd_tools.data.corpus import Corpus
 from asd_tools.ensembles.average import check_variant
 from asd_tools.ensembles.domain_weight import (
     INITS,
@@ -92,7 +93,8 @@ def main(argv=None):
         overrides = {k: getattr(a, k) for k in ("predictors", "weights", "init", "restarts", "seed")}
         settings = replace(WEIGHT_VARIANTS[a.variant], **{k: v for k, v in overrides.items() if v is not None})
         record = {"variant": a.variant, **asdict(settings), "checkpoints": a.checkpoints, "tag": a.tag}
-        outdir = Path(a.outdir or results_dir(a.expdir, a.machines, a.tag) / FOLDERS[a.variant])
+        spec = Corpus(a.dumpdir).spec
+        outdir = Path(a.outdir or results_dir(a.expdir, a.machines, a.tag, spec) / FOLDERS[a.variant])
         check_variant(outdir, record, a.overwrite, what="set of domain weights")
         write_domain_weights(
             a.expdir, a.dumpdir, a.machines, a.tag, a.checkpoints, settings, a.divs, a.plot_div, outdir, record
