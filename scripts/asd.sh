@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The recipe of every system: the config's "system:" line picks it (serial_oe, dgmix, baseline).
 # The same stages for all of them:
-#   stage 0: data    the built-in synthetic set, or download of the real DCASE 2022 data
+#   stage 0: data    the built-in synthetic set (any year's layout), or download of one year's real data
 #   stage 1: dump    validate + normalise every clip -> memory-mapped arrays + manifest in <dumpdir>
 #   stage 2: lists   train / valid / test lists of each machine type
 #   stage 3: train   per machine type: every training phase of the system -> exp/<data>/<machine>/<tag>/
@@ -15,12 +15,13 @@ stage=0                # first stage to run
 stop_stage=6           # last stage to run
 conf=conf/tuning/asd_model.cpu.yaml  # the config; its "system:" names the system
 tag=                   # experiment name (default: the config's file name)
-machines="bearing fan gearbox slider ToyCar ToyTrain valve"  # machine types (in training, the others are negatives)
+machines=              # machine types (default: every one of the data set; in training, the others are negatives)
 only_machines=         # run stages 3-5 only for these machine types (default: all of --machines)
-data=synthetic         # synthetic (built-in) or dcase2022 (real data)
+data=synthetic         # synthetic (built-in) or a year's real data: dcase2020 ... dcase2025
+layout=                # synthetic data only: the year whose layout it imitates (default dcase2022)
 synthetic_size=small   # tiny, small or full (synthetic data only)
 synthetic_seed=0       # seed of the synthetic set
-data_root=             # DCASE 2022 layout folder (default: data/<data name>)
+data_root=             # folder in the year's layout (default: data/<data name>)
 download_dir=downloads # where real archives are kept (never deleted)
 dumpdir=               # default: dump/<data name>
 expdir=                # default: exp/<data name>
@@ -40,13 +41,13 @@ help_message="Usage: $0 [options]   e.g. $0 --conf conf/tuning/baseline.yaml --m
 . utils/parse_options.sh
 set -euo pipefail
 . utils/log.sh
+. ./path.sh
 . utils/data_dirs.sh
 if [[ ! "${nj}" =~ ^[1-9][0-9]*$ ]]; then echo "$0: --nj must be a positive integer, not '${nj}'" >&2; exit 1; fi
 case "${fold_rule}" in
     int | round) ;;
     *) echo "$0: --fold_rule must be 'int' or 'round', not '${fold_rule}'" >&2; exit 1 ;;
 esac
-. ./path.sh
 . ./cmd.sh
 . utils/force.sh
 tag=${tag:-$(basename "${conf}" .yaml)}
@@ -59,20 +60,22 @@ fi
 
 if in_stages 0; then
     if [ "${data}" = synthetic ]; then
-        log "Stage 0: built-in synthetic data (${synthetic_size}) -> ${data_root} (log: ${data_root}/make_synthetic.log)"
+        log "Stage 0: built-in synthetic data (${synthetic_size}, ${layout} layout) -> ${data_root} (log: ${data_root}/make_synthetic.log)"
         ${train_cmd} "${data_root}/make_synthetic.log" python -m asd_tools.bin.make_synthetic \
-            --root "${data_root}" --size "${synthetic_size}" --machines "${machines}" \
+            --root "${data_root}" --size "${synthetic_size}" --layout "${layout}" --machines "${machines}" \
             --seed "${synthetic_seed}" --jobs "${synthetic_jobs}"
     else
-        log "Stage 0: DCASE 2022 download -> ${download_dir}, unpacked into ${data_root}"
-        local/download_data.sh --machines "${machines}" --download_dir "${download_dir}" --data_root "${data_root}"
+        log "Stage 0: ${data} download -> ${download_dir}, unpacked into ${data_root}"
+        local/download_data.sh --data "${data}" --machines "${machines}" --download_dir "${download_dir}" \
+            --data_root "${data_root}"
     fi
 fi
 
 if in_stages 1; then
     log "Stage 1: dump ${data_root} -> ${dumpdir} (log: ${dumpdir}/dump.log)"
     ${train_cmd} "${dumpdir}/dump.log" python -m asd_tools.bin.dump \
-        --data_root "${data_root}" --dumpdir "${dumpdir}" --machines "${machines}" "${force_flag[@]}"
+        --data_root "${data_root}" --dumpdir "${dumpdir}" --machines "${machines}" --layout "${layout}" \
+        "${force_flag[@]}"
     if [ -n "${outlier_pool}" ]; then
         if [ "${outlier_pool}" = synthetic ]; then
             pool_args=(--folder "${data_root}/outlier_pool" --synthetic 40)
