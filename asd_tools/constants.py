@@ -15,4 +15,3 @@ MIN_METRIC_VALUE = 2.2e-16
 PAUC_MAX_FPR = 0.1
 # Official baseline decision rule: gamma fitted to normal scores, this percentile.
 DECISION_PERCENTILE = 0.9
-

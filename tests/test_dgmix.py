@@ -248,7 +248,7 @@ def test_dgmix_job_on_tiny(tmp_path):
     board = pd.read_csv(result / "score.csv")
     assert sorted(board.postprocess) == ["knn_k1_all_embed_mean", "knn_k1_valid_embed_mean"]
     md = (result / "score.md").read_text()
-    assert "Official DCASE 2022 score" in md and "the DG-Mix README's table" in md and "source_dev" in md
+    assert "Official DCASE 2022 Task 2 score" in md and "the DG-Mix README's table" in md and "source_dev" in md
     assert len(list((result / "teams/asd_tools/dgmix.tiny_checkpoint-3epochs").glob("*.csv"))) == 12
     assert (tmp_path / "exp/fan/dgmix.tiny/finetune/train.done").exists()
     # Clip embeddings at the end of pre-training and of fine-tuning are spread out, not collapsed to one

@@ -54,7 +54,7 @@ def _assert_nothing_written(dumpdir):
         ("stereo", "2 channels"),
         ("short", "at least one"),
         ("silent", "silent"),
-        ("bad_name", "fits no DCASE 2022 name pattern"),
+        ("bad_name", "fits no DCASE 2022 Task 2 name pattern"),
     ],
 )
 def test_bad_inputs_are_clear_errors_and_nothing_is_written(tmp_path, damage, message):

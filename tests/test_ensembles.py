@@ -328,7 +328,7 @@ def test_domain_classifier_and_both_ensembles_on_tiny(tiny_job):
         out = run_recipe("local/domain_generalization_ave.py", *common, "--variant", variant)
         assert f"{name}: official score" in out and f"variant {variant}" in out
         dg = results / name / "average"
-        assert "Official DCASE 2022 score" in (dg / "score.md").read_text()
+        assert "Official DCASE 2022 Task 2 score" in (dg / "score.md").read_text()
         assert len(list((dg / f"teams/asd_tools/{name}").glob("*.csv"))) == 12
         assert (dg / "plots/hist_fan.png").exists() and "plots/roc_valve.png" in (dg / "report.md").read_text()
         record = json.loads((dg / "variant.json").read_text())

@@ -139,7 +139,7 @@ def test_score_script_names_what_is_missing(tiny_job, tmp_path):
     for machines, tag, message in (
         ("fan valve", "asd_model.tinny", "no experiment 'asd_model.tinny' for fan (experiments there: "),
         ("Fan", TAG, "unknown machine types ['Fan']"),
-        ("", TAG, "no machine types given"),
+        ("", TAG, "no experiment 'asd_model.tiny' for bearing"),  # empty: every machine type of the data set
     ):
         result = _run_script("asd.sh", "--stage", "6", *common, "--machines", machines, "--tag", tag)
         assert result.returncode != 0 and message in result.stderr, result.stderr

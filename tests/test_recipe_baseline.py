@@ -41,7 +41,7 @@ def test_baseline_recipe_on_tiny(tmp_path):
     assert board["dev_official"].between(0, 1).all() and board["eval_official"].between(0, 1).all()
     assert board["dev_official"].is_monotonic_decreasing
     md = (result / "score.md").read_text()
-    assert "Official DCASE 2022 score" in md and "NOT the official score" in md
+    assert "Official DCASE 2022 Task 2 score" in md and "NOT the official score" in md
     submission = sorted(p.name for p in (result / "teams/asd_tools/baseline_features").iterdir())
     assert len(submission) == 2 * 3 * 2
     # logs per stage

@@ -17,7 +17,7 @@ def test_job_on_tiny(tiny_job):
     assert board.postprocess.str.startswith("section_logit_").sum() == n_poolings
     # both orientations, features not standardised (no "_std")
     assert {"gmm_k1_all_embed_min_anomaly", "gmm_k1_all_embed_max_anomaly"} <= set(board.postprocess)
-    assert "Official DCASE 2022 score" in (result / "score.md").read_text()
+    assert "Official DCASE 2022 Task 2 score" in (result / "score.md").read_text()
     submission = list((result / "teams/asd_tools/asd_model.tiny_checkpoint-best").glob("*.csv"))
     assert len(submission) == 12
     for machine in ("fan", "valve"):

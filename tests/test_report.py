@@ -30,7 +30,7 @@ def expected_size(name):
 def check_report(result, machines, kinds):
     """Every figure is a PNG of its size, referenced from report.md, and report.md names no other."""
     report = (result / "report.md").read_text()
-    assert "Official DCASE 2022 score" in report and "Per section" in report
+    assert "Official DCASE 2022 Task 2 score" in report and "Per section" in report
     referenced = set(re.findall(r"!\[[^]]*\]\(([^)]+)\)", report))
     made = {p.relative_to(result).as_posix() for p in (result / "plots").glob("*.png")}
     assert referenced == made

@@ -18,7 +18,7 @@ def test_help_lists_options_with_defaults():
     result = _run("./asd.sh", "--help")
     assert result.returncode == 0
     assert "--stop_stage" in result.stdout and "[6]" in result.stdout
-    assert "--machines" in result.stdout and "bearing fan gearbox" in result.stdout
+    assert "--machines" in result.stdout and "default: every one of the data set" in result.stdout
 
 
 def test_wrapper_help_lists_its_own_defaults_then_the_stage_script_options():

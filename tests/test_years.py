@@ -38,8 +38,8 @@ def test_each_years_real_name_forms(layout, path, expected):
     "layout, path, message",
     [
         ("dcase2020", "dev/fan/train/normal_id_01_00000000.wav", "id 01 is not a dev id of fan"),  # an eval ID
-        ("dcase2020", "dev/fan/train/section_00_source_train_normal_0000.wav", "fits no dcase2020 name pattern"),
-        ("dcase2021", "eval/fan/test/section_03_0000.wav", "fits no dcase2021 name pattern"),  # 2021 keeps the domain
+        ("dcase2020", "dev/fan/train/section_00_source_train_normal_0000.wav", "fits no DCASE 2020 Task 2 name"),
+        ("dcase2021", "eval/fan/test/section_03_0000.wav", "fits no DCASE 2021 Task 2 name"),  # 2021 keeps the domain
         ("dcase2023", "dev/bandsaw/train/section_00_source_train_normal_0000_a.wav", "not a dev machine type"),
         ("dcase2023", "eval/fan/train/section_00_source_train_normal_0000_a.wav", "not a eval machine type"),
         ("dcase2023", "dev/fan/train/section_01_source_train_normal_0000_a.wav", "section 01 is not a dev section"),
@@ -106,7 +106,7 @@ def _ground_truth_names(spec, root, machine):
     """The anonymised evaluation names the year's ground truth lists for ``machine``."""
     gt = root / "ground_truth"
     if spec.ground_truth.format == "eval_data_list":
-        return sorted(anon for _, anon, _, _ in read_eval_data_list(gt / spec.ground_truth.list_name)[machine])
+        return sorted(anon for _, anon, _, _ in read_eval_data_list(gt / spec.ground_truth.list_name).get(machine, []))
     files = gt.glob(f"ground_truth_data/ground_truth_{machine}_section_*.csv")
     return sorted(line.split(",")[0] for path in files for line in path.read_text().splitlines())
 

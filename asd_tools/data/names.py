@@ -143,7 +143,7 @@ def parse_clip_path(path, spec=None) -> ClipInfo:
     rule = NAME_RULES[spec.naming]
     fields = rule.parse(name)
     if fields is None or (not fields["labelled"] and split != "test"):
-        raise BadClipName(f"{path}: '{name}' fits no {spec.name} name pattern ({rule.forms})")
+        raise BadClipName(f"{path}: '{name}' fits no {spec.title} name pattern ({rule.forms})")
     if fields["split"] is not None and fields["split"] != split:
         raise BadClipName(f"{path}: name says '{fields['split']}' but the file is in '{split}/'")
     if fields["section"] not in spec.units(machine, dataset):

@@ -7,7 +7,6 @@ from torch import nn
 DEFAULT_CLASSES = 6
 
 
-
 class GeM(nn.Module):
     """Generalised-mean pooling over the spatial axes (learnable p)."""
 

@@ -164,4 +164,3 @@ class FinetuneTask(_MixupCrops):
             **spreads(embeddings[: 2 * half]),
         }
         return loss, {"loss": loss.item(), **scalars}
-
