@@ -9,7 +9,8 @@ from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import load_config
 from asd_tools.datasets.registry import DCASE2022
 from asd_tools.systems.serial_oe import recipe
-from asd_tools.systems.serial_oe.classes import (
+from asd_tools.systems.serial_oe.config import SerialOEConfig
+from asd_tools.training.classes import (
     CLASSES_NAME,
     NO_CLASS,
     attribute_classes,
@@ -18,7 +19,6 @@ from asd_tools.systems.serial_oe.classes import (
     per_section_logits,
     read_classes,
 )
-from asd_tools.systems.serial_oe.config import SerialOEConfig
 from tests.conftest import TINY_MACHINES, edited_config
 
 SECTIONS = DCASE2022.units("fan", "dev") + DCASE2022.units("fan", "eval")  # six sections

@@ -37,12 +37,24 @@ def test_each_years_real_name_forms(layout, path, expected):
 @pytest.mark.parametrize(
     "layout, path, message",
     [
-        ("dcase2020", "dev/fan/train/normal_id_01_00000000.wav", "id 01 is not a dev id of fan"),  # an eval ID
+        ("dcase2020", "dev/fan/train/normal_id_01_00000000.wav", "fan has no id 01 in the dev half"),  # an eval ID
         ("dcase2020", "dev/fan/train/section_00_source_train_normal_0000.wav", "fits no DCASE 2020 Task 2 name"),
         ("dcase2021", "eval/fan/test/section_03_0000.wav", "fits no DCASE 2021 Task 2 name"),  # 2021 keeps the domain
-        ("dcase2023", "dev/bandsaw/train/section_00_source_train_normal_0000_a.wav", "not a dev machine type"),
-        ("dcase2023", "eval/fan/train/section_00_source_train_normal_0000_a.wav", "not a eval machine type"),
-        ("dcase2023", "dev/fan/train/section_01_source_train_normal_0000_a.wav", "section 01 is not a dev section"),
+        (
+            "dcase2023",
+            "dev/bandsaw/train/section_00_source_train_normal_0000_a.wav",
+            "not a machine type of the dev half",
+        ),
+        (
+            "dcase2023",
+            "eval/fan/train/section_00_source_train_normal_0000_a.wav",
+            "not a machine type of the eval half",
+        ),
+        (
+            "dcase2023",
+            "dev/fan/train/section_01_source_train_normal_0000_a.wav",
+            "fan has no section 01 in the dev half",
+        ),
     ],
 )
 def test_each_years_wrong_names_are_named(layout, path, message):

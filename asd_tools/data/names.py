@@ -136,7 +136,8 @@ def parse_clip_path(path, spec=None) -> ClipInfo:
         )
     if machine not in spec.machines(dataset):
         raise BadClipName(
-            f"{path}: folder '{machine}' is not a {dataset} machine type of {spec.name} {spec.machines(dataset)}"
+            f"{path}: folder '{machine}' is not a machine type of the {dataset} half of {spec.title} "
+            f"{spec.machines(dataset)}"
         )
     if split not in SPLITS:
         raise BadClipName(f"{path}: folder '{split}' is not one of {SPLITS}")
@@ -148,8 +149,8 @@ def parse_clip_path(path, spec=None) -> ClipInfo:
         raise BadClipName(f"{path}: name says '{fields['split']}' but the file is in '{split}/'")
     if fields["section"] not in spec.units(machine, dataset):
         raise BadClipName(
-            f"{path}: {spec.unit_label(fields['section'])} is not a {dataset} {spec.unit} of {machine} in "
-            f"{spec.name} (those are {', '.join(f'{u:02d}' for u in spec.units(machine, dataset))})"
+            f"{path}: {machine} has no {spec.unit_label(fields['section'])} in the {dataset} half of {spec.title} "
+            f"(its {spec.unit}s there: {', '.join(f'{u:02d}' for u in spec.units(machine, dataset))})"
         )
     stem = name[: -len(WAV)]
     return ClipInfo(

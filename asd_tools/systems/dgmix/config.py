@@ -17,6 +17,7 @@ from asd_tools.data.split import SUBSETS
 from asd_tools.models.dgmix import EMBEDDING_SIZE, INITS, dgmix_frontend
 from asd_tools.models.frontend import FrontendConfig
 from asd_tools.systems.base import check_system_field
+from asd_tools.training.classes import CLASS_TARGETS
 from asd_tools.training.optim import OPTIMIZERS, check_optimizer_params
 from asd_tools.training.trainer import BEST, LAST, interval_checkpoint
 
@@ -123,8 +124,21 @@ def _dgmix_detect():
     )
 
 
+@dataclass
+class FinetuneConfig(StageConfig):
+    """Fine-tuning: a stage plus what its section head classifies (``training/classes.py``): section
+    (the original), attribute ((section, attribute) pairs), or auto (attribute where a machine type's
+    training clips hold one section, the first-shot years; section otherwise)."""
+
+    class_target: str = "auto"
+
+    def __post_init__(self):
+        super().__post_init__()
+        choice(self.class_target, CLASS_TARGETS, "finetune.class_target")
+
+
 def _finetune():
-    return StageConfig(
+    return FinetuneConfig(
         epochs=20,
         batch_size=64,
         optimizer="adamw",
@@ -143,7 +157,7 @@ class DGMixConfig:
     frontend: FrontendConfig = field(default_factory=dgmix_frontend)
     vicreg: VICRegConfig = field(default_factory=VICRegConfig)
     pretrain: StageConfig = field(default_factory=StageConfig)
-    finetune: StageConfig = field(default_factory=_finetune)
+    finetune: FinetuneConfig = field(default_factory=_finetune)
     embed: DGMixEmbedConfig = field(default_factory=DGMixEmbedConfig)
     detect: DetectConfig = field(default_factory=_dgmix_detect)
 

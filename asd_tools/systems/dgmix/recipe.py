@@ -31,6 +31,7 @@ from asd_tools.systems.dgmix.task import (
     warn_if_collapsed,
 )
 from asd_tools.systems.extract import extract
+from asd_tools.training.classes import load_classes, n_classes, read_classes, resolve_class_target, save_classes
 from asd_tools.training.experiment import claim_training_dir
 from asd_tools.training.optim import build_optimizer, build_scheduler
 from asd_tools.training.trainer import DONE, LAST, Trainer, TrainerSettings, interval_checkpoint, load_weights
@@ -38,11 +39,11 @@ from asd_tools.training.trainer import DONE, LAST, Trainer, TrainerSettings, int
 FINETUNE_DIR = "finetune"
 
 
-def make_extractor(cfg: DGMixConfig, n_sections=None, section_head=True):
-    """The configured extractor; with a section head, one output per section (``n_sections``: the
-    machine type's section count, from its manifest)."""
-    if section_head and n_sections is None:
-        raise ValueError("a section head needs the number of sections (n_sections)")
+def make_extractor(cfg: DGMixConfig, n_outputs=None, section_head=True):
+    """The configured extractor; with a section head, one output per class (``n_outputs``: the machine
+    type's section count from its manifest, or its attribute classes; ``training/classes.py``)."""
+    if section_head and n_outputs is None:
+        raise ValueError("a section head needs the number of classes (n_outputs)")
     m = cfg.model
     return DGMixExtractor(
         m.final_groups,
@@ -51,7 +52,7 @@ def make_extractor(cfg: DGMixConfig, n_sections=None, section_head=True):
         tail_batchnorm=m.tail_batchnorm,
         head_relu=m.head_relu,
         init=m.init,
-        n_sections=n_sections or 1,  # unused without a section head
+        n_sections=n_outputs or 1,  # unused without a section head
     )
 
 
@@ -136,6 +137,8 @@ def finetune(expdir, dumpdir, machine, device, force=False):
         raise FileNotFoundError(f"{expdir / DONE} is missing: run pre-training (stage 3) first")
     outdir = expdir / FINETUNE_DIR
     published = expdir / interval_checkpoint(cfg.published_epochs())
+    # resolved first: the record and the saved config name the classes the head learns
+    cfg.finetune.class_target = resolve_class_target(cfg.finetune.class_target, dumpdir, machine)
     inputs = {"pretrained": file_digest(expdir / LAST), **lists_identity(dumpdir, machine, TRAINING_LISTS)}
     record = Provenance(outdir, "finetune", inputs, config_sections(cfg, ("finetune",)))
     if record.changes() == [] and published.exists() and not force:
@@ -143,10 +146,12 @@ def finetune(expdir, dumpdir, machine, device, force=False):
         return
     claim_training_dir(record, force)
     torch.manual_seed(cfg.finetune.seed)
-    model = make_extractor(cfg, len(Corpus(dumpdir).sections(machine)))
+    classes = read_classes(dumpdir, machine, cfg.finetune.class_target)
+    model = make_extractor(cfg, n_classes(classes, Corpus(dumpdir).sections(machine)))
     state = load_weights(expdir, Path(LAST).stem, "cpu")
     load_extractor(model, state)  # the section head starts fresh
-    task = FinetuneTask(cfg.finetune, cfg.vicreg, dumpdir, machine, device)
+    task = FinetuneTask(cfg.finetune, cfg.vicreg, dumpdir, machine, device, classes)
+    save_classes(classes, outdir)  # the head's classes, needed to embed
     stage_trainer(model, task, cfg.finetune, outdir, device).run()
     shutil.copyfile(outdir / interval_checkpoint(cfg.finetune.epochs), published.with_suffix(".tmp"))
     published.with_suffix(".tmp").rename(published)
@@ -194,7 +199,8 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
         return
     record.invalidate()
     corpus = Corpus(dumpdir)
-    model = make_extractor(cfg, len(corpus.sections(machine))).to(device)
+    classes = load_classes(expdir / FINETUNE_DIR, resolve_class_target(cfg.finetune.class_target, dumpdir, machine))
+    model = make_extractor(cfg, n_classes(classes, corpus.sections(machine))).to(device)
     load_extractor(model, load_weights(expdir, checkpoint, device))
     e = cfg.embed
     n_split = 0 if e.pool == "first" else e.n_split  # "first": whole clip, first time position

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from asd_tools.constants import WINDOW_SAMPLES
 from asd_tools.data.corpus import Corpus
 from asd_tools.data.windows import WindowDataset, epoch_crops, window_loader, window_starts
+from asd_tools.training.classes import class_indices, n_classes
 from asd_tools.training.losses import mixup_consistency_loss, vicreg_mixup_loss
 
 # Below this the embeddings have collapsed to one point. The measure is scale-free (the spread across rows
@@ -65,7 +66,8 @@ def spreads(embeddings):
 class _MixupCrops:
     """Shared data side of both stages: one machine type's clips, random crops, mixed halves."""
 
-    def __init__(self, stage, vicreg, dumpdir, machine, device):
+    def __init__(self, stage, vicreg, dumpdir, machine, device, classes=None):
+        """``classes``: the attribute table of the section head (None: sections; ``training/classes.py``)."""
         self.cfg, self.vicreg, self.device = stage, vicreg, torch.device(device)
         self.separate = vicreg.mixture_pass == "separate"
         self.batch_size = stage.batch_size // stage.grad_accum  # micro-batch
@@ -73,12 +75,12 @@ class _MixupCrops:
         train, valid = corpus.clips(machine, "train"), corpus.clips(machine, "valid")
         self.dataset = WindowDataset(train, dumpdir, WINDOW_SAMPLES)
         self.lengths = train["length"].to_numpy()
-        # a clip's class: its section's position among the machine type's (the section head's order)
-        self.n_sections = len(corpus.sections(machine))
-        position = {s: i for i, s in enumerate(corpus.sections(machine))}
-        self.sections = torch.tensor([position[s] for s in train["section"]], dtype=torch.long)
+        # a clip's class: its section's position among the machine type's, or its attribute class
+        sections = corpus.sections(machine)
+        self.n_classes = n_classes(classes, sections)
+        self.classes = self.class_tensor(train, classes, sections)
         self.valid_dataset = WindowDataset(valid, dumpdir, WINDOW_SAMPLES)
-        self.valid_sections = torch.tensor([position[s] for s in valid["section"]], dtype=torch.long)
+        self.valid_classes = self.class_tensor(valid, classes, sections)
         starts = [int(window_starts(n, WINDOW_SAMPLES, 3)[1]) for n in valid["length"]]
         items = list(zip(range(len(valid)), starts))
         # Validation batches keep an even size so that every clip has a mixing partner.
@@ -86,6 +88,11 @@ class _MixupCrops:
         self.valid_plan = [items[i : i + size] for i in range(0, len(items) - size + 1, size)]
         # Beta draws use the global RNG, which the trainer saves and restores on resume.
         self.beta = torch.distributions.Beta(vicreg.mixup_alpha, vicreg.mixup_alpha)
+
+    @staticmethod
+    def class_tensor(clips, classes, sections):
+        own = np.ones(len(clips), dtype=bool)  # DG-Mix trains on one machine type's clips only
+        return torch.from_numpy(class_indices(clips, classes, own, sections))
 
     def steps_per_epoch(self):
         return math.ceil(len(self.lengths) / self.batch_size)
@@ -110,7 +117,7 @@ class _MixupCrops:
         with torch.random.fork_rng():  # fixed mixing weights, without disturbing training's RNG
             torch.manual_seed(0)
             for positions, waves in loader:
-                _, scalars = self.batch_loss(model, waves, self.valid_sections[positions])
+                _, scalars = self.batch_loss(model, waves, self.valid_classes[positions])
                 for k, v in scalars.items():
                     totals[k] = totals.get(k, 0.0) + v * len(positions)
                 count += len(positions)
@@ -120,7 +127,7 @@ class _MixupCrops:
 
     def loss(self, model, batch, step, max_step):
         positions, waves = batch
-        return self.batch_loss(model, waves, self.sections[positions])
+        return self.batch_loss(model, waves, self.classes[positions])
 
     def state_dict(self):
         return {}  # all randomness lives in the epoch plans and the global RNG
@@ -132,7 +139,7 @@ class _MixupCrops:
 class VICRegMixupTask(_MixupCrops):
     """Pre-training: the extractor and a projector (``model`` is a PretrainModel)."""
 
-    def batch_loss(self, model, waves, sections):
+    def batch_loss(self, model, waves, classes):
         sx, sy, sz, lam = self.mixed_halves(model.extractor, waves)
         half = sx.shape[0]
         embeddings, projections = [], []
@@ -147,13 +154,13 @@ class VICRegMixupTask(_MixupCrops):
 class FinetuneTask(_MixupCrops):
     """Fine-tuning: embedding mixup consistency + section KL (``model`` has a section head)."""
 
-    def batch_loss(self, model, waves, sections):
+    def batch_loss(self, model, waves, classes):
         sx, sy, sz, lam = self.mixed_halves(model, waves)
         half = sx.shape[0]
         passes = mixture_passes(sx, sy, sz, self.separate)
         embeddings = torch.cat([model.embed_spectrogram(spec) for spec in passes]).float()
         ex, ey, ez = embeddings[:half], embeddings[half : 2 * half], embeddings[2 * half :]
-        onehot = F.one_hot(sections.to(lam.device), self.n_sections).float()
+        onehot = F.one_hot(classes.to(lam.device), self.n_classes).float()
         consistency, kl = mixup_consistency_loss(
             ex, ey, ez, lam, model.section_head(ez), onehot[:half], onehot[half : 2 * half]
         )

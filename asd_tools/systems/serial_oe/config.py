@@ -18,7 +18,7 @@ from asd_tools.data.split import SUBSETS
 from asd_tools.models import MODELS
 from asd_tools.models.frontend import FrontendConfig
 from asd_tools.systems.base import check_system_field
-from asd_tools.systems.serial_oe.classes import CLASS_TARGETS
+from asd_tools.training.classes import CLASS_TARGETS
 from asd_tools.training.optim import OPTIMIZERS, SCHEDULERS, check_optimizer_params, check_scheduler_params
 
 AMP_DTYPES = ("bfloat16", "float16")
@@ -47,9 +47,10 @@ class OETrainConfig:
     mixup_alpha: float = 0.2  # Beta(alpha, alpha) weight per sample
     section_loss_weight: float = 10.0  # loss = BCE(machine) + weight * BCE(section)
     # What the section head classifies: section (the original) or attribute, one class per (section,
-    # attribute string) pair of the training names (serial_oe/classes.py); the head's width follows
-    # (the code passes it to the model as n_classes).
-    class_target: str = "section"
+    # attribute string) pair of the training names; auto: attribute where a machine type's training clips
+    # hold one section (the first-shot years), section otherwise (training/classes.py). The head's width
+    # follows (the code passes it to the model as n_classes).
+    class_target: str = "auto"
     pitch_shift_std: float = 0.0  # semitones ~ N(0, std), rounded; 0 = off
     epochs: int = 300  # one epoch = one pass over the source training clips
     log_interval_epochs: int = 5  # validation interval

@@ -16,9 +16,16 @@ from asd_tools.models import build_model
 from asd_tools.provenance import Provenance
 from asd_tools.systems.base import CONFIG_NAME, System
 from asd_tools.systems.extract import extract, target_mixer
-from asd_tools.systems.serial_oe.classes import load_classes, n_classes, per_section_logits, read_classes, save_classes
 from asd_tools.systems.serial_oe.config import OETrainConfig, SerialOEConfig
 from asd_tools.systems.serial_oe.task import OutlierExposureTask
+from asd_tools.training.classes import (
+    load_classes,
+    n_classes,
+    per_section_logits,
+    read_classes,
+    resolve_class_target,
+    save_classes,
+)
 from asd_tools.training.experiment import claim_training_dir
 from asd_tools.training.optim import build_optimizer, build_scheduler
 from asd_tools.training.trainer import BEST, Trainer, TrainerSettings, interval_checkpoint, load_weights
@@ -65,6 +72,8 @@ def train(config_path, dumpdir, machine, machines, expdir, device, force=False):
     saved config takes them and those stages see that their outputs are stale.
     """
     cfg = load_config(config_path, SerialOEConfig)
+    # resolved first: the record and the saved config name the classes the head learns
+    cfg.train.class_target = resolve_class_target(cfg.train.class_target, dumpdir, machine)
     claim_training_dir(training_record(cfg, dumpdir, machines, expdir), force)
     trainer, classes = build_trainer(cfg, dumpdir, machine, machines, expdir, device)
     save_classes(classes, expdir)  # the head's classes, needed to embed
@@ -81,7 +90,7 @@ def build_trainer(cfg: SerialOEConfig, dumpdir, machine, machines, expdir, devic
     """The trainer of one machine type's model (seeded model, task, optimiser, schedule) and the
     head's attribute classes (None: sections). The benchmark times its steps."""
     torch.manual_seed(cfg.train.seed)
-    classes = read_classes(dumpdir, machine, cfg.train.class_target)
+    classes = read_classes(dumpdir, machine, resolve_class_target(cfg.train.class_target, dumpdir, machine))
     model = make_model(cfg, Corpus(dumpdir).sections(machine), classes)
     task = OutlierExposureTask(cfg.train, dumpdir, machine, machines, device, classes)
     t = cfg.train
@@ -121,7 +130,7 @@ def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
     if record.is_current(force):
         return
     record.invalidate()
-    classes = load_classes(expdir, cfg.train.class_target)
+    classes = load_classes(expdir, resolve_class_target(cfg.train.class_target, dumpdir, machine))
     corpus = Corpus(dumpdir)
     sections = corpus.sections(machine)
     model = make_model(cfg, sections, classes).to(device)

@@ -28,9 +28,9 @@ from asd_tools.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from asd_tools.data.corpus import Corpus
 from asd_tools.data.manifest import MANIFEST_NAME, read_manifest
 from asd_tools.data.windows import WindowDataset, window_loader, window_starts
-from asd_tools.systems.serial_oe.classes import class_indices, n_classes, one_hot
 from asd_tools.systems.serial_oe.config import OETrainConfig
 from asd_tools.systems.serial_oe.sampler import OutlierExposureSampler
+from asd_tools.training.classes import class_indices, n_classes, one_hot
 from asd_tools.training.losses import domain_loss, outlier_exposure_loss, target_part_loss
 
 # The original trainer's steps_per_epoch before any epoch had ended; its domain classifier derived the

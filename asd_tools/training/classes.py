@@ -1,10 +1,13 @@
-"""The classes System 1's section head learns: sections (the original) or section x attribute pairs.
+"""The classes a section head learns (System 1's and DG-Mix's): sections or section x attribute pairs.
 
-``section``: one class per section number (0-5), as the original recipe. ``attribute``: one class per
+``section``: one class per section number (0-5), as the original recipes. ``attribute``: one class per
 (section, attribute string) pair of the machine type's training and validation clips, the targets of
 the first-shot baselines and top systems since 2023: a finer task that makes the embedding tell
-operating conditions apart, not only sections. The attribute table is written beside the model
-(``classes.csv``) because the head's width and the per-section scores depend on it.
+operating conditions apart, not only sections (a ``noAttribute`` type has one class per section).
+``auto``: ``attribute`` for a machine type whose training clips hold one section (every first-shot
+year, 2023-2025: a one-class section head learns nothing), ``section`` otherwise (2020-2022), decided
+from the corpus, not from the year. The attribute table is written beside the model (``classes.csv``)
+because the head's width and the per-section scores depend on it.
 
 Either way the embedding stage writes ``section_logits`` with one column per section (for the
 attribute classes: the best of that section's classes), so the section-logit score and the
@@ -12,6 +15,7 @@ feature sets of the detector stage mean the same for both. The sections are the 
 as its manifest names them (``Corpus.sections``), in that order: column ``j`` is ``sections[j]``.
 """
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +25,8 @@ import torch
 from asd_tools.data.corpus import Corpus
 from asd_tools.utils import write_csv
 
-CLASS_TARGETS = ("section", "attribute")
+TRAINING_LISTS = ("train", "valid")  # the lists whose clips define the classes
+CLASS_TARGETS = ("section", "attribute", "auto")
 CLASSES_NAME = "classes.csv"
 NO_CLASS = -1  # clips of other machine types under attribute classes: an all-zero target row
 
@@ -32,11 +37,25 @@ def attribute_classes(clips: pd.DataFrame) -> pd.DataFrame:
     return pairs.reset_index(drop=True)
 
 
+def resolve_class_target(class_target: str, dumpdir, machine) -> str:
+    """``section`` or ``attribute``; ``auto`` becomes ``attribute`` when the machine type's training and
+    validation clips hold a single section (the first-shot years), ``section`` otherwise."""
+    if class_target != "auto":
+        return class_target
+    sections = Corpus(dumpdir).clips(machine, TRAINING_LISTS)["section"].unique()
+    resolved = "attribute" if len(sections) == 1 else "section"
+    logging.info(f"{machine}: {len(sections)} section(s) in training: class_target auto -> {resolved}")
+    return resolved
+
+
 def read_classes(dumpdir, machine, class_target: str):
-    """The attribute table of one machine type's training and validation lists (None for sections)."""
+    """The attribute table of one machine type's training and validation lists (None for sections);
+    ``class_target`` is resolved (``resolve_class_target``)."""
     if class_target == "section":
         return None
-    return attribute_classes(Corpus(dumpdir).clips(machine, ["train", "valid"]))
+    if class_target != "attribute":
+        raise ValueError(f"class_target '{class_target}' is not resolved: call resolve_class_target first")
+    return attribute_classes(Corpus(dumpdir).clips(machine, TRAINING_LISTS))
 
 
 def class_indices(clips: pd.DataFrame, classes, is_own: np.ndarray, sections) -> np.ndarray:
@@ -78,12 +97,14 @@ def save_classes(classes, expdir) -> None:
 
 
 def load_classes(expdir, class_target: str):
-    """The attribute table a model was trained with (None for section classes)."""
+    """The attribute table a model was trained with (None for section classes); ``class_target`` resolved."""
     if class_target == "section":
         return None
+    if class_target != "attribute":
+        raise ValueError(f"class_target '{class_target}' is not resolved: call resolve_class_target first")
     path = Path(expdir) / CLASSES_NAME
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: the model was not trained with train.class_target: attribute")
+        raise FileNotFoundError(f"{path} is missing: the model was not trained with attribute classes (class_target)")
     return pd.read_csv(path, dtype={"attributes": str}, keep_default_na=False)
 
 
