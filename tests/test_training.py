@@ -176,7 +176,9 @@ def test_a_checkpoint_with_arbitrary_objects_is_refused_without_running_them(tin
     expdir.mkdir()
     config = _config(tmp_path, 1)
     # the folder's record matches, so that training goes on to resume from the tampered checkpoint
-    recipe.training_record(load_config(config, SerialOEConfig), tiny_dump, list(TINY_MACHINES), expdir).write()
+    recipe.training_record(
+        recipe.training_config(config, tiny_dump, "fan"), tiny_dump, list(TINY_MACHINES), expdir
+    ).write()
     for name in (BEST, LAST):
         torch.save({"model": {}, "epoch": 1, "payload": Payload(marker)}, expdir / name)
     refused = r"checkpoint-(best|last).pt is not a checkpoint this recipe wrote"

@@ -64,6 +64,14 @@ def checkpoints(expdir) -> list:
     return [Path(BEST).stem] + [Path(interval_checkpoint(e)).stem for e in saved_epochs(cfg.train)]
 
 
+def training_config(config_path, dumpdir, machine) -> SerialOEConfig:
+    """The config that trains ``machine``, with ``class_target`` resolved from the corpus: the
+    record and the saved config name the classes the head learns, never ``auto``."""
+    cfg = load_config(config_path, SerialOEConfig)
+    cfg.train.class_target = resolve_class_target(cfg.train.class_target, dumpdir, machine)
+    return cfg
+
+
 def train(config_path, dumpdir, machine, machines, expdir, device, force=False):
     """Train (or resume) one machine type's model; the resolved config goes to ``expdir``.
 
@@ -71,9 +79,7 @@ def train(config_path, dumpdir, machine, machines, expdir, device, force=False):
     (see ``claim_training_dir``); sections read by later stages (embed, detect) may change: the
     saved config takes them and those stages see that their outputs are stale.
     """
-    cfg = load_config(config_path, SerialOEConfig)
-    # resolved first: the record and the saved config name the classes the head learns
-    cfg.train.class_target = resolve_class_target(cfg.train.class_target, dumpdir, machine)
+    cfg = training_config(config_path, dumpdir, machine)
     claim_training_dir(training_record(cfg, dumpdir, machines, expdir), force)
     trainer, classes = build_trainer(cfg, dumpdir, machine, machines, expdir, device)
     save_classes(classes, expdir)  # the head's classes, needed to embed
