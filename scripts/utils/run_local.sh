@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The "local" job backend: run a command with its output appended to a log file, fail loudly.
-# Usage: utils/run_local.sh [--gpu N] <log file> <command> [args...]
+# Usage: utils/run_local.sh [--gpu N] [--max_jobs N] [NAME=a,b,...] <log file> <command> [args...]
 # (--gpu is accepted so that the same call works with cluster backends; locally the
-#  command sees whatever devices this machine has.)
+#  command sees whatever devices this machine has. NAME=a,b,...: an array of jobs, see utils/jobs.sh;
+#  with --max_jobs N > 1 each job gets nproc/N CPU threads unless OMP_NUM_THREADS is set.)
 #
 # Each run appends a header (command, start time, host) and a footer (exit status): a re-run,
 # such as a resumed training, keeps the output of the runs before it.
@@ -11,29 +12,43 @@
 # identity (ASD_CONSOLE_ID, device:inode) lets a process tell that descriptor from an
 # unrelated file that took number 3 after the descriptor was closed for it.
 set -euo pipefail
-if [ "${1:-}" = "--gpu" ]; then
-    shift 2
+# shellcheck source=utils/jobs.sh
+. "$(dirname "$0")/jobs.sh"
+parse_job_args "$@"
+
+if [ -n "${job_var}" ]; then
+    if [ "${job_max}" -gt 1 ]; then
+        export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / job_max > 0 ? $(nproc) / job_max : 1 ))}
+    fi
+    status_dir=$(mktemp -d)
+    trap 'rm -rf "${status_dir}"' EXIT
+    for name in "${job_names[@]}"; do
+        while [ "$(jobs -rp | wc -l)" -ge "${job_max}" ]; do wait -n || true; done
+        (
+            status=0
+            "$0" "${job_log//${job_var}/${name}}" "${job_command[@]//${job_var}/${name}}" || status=$?
+            echo "${status}" > "${status_dir}/${name}"
+        ) &
+    done
+    wait
+    report_failed_jobs "${status_dir}"
+    exit
 fi
-if [ $# -lt 2 ]; then
-    echo "usage: $0 [--gpu N] <log> <command> [args...]" >&2
-    exit 1
-fi
-log=$1
-shift
-mkdir -p "$(dirname "${log}")"
-command=$(printf '%q ' "$@")  # quoted as the shell needs it: the header can be run again
+
+mkdir -p "$(dirname "${job_log}")"
+command=$(printf '%q ' "${job_command[@]}")  # quoted as the shell needs it: the header can be run again
 {
     echo "# ------------------------------------------------------------------------------"
     echo "# ${command% }"
     echo "# started at $(date) on ${HOSTNAME}"
-} >> "${log}"
+} >> "${job_log}"
 ASD_CONSOLE_ID=$(stat -L -c '%d:%i' /dev/fd/3 3>&2 2>/dev/null || true)
 export ASD_CONSOLE_FD=3 ASD_CONSOLE_ID
 status=0
-"$@" 3>&2 >> "${log}" 2>&1 || status=$?
-echo "# ended at $(date) with status ${status}" >> "${log}"
+"${job_command[@]}" 3>&2 >> "${job_log}" 2>&1 || status=$?
+echo "# ended at $(date) with status ${status}" >> "${job_log}"
 if [ "${status}" -ne 0 ]; then
-    echo "ERROR: command failed with status ${status}; last lines of ${log}:" >&2
-    tail -n 30 "${log}" >&2
+    echo "ERROR: command failed with status ${status}; last lines of ${job_log}:" >&2
+    tail -n 30 "${job_log}" >&2
     exit "${status}"
 fi
