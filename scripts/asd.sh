@@ -28,7 +28,7 @@ expdir=                # default: exp/<data name>
 valid_ratio=0.15       # share of source training clips held out for validation
 fold_rule=int          # folds of that split (first fold = validation): int = int(1/valid_ratio) as the original (0.15: 6 folds, 16.7 %), round = round(1/valid_ratio) (0.15: 7 folds, 14.3 %)
 split_seed=0           # seed of the train/valid split
-nj=1                   # machine types whose stages 3-5 run at once (each gets nproc/nj CPU threads unless OMP_NUM_THREADS is set)
+nj=1                   # machine types whose stages 3-5 run at once (locally each gets nproc/nj CPU threads unless OMP_NUM_THREADS is set; under Slurm the limit of each array job)
 synthetic_jobs=2       # parallel jobs of the synthetic data generation
 outlier_pool=          # external outlier exposure: a folder of WAV files, or "synthetic" (built-in sounds)
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
@@ -95,49 +95,46 @@ if in_stages 2; then
         --seed "${split_seed}" "${force_flag[@]}"
 fi
 
-# Stages 3-5 of one machine type (its logs: train.log, embed.log, detect.log in its experiment folder).
-machine_stages() {
-    local machine=$1 machine_dir=${expdir}/${1}/${tag}
-    if in_stages 3; then
-        log "Stage 3: ${machine}: training ${tag} (log: ${machine_dir}/train.log)"
-        ${cuda_cmd} --gpu 1 "${machine_dir}/train.log" python -m asd_tools.bin.train \
-            --config "${conf}" --dumpdir "${dumpdir}" --machine "${machine}" --machines "${machines}" \
-            --expdir "${machine_dir}" --device "${device}" "${force_flag[@]}"
-    fi
-    if in_stages 4; then
-        log "Stage 4: ${machine}: embeddings for every checkpoint (log: ${machine_dir}/embed.log)"
-        ${cuda_cmd} --gpu 1 "${machine_dir}/embed.log" python -m asd_tools.bin.embed \
-            --dumpdir "${dumpdir}" --machine "${machine}" --expdir "${machine_dir}" --device "${device}" \
-            "${force_flag[@]}"
-    fi
-    if in_stages 5; then
-        log "Stage 5: ${machine}: detectors on every checkpoint (log: ${machine_dir}/detect.log)"
-        ${train_cmd} "${machine_dir}/detect.log" python -m asd_tools.bin.detect \
-            --dumpdir "${dumpdir}" --machine "${machine}" --expdir "${machine_dir}" "${force_flag[@]}"
-    fi
-}
-
-if [ "${stop_stage}" -ge 3 ] && [ "${stage}" -le 5 ]; then
-    if [ "${nj}" -le 1 ]; then
-        for machine in ${only_machines}; do machine_stages "${machine}"; done
-    else
-        # Up to nj machine types at once, each sharing the CPUs fairly; every one runs to its end, then
-        # the failed ones are named together (their logs hold the errors).
-        export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / nj > 0 ? $(nproc) / nj : 1 ))}
-        status_dir=$(mktemp -d)
-        for machine in ${only_machines}; do
-            while [ "$(jobs -rp | wc -l)" -ge "${nj}" ]; do wait -n || true; done
-            # ";", not "&&": inside an && list errexit is off, and a failed stage would run on into the next
-            ( machine_stages "${machine}"; touch "${status_dir}/${machine}.ok" ) &
-        done
-        wait || true
-        failed=()
-        for machine in ${only_machines}; do [ -f "${status_dir}/${machine}.ok" ] || failed+=("${machine}"); done
-        rm -rf "${status_dir}"
-        if [ "${#failed[@]}" -gt 0 ]; then
-            echo "$0: stages ${stage}-$((stop_stage < 5 ? stop_stage : 5)) failed for ${failed[*]} (see their logs above)" >&2
-            exit 1
+# Stages 3-5: each one job per machine type (an array job; logs train.log, embed.log, detect.log in each
+# machine type's experiment folder), up to nj at once. A machine type whose stage fails is left out of
+# the later stages while the others run to their end; the failed ones are named together at the end.
+read -r -a running <<< "${only_machines}"  # still running: left out of later stages once one fails
+failed=()
+# machine_stage <number> <what> <log name> <backend> [--gpu 1] -- <command with MACHINE for the machine type>
+machine_stage() {
+    local number=$1 what=$2 log_name=$3 backend=$4 options=() ok=() machine
+    shift 4
+    while [ "$1" != -- ]; do options+=("$1"); shift; done
+    shift
+    in_stages "${number}" && [ "${#running[@]}" -gt 0 ] || return 0
+    local logs="${expdir}/MACHINE/${tag}/${log_name}" sizes=()
+    for machine in "${running[@]}"; do sizes+=("$(stat -c %s "${logs//MACHINE/${machine}}" 2> /dev/null || echo 0)"); done
+    log "Stage ${number}: ${what} for ${running[*]} (logs: ${logs//MACHINE/<machine>})"
+    ${backend} "${options[@]}" --max_jobs "${nj}" "MACHINE=$(IFS=,; echo "${running[*]}")" "${logs}" "$@" || true
+    local i log_file
+    for i in "${!running[@]}"; do
+        machine=${running[$i]} log_file=${logs//MACHINE/${running[$i]}}
+        # this run's footer (utils/run_local.sh writes it last), in what the log gained during the call
+        if tail -c +$((sizes[i] + 1)) "${log_file}" 2> /dev/null | tail -n 1 | grep -q 'with status 0$'; then
+            ok+=("${machine}")
+        else
+            failed+=("${machine}")
         fi
+    done
+    running=("${ok[@]}")
+}
+if [ "${stop_stage}" -ge 3 ] && [ "${stage}" -le 5 ]; then
+    machine_stage 3 "training ${tag}" train.log "${cuda_cmd}" --gpu 1 -- python -m asd_tools.bin.train \
+        --config "${conf}" --dumpdir "${dumpdir}" --machine MACHINE --machines "${machines}" \
+        --expdir "${expdir}/MACHINE/${tag}" --device "${device}" "${force_flag[@]}"
+    machine_stage 4 "embeddings for every checkpoint" embed.log "${cuda_cmd}" --gpu 1 -- python -m asd_tools.bin.embed \
+        --dumpdir "${dumpdir}" --machine MACHINE --expdir "${expdir}/MACHINE/${tag}" --device "${device}" \
+        "${force_flag[@]}"
+    machine_stage 5 "detectors on every checkpoint" detect.log "${train_cmd}" -- python -m asd_tools.bin.detect \
+        --dumpdir "${dumpdir}" --machine MACHINE --expdir "${expdir}/MACHINE/${tag}" "${force_flag[@]}"
+    if [ "${#failed[@]}" -gt 0 ]; then
+        echo "$0: stages ${stage}-$((stop_stage < 5 ? stop_stage : 5)) failed for ${failed[*]} (see their logs above)" >&2
+        exit 1
     fi
 fi
 
