@@ -171,3 +171,29 @@ def test_batch_reads_equal_item_reads_crops_and_padding(tiny_dump):
     batches = list(window_loader(whole, plan, 0, "cpu"))
     assert [b[0].tolist() for b in batches] == [[0, 1], [2]]
     assert torch.equal(batches[0][1][1], whole[(1, 0)][1])
+
+
+def test_prefetched_batches_are_the_plans_in_order_and_leave_no_thread(tiny_dump):
+    import threading
+
+    from asd_tools.data.corpus import Corpus
+    from asd_tools.data.windows import PrefetchedBatches, WindowDataset, window_loader
+
+    clips = Corpus(tiny_dump).clips("fan", "train")
+    dataset = WindowDataset(clips, tiny_dump, 16000)
+    rng = np.random.default_rng(1)
+    plan = [
+        [(int(p), int(s)) for p, s in zip(rng.integers(len(clips), size=5), rng.integers(0, 30000, size=5))]
+        for _ in range(9)
+    ]  # more batches than the read-ahead depth
+    got = list(PrefetchedBatches(dataset, plan, threads=3, depth=2))
+    workers = list(window_loader(dataset, plan, 2, "cpu"))  # worker processes: the same batches
+    assert len(got) == len(workers) == len(plan)
+    for (positions, waves), (worker_positions, worker_waves), batch in zip(got, workers, plan):
+        expected_positions, expected = dataset.read_batch(batch)
+        assert positions.tolist() == worker_positions.tolist() == expected_positions.tolist()
+        assert torch.equal(waves, expected) and torch.equal(worker_waves, expected)
+    for i, _ in enumerate(PrefetchedBatches(dataset, plan, threads=2, depth=3)):
+        if i == 1:
+            break  # leaving early: the readers are cancelled and joined
+    assert not [t for t in threading.enumerate() if t.name.startswith("window-reader")]
