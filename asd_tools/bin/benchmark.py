@@ -55,21 +55,23 @@ def _stack_items(items):
     return torch.as_tensor(positions), torch.stack(waves)
 
 
-def item_loader(task, epoch=1):
-    """The loader as it was before batch reads: one ``__getitem__`` (a memory-map slice) per window,
-    stacked by the collate function; the same plan and workers as the task's loader (a reference only)."""
+def item_loader(task, num_workers, epoch):
+    """The loader as it was before batch reads: one ``__getitem__`` (a memory-map slice) per window in
+    ``num_workers`` DataLoader workers, stacked by the collate function; the task's plan (a reference only)."""
     return torch.utils.data.DataLoader(
         task.dataset,
         batch_sampler=task.sampler.epoch_plan(epoch),
-        num_workers=task.cfg.num_workers,
+        num_workers=num_workers,
         collate_fn=_stack_items,
     )
 
 
-def _endless_batches(task):
+def _endless(batches_of_epoch):
+    """The batches of epoch 1, 2, ... of ``batches_of_epoch(epoch)``: a timing spans epochs (and the loader's
+    start-up in each, as in training) when an epoch has fewer batches than the timed steps."""
     epoch = 1
     while True:
-        yield from task.batches(epoch)
+        yield from batches_of_epoch(epoch)
         epoch += 1
 
 
@@ -77,7 +79,7 @@ def step_throughput(trainer, warmup, steps):
     """Samples per second of the system's own training step (``Trainer.train_step``: forward, loss,
     backward, optimiser and schedule) over ``steps`` batches, after ``warmup`` untimed ones."""
     trainer.model.train()
-    batches = _endless_batches(trainer.task)
+    batches = _endless(trainer.task.batches)
     count, start = 0, None
     for i in range(warmup + steps):
         if i == warmup:
@@ -128,6 +130,12 @@ def main(argv=None):
     p.add_argument("--batch_size", type=int, default=None, help="override train.batch_size")
     p.add_argument("--embed_clips", type=int, default=100, help="test clips embedded for the timing")
     p.add_argument("--loader_only", action="store_true", help="System 1: only the loader figures")
+    p.add_argument(
+        "--reference_workers",
+        type=int,
+        default=4,
+        help="workers of the per-item reference loader (4: config 000's loader before batch reads)",
+    )
     p.add_argument("--system", choices=["serial_oe", "dgmix"], default="serial_oe")
     p.add_argument("--grad_accum", type=int, default=None, help="dgmix: override pretrain.grad_accum")
     args = p.parse_args(argv)
@@ -148,12 +156,18 @@ def serial_oe_figures(a, device, workdir):
     if "pretrained" in cfg.model.params:  # throughput does not depend on the initial weights
         cfg.model.params["pretrained"] = False
     trainer, classes = build_trainer(cfg, a.dumpdir, a.machine, a.machines, workdir, device)
-    figures = {"threads": torch.get_num_threads(), "batch_size": cfg.train.batch_size}
+    figures = {
+        "threads": torch.get_num_threads(),
+        "batch_size": cfg.train.batch_size,
+        "num_workers": cfg.train.num_workers,  # 0: read by threads of this process
+        "reference_workers": a.reference_workers,
+    }
     # the task's loader (a batch per read) and the per-item reference, same plan, same run; an untimed pass
     # first, so that both read from the page cache
-    loader_throughput(trainer.task.batches(1), a.steps)
-    figures["loader_samples_per_s"] = loader_throughput(trainer.task.batches(1), a.steps)
-    figures["item_loader_samples_per_s"] = loader_throughput(item_loader(trainer.task), a.steps)
+    loader_throughput(_endless(trainer.task.batches), a.steps)
+    figures["loader_samples_per_s"] = loader_throughput(_endless(trainer.task.batches), a.steps)
+    reference = _endless(partial(item_loader, trainer.task, a.reference_workers))
+    figures["item_loader_samples_per_s"] = loader_throughput(reference, a.steps)
     figures["loader_speed_up"] = figures["loader_samples_per_s"] / figures["item_loader_samples_per_s"]
     if a.loader_only:
         return {**figures, **device_figures(device)}
