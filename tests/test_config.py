@@ -112,7 +112,6 @@ RESOLVED_VALUES = {
         "train.use_mixup": False,
         "train.mixup_max_step": "actual",
         "model.params.backbone": "tf_efficientnet_b0.ns_jft_in1k",
-        "train.num_workers": 4,
     },
     "asd_model.003.yaml": {"train.n_target": 1, "train.use_mixup": False, "train.epochs": 300},
     "asd_model.102.yaml": {"model.name": "transformer", "train.n_target": 1, "frontend.hop_length": 512},
@@ -146,7 +145,7 @@ RESOLVED_VALUES = {
     },
     "asd_model.cpu_logmel.yaml": {"frontend.log": True, "frontend.n_mels": 64, "train.epochs": 20},
     "dgmix.intended.yaml": {"pretrain.scheduler_never_steps": False, "embed.pool": "mean", "model.final_groups": 320},
-    "dgmix.cpu.yaml": {"pretrain.batch_size": 64, "pretrain.exclude_bias_and_norm": True, "finetune.num_workers": 4},
+    "dgmix.cpu.yaml": {"pretrain.batch_size": 64, "pretrain.exclude_bias_and_norm": True},
     "dgmix.tiny.yaml": {"model.init": "torch", "model.head_relu": False, "pretrain.grad_accum": 2},
 }
 

@@ -70,7 +70,7 @@ class StageConfig:
     log_interval_epochs: int = 5
     amp: bool = True
     amp_dtype: str = "bfloat16"
-    num_workers: int = 2
+    num_workers: int = 0
     seed: int = 0
 
     def __post_init__(self):
@@ -104,7 +104,7 @@ class DGMixEmbedConfig:
     checkpoints: List[str] = field(
         default_factory=lambda: ["checkpoint-50epochs", "checkpoint-100epochs", "checkpoint-120epochs"]
     )
-    num_workers: int = 2
+    num_workers: int = 0
 
     def __post_init__(self):
         choice(self.pool, POOLS, "embed.pool")

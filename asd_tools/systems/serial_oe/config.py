@@ -62,7 +62,7 @@ class OETrainConfig:
     grad_clip: float = 0.0
     amp: bool = True  # mixed precision on CUDA
     amp_dtype: str = "bfloat16"
-    num_workers: int = 2  # DataLoader workers reading the memory-mapped dump
+    num_workers: int = 0  # batch readers: 0 = background threads of this process (fastest); N = DataLoader workers
     valid_negatives_per_machine: int = 200  # validation negatives drawn from each other machine type
     seed: int = 0
     # max_step of the mixup apply rate cos(pi/2 step/max_step). actual: epochs x steps per epoch.
@@ -135,7 +135,7 @@ class EmbedConfig:
     batch_size: int = 256  # windows per forward pass (across clips)
     target_mixup: bool = False  # add inlier windows mixed with target crops of the same section
     target_mixup_alpha: float = 0.2
-    num_workers: int = 2
+    num_workers: int = 0
     seed: int = 0
 
     def __post_init__(self):
