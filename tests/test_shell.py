@@ -103,3 +103,17 @@ def test_local_backend_writes_the_log_and_fails_loudly(tmp_path):
     assert ok.returncode == 0 and "hello" in log.read_text()
     bad = _run("utils/run_local.sh", str(log), "bash", "-c", "echo boom; exit 3")
     assert bad.returncode == 3 and "boom" in bad.stderr and "status 3" in log.read_text()
+
+
+def test_bench_helpers_time_a_run_read_its_scores_and_name_a_failure(tmp_path):
+    log = tmp_path / "run.log"
+    good = "printf 'x\\n... all asd_model.tiny/checkpoint-best: official score dev 51.20, eval 49.00 -> a/score.md\\n'"
+    script = (
+        '. utils/bench.sh; timed_run "$1" sh -c "$2"; echo "seconds=${seconds}"; '
+        "score_rows \"$1\" '| local | 2 |' '| s |'; timed_run \"$1\" sh -c 'echo boom; exit 3'; echo not reached"
+    )
+    result = _run("bash", "-c", script, "bash", str(log), good)
+    assert result.returncode == 1 and "not reached" not in result.stdout
+    assert "seconds=0" in result.stdout or "seconds=1" in result.stdout
+    assert "| local | 2 | asd_model.tiny/checkpoint-best | dev 51.20, eval 49.00 | s |" in result.stdout
+    assert "failed: sh -c echo boom; exit 3" in result.stderr and "boom" in result.stderr

@@ -15,6 +15,7 @@ pass_through=./asd.sh
 help_message="Usage: $0 [options]   (other options go to ./asd.sh)"
 . utils/parse_options.sh
 set -euo pipefail
+. utils/bench.sh
 tag=$(basename "${conf}" .yaml)
 root=exp/bench_backends
 mkdir -p "${root}"
@@ -29,19 +30,9 @@ for run in "${runs[@]}"; do
     name=${backend}_nj${jobs}
     log=${root}/${tag}_${name}.log
     rm -rf "${root:?}/${tag}_${name}"  # a fresh run: nothing up to date from before
-    start=$(date +%s)
-    if ! cmd_backend=${backend} slurm_conf=${slurm_conf:-conf/slurm.conf} ./asd.sh "${common[@]}" --stage 3 \
-        --nj "${jobs}" --expdir "${root}/${tag}_${name}" > "${log}" 2>&1; then
-        echo "$0: the ${name} run failed; last lines of ${log}:" >&2
-        tail -n 20 "${log}" >&2
-        exit 1
-    fi
-    seconds=$(( $(date +%s) - start ))
-    while read -r line; do
-        checkpoint=${line%%: official score*}
-        scores=${line#*official score }
-        rows+=("| ${backend} | ${jobs} | ${checkpoint##* } | ${scores%% -> *} | ${seconds} |")
-    done < <(grep ': official score ' "${log}")
+    timed_run "${log}" env cmd_backend="${backend}" slurm_conf="${slurm_conf:-conf/slurm.conf}" ./asd.sh "${common[@]}" \
+        --stage 3 --nj "${jobs}" --expdir "${root}/${tag}_${name}"
+    mapfile -t -O "${#rows[@]}" rows < <(score_rows "${log}" "| ${backend} | ${jobs} |" "| ${seconds} |")
     echo "${name}: ${seconds} s (log: ${log})"
 done
 {

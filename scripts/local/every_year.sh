@@ -14,6 +14,7 @@ help_message="Usage: $0 [options]   (other options go to ./asd.sh)"
 . utils/parse_options.sh
 set -euo pipefail
 . ./path.sh
+. utils/bench.sh
 years=${years:-$(python -m asd_tools.bin.layout --names)}
 tag=$(basename "${conf}" .yaml)
 out=exp/every_year/${tag}_${synthetic_size}.md
@@ -21,21 +22,9 @@ mkdir -p exp/every_year
 rows=()
 for year in ${years}; do
     log=exp/every_year/${tag}_${synthetic_size}_${year}.log
-    start=$(date +%s)
-    if ! ./asd.sh --conf "${conf}" --data synthetic --layout "${year}" --synthetic_size "${synthetic_size}" \
-        "${passed_options[@]}" > "${log}" 2>&1; then
-        echo "$0: ${year} failed; last lines of ${log}:" >&2
-        tail -n 20 "${log}" >&2
-        exit 1
-    fi
-    seconds=$(( $(date +%s) - start ))
-    # asd.sh's result lines: "<name>: official score dev D, eval E -> <folder>/score.md"
-    while read -r line; do
-        name=${line%%: official score*}
-        scores=${line#*official score }
-        scores=${scores%% -> *}
-        rows+=("| ${year} | ${name##* } | ${scores} | ${seconds} |")
-    done < <(grep ': official score ' "${log}")
+    timed_run "${log}" ./asd.sh --conf "${conf}" --data synthetic --layout "${year}" \
+        --synthetic_size "${synthetic_size}" "${passed_options[@]}"
+    mapfile -t -O "${#rows[@]}" rows < <(score_rows "${log}" "| ${year} |" "| ${seconds} |")
     echo "${year}: ${seconds} s (log: ${log})"
 done
 {
