@@ -110,7 +110,8 @@ def progress(iterable=None, **kwargs):
     stream = console_stream()
     kwargs.setdefault("mininterval", 1.0)
     kwargs.setdefault("dynamic_ncols", True)
-    return tqdm(iterable, file=stream, disable=not _isatty(stream), **kwargs)
+    disable = kwargs.pop("disable", False) or not _isatty(stream)
+    return tqdm(iterable, file=stream, disable=disable, **kwargs)
 
 
 def announce(text: str) -> None:

@@ -1,16 +1,26 @@
 """The trainer core shared by both systems: epochs, AMP, validation, checkpoints and resume.
 
 A system supplies a *task* object with:
-  ``steps_per_epoch()``, ``batches(epoch)`` (an iterable of batches),
+  ``steps_per_epoch()``, ``plan(epoch)`` (the epoch's batches as lists of (clip, crop start) items),
+  ``loader(plan)`` (an iterable of the plan's batches, read),
   ``loss(model, batch, step, max_step)`` -> (loss tensor, {name: float}),
   ``validate(model)`` -> {name: float} including ``loss``,
+  ``seed_batch(seed)`` (seed the task's own random draws for one batch),
   ``state_dict()`` / ``load_state_dict()`` for its own random state.
+
+An optimiser step takes ``grad_accum`` batches of the plan in each of the processes (one under plain
+``python``, N under ``torchrun``: see ``training/distributed.py``); the plan is padded to a whole number
+of steps by repeating its first batches. With ``batch_seeds`` (always with N > 1) every batch's random
+draws (mixup, dropout, ...) are seeded from (seed, epoch, batch index in the plan), so they do not
+depend on which process reads the batch: N processes give the weights of one process with N times
+the ``grad_accum``.
 
 Checkpoints (in ``outdir``):
   checkpoint-last.pt       full state after the latest epoch (resume point)
   checkpoint-best.pt       model weights with the lowest validation loss
   checkpoint-<N>epochs.pt  model weights after each epoch N of ``save_epochs``
   train_history.csv        one row per epoch: train loss means, learning rate, valid metrics
+Only the main process writes them, logs, draws progress bars and validates.
 A killed run restarts from checkpoint-last.pt with model, optimiser, scheduler, scaler,
 counters and every random state restored, so it continues as if never stopped.
 Checkpoints hold only tensors, numbers, strings and plain containers (numpy random states are
@@ -30,6 +40,7 @@ import pandas as pd
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from asd_tools.training import distributed
 from asd_tools.utils import atomic_path, atomic_write_text, progress, write_csv
 
 LAST = "checkpoint-last.pt"
@@ -47,6 +58,24 @@ class TrainerSettings:
     grad_clip: float = 0.0  # max gradient norm (0 = off)
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     amp_dtype: str = "bfloat16"  # bfloat16 (no scaler needed) or float16 (with GradScaler)
+    batch_seeds: bool = False  # seed every batch's random draws from (seed, epoch, batch); on with N processes
+    seed: int = 0  # the seed of batch_seeds
+
+
+def optimiser_steps_per_epoch(batches: int, grad_accum: int = 1) -> int:
+    """Optimiser steps in an epoch of ``batches`` plan batches, ``grad_accum`` per step in each process."""
+    return math.ceil(batches / (grad_accum * distributed.world_size()))
+
+
+def whole_steps(plan, batches_per_step: int):
+    """``plan`` padded to a multiple of ``batches_per_step`` by repeating its first batches."""
+    count = math.ceil(len(plan) / batches_per_step) * batches_per_step
+    return [plan[i % len(plan)] for i in range(count)]
+
+
+def batch_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of batch ``index`` of ``epoch``'s plan (one number from three, no process in it)."""
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
 
 
 def interval_checkpoint(epoch: int) -> str:
@@ -124,6 +153,9 @@ def save_torch(obj, path):
 class Trainer:
     def __init__(self, model, task, optimizer, scheduler, settings: TrainerSettings, outdir, device):
         self.model, self.task = model.to(device), task
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        self.main = self.rank == 0
+        distributed.broadcast_state(self.model)  # every process starts from the same weights
         self.optimizer, self.scheduler = optimizer, scheduler
         self.settings, self.outdir, self.device = settings, Path(outdir), torch.device(device)
         self.use_amp = settings.amp and self.device.type == "cuda"
@@ -131,7 +163,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(enabled=self.use_amp and self.amp_dtype == torch.float16)
         self.epoch, self.step, self.best_loss = 0, 0, math.inf
         self.history = []  # one row per epoch: train means and, when validated, valid metrics
-        self.max_step = settings.epochs * math.ceil(task.steps_per_epoch() / settings.grad_accum)
+        self.max_step = settings.epochs * optimiser_steps_per_epoch(task.steps_per_epoch(), settings.grad_accum)
+        self.batch_seeds = settings.batch_seeds or self.world > 1
         self.writer = None
 
     # ------------------------------------------------------------------ state
@@ -176,12 +209,17 @@ class Trainer:
             return
         self.outdir.mkdir(parents=True, exist_ok=True)
         self.resume()
-        self.writer = SummaryWriter(self.outdir / "tensorboard")
-        logging.info(f"training on {self.device} (amp: {self.use_amp}), {self.max_step} optimiser steps in all")
+        self.writer = SummaryWriter(self.outdir / "tensorboard") if self.main else None
+        processes = f", {self.world} processes" if self.world > 1 else ""
+        logging.info(
+            f"training on {self.device} (amp: {self.use_amp}{processes}), {self.max_step} optimiser steps in all"
+        )
         while self.epoch < self.settings.epochs:
             self.epoch += 1
             # plain floats: the history lives in checkpoint-last.pt, which is read with weights_only
             row = {"epoch": self.epoch, **{f"train_{k}": float(v) for k, v in self._train_epoch().items()}}
+            if not self.main:
+                continue  # the main process validates and writes; the others wait in the next all-reduce
             if self.epoch % self.settings.log_interval_epochs == 0 or self.epoch == self.settings.epochs:
                 row.update({f"valid_{k}": float(v) for k, v in self._validate().items()})
             self.history.append(row)
@@ -193,27 +231,37 @@ class Trainer:
             save_torch(self.state_dict(), self.outdir / LAST)
             # after the resume point: a killed run rewrites it from the restored history
             write_csv(pd.DataFrame(self.history), self.outdir / HISTORY)
-        self.writer.close()
-        atomic_write_text(self.outdir / DONE, f"epochs: {self.epoch}\nbest_loss: {self.best_loss}\n")
+        if self.main:
+            self.writer.close()
+            atomic_write_text(self.outdir / DONE, f"epochs: {self.epoch}\nbest_loss: {self.best_loss}\n")
+        distributed.barrier()  # every process returns once the files are there
 
     def _train_epoch(self):
         self.model.train()
         totals, count, start = {}, 0, time.time()
+        # this process's batches: one of every `world` of the plan, padded to whole optimiser steps
+        plan = whole_steps(self.task.plan(self.epoch), self.settings.grad_accum * self.world)
+        shard = plan[self.rank :: self.world]
         bar = progress(
-            self.task.batches(self.epoch),
-            total=self.task.steps_per_epoch(),
+            self.task.loader(shard),
+            total=len(shard),
             desc=f"epoch {self.epoch}/{self.settings.epochs}",
             leave=False,
+            disable=not self.main,
         )
         for i, batch in enumerate(bar):
+            if self.batch_seeds:
+                self._seed_batch(i * self.world + self.rank)
             loss, scalars = self.train_step(batch, i)
             for k, v in scalars.items():
                 totals[k] = totals.get(k, 0.0) + v
             count += 1
             bar.set_postfix(loss=f"{loss.item():.4f}")
-        samples = count * self.task.batch_size
+        samples = count * self.task.batch_size * self.world
         elapsed = time.time() - start
-        means = {k: v / max(count, 1) for k, v in totals.items()}
+        means = {k: v / max(count, 1) for k, v in totals.items()}  # the main process's batches
+        if not self.main:
+            return means
         for k, v in means.items():
             self.writer.add_scalar(f"train/{k}", v, self.epoch)
         self.writer.add_scalar("train/samples_per_second", samples / elapsed, self.epoch)
@@ -221,6 +269,12 @@ class Trainer:
         text = ", ".join(f"{k} {v:.4f}" for k, v in means.items())
         logging.info(f"epoch {self.epoch}: train {text} ({samples / elapsed:.1f} samples/s)")
         return {**means, "lr": self.optimizer.param_groups[0]["lr"]}
+
+    def _seed_batch(self, index):
+        """Seed torch's global RNG (dropout, Beta draws) and the task's own draws for plan batch ``index``."""
+        seed = batch_seed(self.settings.seed, self.epoch, index)
+        torch.manual_seed(seed)
+        self.task.seed_batch(seed)
 
     def train_step(self, batch, index):
         """One batch (the ``index``-th of its epoch): loss, backward, and an optimiser step after every
@@ -233,6 +287,7 @@ class Trainer:
         return loss, scalars
 
     def _optimiser_step(self):
+        distributed.average_gradients(self.model.parameters())  # scaled gradients: the scale is the same everywhere
         if self.settings.grad_clip:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)

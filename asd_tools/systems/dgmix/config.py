@@ -52,6 +52,9 @@ class StageConfig:
     epochs: int = 100
     batch_size: int = 2048
     grad_accum: int = 1  # micro-batches per optimiser step (batch_size is the micro-batch x grad_accum)
+    # Seed each micro-batch's random draws from (seed, epoch, batch index): always on with N torchrun
+    # processes (each takes one of every N micro-batches, so they multiply grad_accum by N).
+    batch_seeds: bool = False
     optimizer: str = "lars"
     optimizer_params: dict = field(
         default_factory=lambda: {"lr": 0.8, "weight_decay": 1.0e-4, "momentum": 0.9, "trust_coeff": 0.001}

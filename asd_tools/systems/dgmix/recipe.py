@@ -7,7 +7,6 @@ own state in ``expdir/finetune/``.
 """
 
 import logging
-import math
 import shutil
 from pathlib import Path
 
@@ -31,10 +30,19 @@ from asd_tools.systems.dgmix.task import (
     warn_if_collapsed,
 )
 from asd_tools.systems.extract import extract
+from asd_tools.training import distributed
 from asd_tools.training.classes import load_classes, n_classes, read_classes, resolve_class_target, save_classes
 from asd_tools.training.experiment import claim_training_dir
 from asd_tools.training.optim import build_optimizer, build_scheduler
-from asd_tools.training.trainer import DONE, LAST, Trainer, TrainerSettings, interval_checkpoint, load_weights
+from asd_tools.training.trainer import (
+    DONE,
+    LAST,
+    Trainer,
+    TrainerSettings,
+    interval_checkpoint,
+    load_weights,
+    optimiser_steps_per_epoch,
+)
 
 FINETUNE_DIR = "finetune"
 
@@ -95,7 +103,7 @@ def build_stage_optimizer(model, stage: StageConfig, updates_per_epoch):
 
 def stage_trainer(model, task, stage: StageConfig, outdir, device):
     """The trainer of one DG-Mix stage (pre-training or fine-tuning); the benchmark times its steps."""
-    updates_per_epoch = math.ceil(task.steps_per_epoch() / stage.grad_accum)
+    updates_per_epoch = optimiser_steps_per_epoch(task.steps_per_epoch(), stage.grad_accum)
     optimizer, scheduler = build_stage_optimizer(model, stage, updates_per_epoch)
     settings = TrainerSettings(
         stage.epochs,
@@ -104,6 +112,8 @@ def stage_trainer(model, task, stage: StageConfig, outdir, device):
         grad_accum=stage.grad_accum,
         amp=stage.amp,
         amp_dtype=stage.amp_dtype,
+        batch_seeds=stage.batch_seeds,
+        seed=stage.seed,
     )
     return Trainer(model, task, optimizer, scheduler, settings, outdir, device)
 
@@ -120,12 +130,15 @@ def pretrain(config_path, dumpdir, machine, expdir, device, force=False):
     """
     cfg = load_config(config_path, DGMixConfig)
     inputs = {f"dump/{machine}": dump_identity(dumpdir, machine), **lists_identity(dumpdir, machine, TRAINING_LISTS)}
-    claim_training_dir(Provenance(expdir, "pretrain", inputs, config_sections(cfg, PRETRAIN_SECTIONS)), force)
+    if distributed.is_main():  # under torchrun one process claims the folder and writes into it
+        claim_training_dir(Provenance(expdir, "pretrain", inputs, config_sections(cfg, PRETRAIN_SECTIONS)), force)
+    distributed.barrier()
     torch.manual_seed(cfg.pretrain.seed)
     model = PretrainModel(make_extractor(cfg, section_head=False), Projector())
     task = VICRegMixupTask(cfg.pretrain, cfg.vicreg, dumpdir, machine, device)
     trainer = stage_trainer(model, task, cfg.pretrain, expdir, device)
-    save_config(cfg, Path(expdir) / CONFIG_NAME)
+    if distributed.is_main():
+        save_config(cfg, Path(expdir) / CONFIG_NAME)
     trainer.run()
 
 
@@ -144,15 +157,21 @@ def finetune(expdir, dumpdir, machine, device, force=False):
     if record.changes() == [] and published.exists() and not force:
         logging.info(f"{published} is up to date; skipping fine-tuning")
         return
-    claim_training_dir(record, force)
+    if distributed.is_main():
+        claim_training_dir(record, force)
+    distributed.barrier()
     torch.manual_seed(cfg.finetune.seed)
     classes = read_classes(dumpdir, machine, cfg.finetune.class_target)
     model = make_extractor(cfg, n_classes(classes, Corpus(dumpdir).sections(machine)))
     state = load_weights(expdir, Path(LAST).stem, "cpu")
     load_extractor(model, state)  # the section head starts fresh
     task = FinetuneTask(cfg.finetune, cfg.vicreg, dumpdir, machine, device, classes)
+    trainer = stage_trainer(model, task, cfg.finetune, outdir, device)
+    if not distributed.is_main():
+        trainer.run()
+        return
     save_classes(classes, outdir)  # the head's classes, needed to embed
-    stage_trainer(model, task, cfg.finetune, outdir, device).run()
+    trainer.run()
     shutil.copyfile(outdir / interval_checkpoint(cfg.finetune.epochs), published.with_suffix(".tmp"))
     published.with_suffix(".tmp").rename(published)
 

@@ -97,10 +97,18 @@ class _MixupCrops:
     def steps_per_epoch(self):
         return math.ceil(len(self.lengths) / self.batch_size)
 
-    def batches(self, epoch):
+    def plan(self, epoch):
         rng = np.random.default_rng([self.cfg.seed, epoch])
-        plan = epoch_crops(rng, np.arange(len(self.lengths)), self.lengths, self.batch_size, WINDOW_SAMPLES)
+        return epoch_crops(rng, np.arange(len(self.lengths)), self.lengths, self.batch_size, WINDOW_SAMPLES)
+
+    def loader(self, plan):
         return window_loader(self.dataset, plan, self.cfg.num_workers, self.device)
+
+    def batches(self, epoch):
+        return self.loader(self.plan(epoch))
+
+    def seed_batch(self, seed):
+        pass  # the Beta draws use torch's global RNG, which the trainer seeds
 
     def mixed_halves(self, model, waves):
         """Spectrograms of halves x, y and of their mixture z, with the per-pair weights."""

@@ -60,6 +60,11 @@ class OETrainConfig:
     scheduler: str = "onecycle"
     scheduler_params: dict = field(default_factory=lambda: {"max_lr": 1.0e-3})
     grad_clip: float = 0.0
+    # Plan batches per optimiser step in each process; N torchrun processes (--ngpu N) multiply it by N.
+    grad_accum: int = 1
+    # Seed each batch's random draws (mixup, dropout) from (seed, epoch, batch index): always on with N
+    # processes; true makes one process reproduce an N-process run (with N times the grad_accum).
+    batch_seeds: bool = False
     amp: bool = True  # mixed precision on CUDA
     amp_dtype: str = "bfloat16"
     num_workers: int = 0  # batch readers: 0 = background threads of this process (fastest); N = DataLoader workers

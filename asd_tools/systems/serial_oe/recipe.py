@@ -18,6 +18,7 @@ from asd_tools.systems.base import CONFIG_NAME, System
 from asd_tools.systems.extract import extract, target_mixer
 from asd_tools.systems.serial_oe.config import OETrainConfig, SerialOEConfig
 from asd_tools.systems.serial_oe.task import OutlierExposureTask
+from asd_tools.training import distributed
 from asd_tools.training.classes import (
     load_classes,
     n_classes,
@@ -28,7 +29,14 @@ from asd_tools.training.classes import (
 )
 from asd_tools.training.experiment import claim_training_dir
 from asd_tools.training.optim import build_optimizer, build_scheduler
-from asd_tools.training.trainer import BEST, Trainer, TrainerSettings, interval_checkpoint, load_weights
+from asd_tools.training.trainer import (
+    BEST,
+    Trainer,
+    TrainerSettings,
+    interval_checkpoint,
+    load_weights,
+    optimiser_steps_per_epoch,
+)
 
 
 def make_model(cfg: SerialOEConfig, sections, classes=None):
@@ -80,10 +88,13 @@ def train(config_path, dumpdir, machine, machines, expdir, device, force=False):
     saved config takes them and those stages see that their outputs are stale.
     """
     cfg = training_config(config_path, dumpdir, machine)
-    claim_training_dir(training_record(cfg, dumpdir, machines, expdir), force)
+    if distributed.is_main():  # under torchrun one process claims the folder and writes into it
+        claim_training_dir(training_record(cfg, dumpdir, machines, expdir), force)
+    distributed.barrier()
     trainer, classes = build_trainer(cfg, dumpdir, machine, machines, expdir, device)
-    save_classes(classes, expdir)  # the head's classes, needed to embed
-    save_config(cfg, Path(expdir) / CONFIG_NAME)  # after every object is built from it
+    if distributed.is_main():
+        save_classes(classes, expdir)  # the head's classes, needed to embed
+        save_config(cfg, Path(expdir) / CONFIG_NAME)  # after every object is built from it
     n_params = sum(p.numel() for p in trainer.model.parameters())
     logging.info(
         f"{machine}: {cfg.model.name} with {n_params / 1e6:.2f} M parameters; "
@@ -101,9 +112,18 @@ def build_trainer(cfg: SerialOEConfig, dumpdir, machine, machines, expdir, devic
     task = OutlierExposureTask(cfg.train, dumpdir, machine, machines, device, classes)
     t = cfg.train
     optimizer = build_optimizer(t.optimizer, model, **t.optimizer_params)
-    scheduler = build_scheduler(t.scheduler, optimizer, t.epochs * task.steps_per_epoch(), **t.scheduler_params)
+    total_steps = t.epochs * optimiser_steps_per_epoch(task.steps_per_epoch(), t.grad_accum)
+    scheduler = build_scheduler(t.scheduler, optimizer, total_steps, **t.scheduler_params)
     settings = TrainerSettings(
-        t.epochs, t.log_interval_epochs, saved_epochs(t), grad_clip=t.grad_clip, amp=t.amp, amp_dtype=t.amp_dtype
+        t.epochs,
+        t.log_interval_epochs,
+        saved_epochs(t),
+        grad_accum=t.grad_accum,
+        grad_clip=t.grad_clip,
+        amp=t.amp,
+        amp_dtype=t.amp_dtype,
+        batch_seeds=t.batch_seeds,
+        seed=t.seed,
     )
     return Trainer(model, task, optimizer, scheduler, settings, expdir, device), classes
 

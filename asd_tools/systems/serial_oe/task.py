@@ -144,8 +144,18 @@ class OutlierExposureTask:
     def steps_per_epoch(self):
         return self.sampler.steps_per_epoch()
 
+    def plan(self, epoch):
+        return self.sampler.epoch_plan(epoch)
+
+    def loader(self, plan):
+        return window_loader(self.dataset, plan, self.cfg.num_workers, self.device)
+
     def batches(self, epoch):
-        return window_loader(self.dataset, self.sampler.epoch_plan(epoch), self.cfg.num_workers, self.device)
+        return self.loader(self.plan(epoch))
+
+    def seed_batch(self, seed):
+        """The mixup and pitch-shift draws of one batch from ``seed`` (the trainer's ``batch_seeds``)."""
+        self.generator.manual_seed(seed)
 
     # ---------------------------------------------------------------- loss
     def targets(self, positions):
