@@ -32,6 +32,7 @@ nj=1                   # machine types whose stages 3-5 run at once (locally eac
 synthetic_jobs=2       # parallel jobs of the synthetic data generation
 outlier_pool=          # external outlier exposure: a folder of WAV files, or "synthetic" (built-in sounds)
 device=auto            # auto (CUDA when present), cpu, cuda, cuda:N
+ngpu=1                 # processes that train each model together (stage 3): > 1 runs torchrun --nproc_per_node ngpu, one process per GPU (gloo on the CPU); they act as ngpu-fold gradient accumulation
 ground_truth_dir=      # evaluator ground truth for scoring (default: <data root>/ground_truth of the dump)
 figures=true           # false: scoring draws no figures (ROC, histograms, t-SNE, training curves; about half its time)
 force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
@@ -44,6 +45,7 @@ set -euo pipefail
 . ./path.sh
 . utils/data_dirs.sh
 if [[ ! "${nj}" =~ ^[1-9][0-9]*$ ]]; then echo "$0: --nj must be a positive integer, not '${nj}'" >&2; exit 1; fi
+if [[ ! "${ngpu}" =~ ^[1-9][0-9]*$ ]]; then echo "$0: --ngpu must be a positive integer, not '${ngpu}'" >&2; exit 1; fi
 case "${fold_rule}" in
     int | round) ;;
     *) echo "$0: --fold_rule must be 'int' or 'round', not '${fold_rule}'" >&2; exit 1 ;;
@@ -124,7 +126,10 @@ machine_stage() {
     running=("${ok[@]}")
 }
 if [ "${stop_stage}" -ge 3 ] && [ "${stage}" -le 5 ]; then
-    machine_stage 3 "training ${tag}" train.log "${cuda_cmd}" --gpu 1 -- python -m asd_tools.bin.train \
+    trainer=(python -m asd_tools.bin.train)
+    # several processes per model: torchrun on one node (a free rendezvous port each, so --nj runs do not meet)
+    [ "${ngpu}" -gt 1 ] && trainer=(python -m torch.distributed.run --standalone --nproc_per_node "${ngpu}" -m asd_tools.bin.train)
+    machine_stage 3 "training ${tag}" train.log "${cuda_cmd}" --gpu "${ngpu}" -- "${trainer[@]}" \
         --config "${conf}" --dumpdir "${dumpdir}" --machine MACHINE --machines "${machines}" \
         --expdir "${expdir}/MACHINE/${tag}" --device "${device}" "${force_flag[@]}"
     machine_stage 4 "embeddings for every checkpoint" embed.log "${cuda_cmd}" --gpu 1 -- python -m asd_tools.bin.embed \

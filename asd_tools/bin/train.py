@@ -1,7 +1,11 @@
-"""Stage 3: train one machine type's experiment folder with the system its config names (resumes a killed run)."""
+"""Stage 3: train one machine type's experiment folder with the system its config names (resumes a killed run).
+
+Under ``torchrun --nproc_per_node N`` the N processes train one model together (``training/distributed.py``).
+"""
 
 from asd_tools.bin.common import best_device, experiment_args, machines_arg, parser, run
 from asd_tools.systems.registry import system_for_config
+from asd_tools.training import distributed
 
 
 def main(argv=None):
@@ -16,7 +20,11 @@ def main(argv=None):
     def main_fn(a):
         device = best_device(a.device)  # first: a bad --device is the one error, whatever the config
         system = system_for_config(a.config)
-        system.train(a.config, a.dumpdir, a.machine, a.machines, a.expdir, device, a.force)
+        device = distributed.init(device)
+        try:
+            system.train(a.config, a.dumpdir, a.machine, a.machines, a.expdir, device, a.force)
+        finally:
+            distributed.finish()
 
     run(main_fn, args)
 
