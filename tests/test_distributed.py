@@ -89,3 +89,19 @@ def test_outside_torchrun_the_world_is_one_process():
     assert distributed.init("cpu") == "cpu"  # no WORLD_SIZE: nothing to join
     distributed.barrier()
     distributed.average_gradients([torch.nn.Parameter(torch.ones(2))])  # a no-op, no process group
+
+
+def test_asd_sh_ngpu_trains_each_model_under_torchrun(tiny_job, tmp_path):
+    from tests.test_recipe_baseline import SCRIPTS, run_recipe
+
+    folder, _ = tiny_job
+    stage_3 = ["--conf", "conf/tuning/asd_model.tiny.yaml", "--stage", "3", "--stop_stage", "3"]
+    dirs = ["--dumpdir", str(folder / "dump"), "--expdir", str(tmp_path / "exp")]
+    machines = ["--machines", " ".join(TINY_MACHINES), "--only_machines", "fan"]
+    run_recipe("asd.sh", *stage_3, "--ngpu", "2", *machines, *dirs)
+    expdir = tmp_path / "exp" / "fan" / "asd_model.tiny"
+    log = (expdir / "train.log").read_text()
+    assert "torch.distributed.run --standalone --nproc_per_node 2" in log and "2 processes (gloo)" in log
+    assert (expdir / "train.done").exists() and (expdir / LAST).exists()
+    bad = subprocess.run(["./asd.sh", *stage_3, "--ngpu", "two", *dirs], cwd=SCRIPTS, capture_output=True, text=True)
+    assert bad.returncode != 0 and "--ngpu must be a positive integer, not 'two'" in bad.stderr
