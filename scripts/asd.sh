@@ -127,9 +127,14 @@ machine_stage() {
 }
 if [ "${stop_stage}" -ge 3 ] && [ "${stage}" -le 5 ]; then
     trainer=(python -m asd_tools.bin.train)
-    # several processes per model: torchrun on one node (a free rendezvous port each, so --nj runs do not meet)
-    [ "${ngpu}" -gt 1 ] && trainer=(python -m torch.distributed.run --standalone --nproc_per_node "${ngpu}" -m asd_tools.bin.train)
-    machine_stage 3 "training ${tag}" train.log "${cuda_cmd}" --gpu "${ngpu}" -- "${trainer[@]}" \
+    # several processes per model: under Slurm srun starts them in the job's tasks; locally torchrun
+    # (on one node, a free rendezvous port each, so that --nj runs do not meet)
+    if [ "${ngpu}" -gt 1 ] && [ "${cmd_backend:-local}" = slurm ]; then
+        trainer=(srun --kill-on-bad-exit=1 python -m asd_tools.bin.train)
+    elif [ "${ngpu}" -gt 1 ]; then
+        trainer=(python -m torch.distributed.run --standalone --nproc_per_node "${ngpu}" -m asd_tools.bin.train)
+    fi
+    machine_stage 3 "training ${tag}" train.log "${cuda_cmd}" --gpu "${ngpu}" --tasks "${ngpu}" -- "${trainer[@]}" \
         --config "${conf}" --dumpdir "${dumpdir}" --machine MACHINE --machines "${machines}" \
         --expdir "${expdir}/MACHINE/${tag}" --device "${device}" "${force_flag[@]}"
     machine_stage 4 "embeddings for every checkpoint" embed.log "${cuda_cmd}" --gpu 1 -- python -m asd_tools.bin.embed \

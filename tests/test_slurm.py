@@ -95,3 +95,16 @@ def test_a_job_killed_on_its_node_is_reported_as_never_ending(cluster, tmp_path)
 def test_a_missing_resources_file_is_named(cluster, tmp_path):
     done = _backend({**cluster, "slurm_conf": str(tmp_path / "none.conf")}, tmp_path / "x.log", "true")
     assert done.returncode == 1 and f"{tmp_path / 'none.conf'} is missing" in done.stderr
+
+
+def test_ngpu_trains_one_model_in_the_tasks_of_one_job_with_srun(cluster, tiny_job, tmp_path):
+    folder, _ = tiny_job
+    stage_3 = ["--conf", "conf/tuning/asd_model.tiny.yaml", "--stage", "3", "--stop_stage", "3", "--ngpu", "2"]
+    machines = ["--machines", "fan valve", "--only_machines", "fan"]
+    run_recipe("asd.sh", *stage_3, *machines, "--dumpdir", str(folder / "dump"), "--expdir", str(tmp_path), env=cluster)
+    expdir = tmp_path / "fan" / "asd_model.tiny"
+    log = (expdir / "train.log").read_text()
+    assert "srun --kill-on-bad-exit=1 python -m asd_tools.bin.train" in log
+    assert "process group: 2 processes (gloo)" in log and (expdir / "train.done").exists()
+    job = next((tmp_path / "slurm_jobs").glob("train.*.sh")).read_text()
+    assert "--tasks 2" in job  # the job was asked for the 2 tasks that srun fills

@@ -1,7 +1,9 @@
-"""Multi-process training under ``torchrun``: the process group, who writes, and the gradient all-reduce.
+"""Multi-process training under ``torchrun`` or ``srun``: the process group, who writes, the gradient all-reduce.
 
-torchrun sets ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``; a process started any other way is a world
-of one, and every function here is then a no-op, so the 1-process path stays the plain one.
+torchrun sets ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``; under ``srun`` they come from Slurm's
+``SLURM_STEP_NUM_TASKS``, ``SLURM_PROCID`` and ``SLURM_LOCALID`` (the rendezvous at the node that
+launched the step, on a port from the job id). A process started any other way is a world of one, and
+every function here is then a no-op, so the 1-process path stays the plain one.
 
 The semantics, for both systems: N processes are N-fold gradient accumulation. Each process reads one
 of every N batches of the epoch plan (every process computes the same plan), its gradients are
@@ -35,9 +37,24 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def slurm_environment(env=os.environ) -> dict:
+    """torchrun's variables for a process of an ``srun`` step of several tasks ({} otherwise, and
+    where torchrun set them already)."""
+    if "WORLD_SIZE" in env or int(env.get("SLURM_STEP_NUM_TASKS", "1")) <= 1:
+        return {}
+    return {
+        "WORLD_SIZE": env["SLURM_STEP_NUM_TASKS"],
+        "RANK": env["SLURM_PROCID"],
+        "LOCAL_RANK": env["SLURM_LOCALID"],
+        "MASTER_ADDR": env.get("SLURM_LAUNCH_NODE_IPADDR", "127.0.0.1"),
+        "MASTER_PORT": str(20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000),
+    }
+
+
 def init(device: str) -> str:
-    """Join torchrun's process group when started by it (gloo on the CPU, NCCL on CUDA); returns this
-    process's device (``cuda:<LOCAL_RANK>`` on CUDA). Other processes' INFO logging is silenced."""
+    """Join the process group of torchrun or of an ``srun`` step (gloo on the CPU, NCCL on CUDA); returns
+    this process's device (``cuda:<LOCAL_RANK>`` on CUDA). Other processes' INFO logging is silenced."""
+    os.environ.update(slurm_environment())
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return device
     cuda = torch.device(device).type == "cuda"

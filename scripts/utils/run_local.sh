@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The "local" job backend: run a command with its output appended to a log file, fail loudly.
-# Usage: utils/run_local.sh [--gpu N] [--max_jobs N] [NAME=a,b,...] <log file> <command> [args...]
-# (--gpu is accepted so that the same call works with cluster backends; locally the
+# Usage: utils/run_local.sh [--gpu N] [--tasks N] [--max_jobs N] [NAME=a,b,...] <log file> <command> [args...]
+# (--gpu and --tasks are accepted so that the same call works with cluster backends; locally the
 #  command sees whatever devices this machine has. NAME=a,b,...: an array of jobs, see utils/jobs.sh;
 #  with --max_jobs N > 1 each job gets nproc/N CPU threads unless OMP_NUM_THREADS is set.)
 #

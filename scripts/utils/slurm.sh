@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The "slurm" job backend: the same interface as utils/run_local.sh, each call one Slurm job
 # (an array job for NAME=a,b,...; see utils/jobs.sh), submitted with sbatch and waited for.
-# Usage: utils/slurm.sh [--gpu N] [--max_jobs N] [NAME=a,b,...] <log file> <command> [args...]
+# Usage: utils/slurm.sh [--gpu N] [--tasks N] [--max_jobs N] [NAME=a,b,...] <log file> <command> [args...]
 # Resources come from ${slurm_conf:-conf/slurm.conf}. The job runs utils/run_local.sh on its node,
 # so the log gets the same header, output and footer as a local run (the file system is shared);
 # Slurm's own output (what a local run shows on the terminal: warnings, summaries, a failed job's
@@ -41,6 +41,7 @@ if [ "${job_gpus}" -gt 0 ]; then
     [ -n "${slurm_gpu_partition}" ] && partition=${slurm_gpu_partition}
     [ -n "${slurm_gres}" ] && options+=(--gres "${slurm_gres//\{n\}/${job_gpus}}")
 fi
+[ "${job_tasks}" -gt 1 ] && options+=(--nodes 1 --ntasks "${job_tasks}")  # for the command's srun
 [ -n "${partition}" ] && options+=(--partition "${partition}")
 [ -n "${slurm_cpus_per_task}" ] && options+=(--cpus-per-task "${slurm_cpus_per_task}")
 [ -n "${slurm_mem}" ] && options+=(--mem "${slurm_mem}")
