@@ -105,3 +105,13 @@ def test_asd_sh_ngpu_trains_each_model_under_torchrun(tiny_job, tmp_path):
     assert (expdir / "train.done").exists() and (expdir / LAST).exists()
     bad = subprocess.run(["./asd.sh", *stage_3, "--ngpu", "two", *dirs], cwd=SCRIPTS, capture_output=True, text=True)
     assert bad.returncode != 0 and "--ngpu must be a positive integer, not 'two'" in bad.stderr
+
+
+def test_an_srun_step_of_several_tasks_gives_torchruns_variables():
+    from asd_tools.training.distributed import slurm_environment
+
+    step = {"SLURM_STEP_NUM_TASKS": "2", "SLURM_PROCID": "1", "SLURM_LOCALID": "1", "SLURM_JOB_ID": "20007"}
+    env = slurm_environment({**step, "SLURM_LAUNCH_NODE_IPADDR": "10.0.0.5"})
+    assert env == {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "10.0.0.5", "MASTER_PORT": "20007"}
+    assert slurm_environment({**step, "SLURM_STEP_NUM_TASKS": "1"}) == {}  # one task: no group
+    assert slurm_environment({**step, "WORLD_SIZE": "2"}) == {}  # torchrun's own variables win
