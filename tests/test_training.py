@@ -133,6 +133,19 @@ def test_resumed_run_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypat
     assert_resume_is_exact(run, tmp_path, monkeypatch, epochs=3)
 
 
+def test_threaded_reads_and_loader_workers_train_the_same_weights(tiny_dump, tmp_path):
+    """num_workers is a loader setting: threads of this process (0) and a DataLoader worker (1) read the
+    same batches and leave torch's random stream the same, so the weights are identical."""
+    weights = []
+    for workers in (0, 1):
+        config = edited_config(
+            tmp_path / f"w{workers}.yaml", "asd_model.tiny.yaml", train__epochs=2, train__num_workers=workers
+        )
+        recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), tmp_path / f"w{workers}", "cpu")
+        weights.append(torch.load(tmp_path / f"w{workers}" / "checkpoint-last.pt", weights_only=True)["model"])
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 def test_numpy_random_states_survive_a_weights_only_checkpoint(tmp_path):
     from asd_tools.training import trainer
 

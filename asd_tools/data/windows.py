@@ -116,6 +116,10 @@ class PrefetchedBatches:
         return len(self.plan)
 
     def __iter__(self):
+        # DataLoader's iterator draws its workers' base seed from torch's global RNG, with or without
+        # workers; drawing it here too keeps the training's random stream (mixup, dropout), and so its
+        # results, the same whichever reads the batches
+        torch.empty((), dtype=torch.int64).random_()
         pool = ThreadPoolExecutor(self.threads, thread_name_prefix="window-reader")
         try:
             pending = []
