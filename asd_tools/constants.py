@@ -6,6 +6,10 @@ WINDOW_SECONDS = 2.0  # the feature extractors' input length
 WINDOW_SAMPLES = int(WINDOW_SECONDS * SAMPLE_RATE)
 
 SPLITS = ("train", "test")
+# 2025's extra clips (<half>/<machine>/supplemental/): clean machine sounds and noise-only recordings.
+# Their manifest rows have split "supplemental" and state "normal" (clean) or NOISE (no machine sound).
+SUPPLEMENTAL = "supplemental"
+NOISE = "noise"
 DOMAINS = ("source", "target")
 STATES = ("normal", "anomaly")
 UNKNOWN = "unknown"  # domain/state of unlabelled evaluation test clips

@@ -31,6 +31,16 @@ def test_outlier_exposure_loss_counts_the_section_term_on_positive_rows_only():
     assert loss.item() == pytest.approx(expected_machine + 10 * expected_section, rel=1e-6)
 
 
+def test_a_positive_without_a_class_has_only_the_machine_term():
+    # row 2: a positive with an all-zero class row (a 2025 clean clip outside the attribute table)
+    machine_logits = torch.tensor([2.0, 0.5])
+    section_logits = torch.tensor([[1.0, -2.0], [-7.0, 9.0]])
+    machine, section = torch.tensor([1.0, 1.0]), torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    _, machine_loss, section_loss = outlier_exposure_loss(machine_logits, section_logits, machine, section, 10)
+    assert machine_loss.item() == pytest.approx((bce(2.0, 1) + bce(0.5, 1)) / 2, rel=1e-6)
+    assert section_loss.item() == pytest.approx((bce(1.0, 1) + bce(-2.0, 0)) / 2, rel=1e-6)
+
+
 def test_outlier_exposure_loss_without_positives_has_a_zero_section_term():
     _, _, section_loss = outlier_exposure_loss(torch.zeros(2), torch.ones(2, 3), torch.zeros(2), torch.zeros(2, 3), 10)
     assert section_loss.item() == 0.0

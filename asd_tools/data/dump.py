@@ -2,10 +2,11 @@
 
 Per machine type the dump folder holds ``train.npy`` and ``test.npy`` (all clips of that
 split, concatenated, float32, normalised by the mean and std of the machine type's
-development training clips), ``stats.json``, ``manifest.csv`` and, written last,
-``provenance.json`` (which audio files the dump was made from; a re-run re-dumps when they
-changed). Nothing is renamed into place until every file of the machine type has been read
-without error, so a killed or failed dump never leaves output that a re-run would trust.
+development training clips; ``supplemental.npy`` too where 2025's supplemental clips exist),
+``stats.json``, ``manifest.csv`` and, written last, ``provenance.json`` (which audio files the
+dump was made from; a re-run re-dumps when they changed). Nothing is renamed into place until
+every file of the machine type has been read without error, so a killed or failed dump never
+leaves output that a re-run would trust.
 Evaluation labels are not dumped: scoring reads the ground truth (``scoring/ground_truth.py``).
 """
 
@@ -20,9 +21,9 @@ import pandas as pd
 import soundfile as sf
 
 from asd_tools.audio import resample
-from asd_tools.constants import CLIP_SECONDS, SAMPLE_RATE, SPLITS, UNKNOWN, WINDOW_SAMPLES
+from asd_tools.constants import CLIP_SECONDS, SAMPLE_RATE, SUPPLEMENTAL, UNKNOWN, WINDOW_SAMPLES
 from asd_tools.data.manifest import MANIFEST_COLUMNS, MANIFEST_NAME
-from asd_tools.data.names import BadClipName, parse_clip_path, wav_files
+from asd_tools.data.names import BadClipName, clip_splits, parse_clip_path, wav_files
 from asd_tools.datasets.registry import DEFAULT, dataset_spec
 from asd_tools.provenance import Provenance, files_fingerprint
 from asd_tools.utils import atomic_path, atomic_write_text, progress, write_csv
@@ -38,10 +39,10 @@ class BadInputError(ValueError):
 def clip_folders(spec, machine):
     """(required, optional) (half, split) folders of a machine type: the first half it has data in
     (dev, or eval for a first-shot evaluation type) needs its training clips, and a dev half its
-    test clips too; evaluation test clips may come later."""
+    test clips too; evaluation test clips may come later (and 2025's supplemental clips may be absent)."""
     halves = spec.datasets_of(machine)
     required = [(halves[0], "train")] + ([(halves[0], "test")] if halves[0] == "dev" else [])
-    every = [(half, split) for half in halves for split in SPLITS]
+    every = [(half, split) for half in halves for split in clip_splits(spec)]
     return required, [f for f in every if f not in required]
 
 
@@ -58,7 +59,8 @@ def find_clips(data_root: Path, machine: str, spec):
                     f"(<root>/{dataset}/{machine}/{split}, ...). Run stage 0 (download or synthetic data) "
                     "or point --data_root at the unpacked archives."
                 )
-            logging.warning(f"{folder} does not exist: {machine} is dumped without {dataset}/{split}")
+            log = logging.info if split == SUPPLEMENTAL else logging.warning
+            log(f"{folder} does not exist: {machine} is dumped without {dataset}/{split}")
             continue
         paths += wav_files(folder)
     return paths
@@ -208,14 +210,14 @@ def _write_arrays(df: pd.DataFrame, outdir: Path):
 
 @contextlib.contextmanager
 def _atomic_arrays(df, outdir):
-    """Open one float32 .npy memory map per split under a temporary name; rename on success."""
+    """Open one float32 .npy memory map per split present (train, test, supplemental) under a temporary
+    name; rename on success."""
     sizes = df.groupby("split")["length"].sum().to_dict()
     with contextlib.ExitStack() as stack:  # any failure, opening included, removes every temporary file
         arrays = {}
-        for split in SPLITS:
-            if split in sizes:
-                tmp = stack.enter_context(atomic_path(outdir / f"{split}.npy"))
-                arrays[split] = _reserved_memmap(tmp, int(sizes[split]))
+        for split in sorted(sizes):
+            tmp = stack.enter_context(atomic_path(outdir / f"{split}.npy"))
+            arrays[split] = _reserved_memmap(tmp, int(sizes[split]))
         yield arrays
         arrays.clear()  # close the maps before renaming
 

@@ -8,6 +8,11 @@ spec (``datasets/registry.py``) names its rule; the rules are here:
   ``section_03_0123.wav`` (no labels). Clip indices start at 0000 or 0001 depending on the type.
 * ``section_domain_test`` (2021): the same labelled names (development test clips carry no
   attributes); evaluation test clips keep their domain: ``section_03_source_test_0123.wav``.
+* supplemental clips (2025, ``<half>/<machine>/supplemental/``): ``section_00_<tags>_NNNN[_attrs].wav``
+  whose tags hold ``supplemental``; ``noise`` among them marks a noise-only clip, ``target`` a
+  target-domain one (source otherwise). The names of the real archives are not documented; these
+  follow a third-party 2025 loader (``section_00_source_supplemental_machine_0000.wav``,
+  ``section_00_noise_supplemental_normal_0000.wav``), so anything of that shape is accepted.
 * ``machine_id`` (2020): ``normal_id_01_00000000.wav``, ``anomaly_id_01_00000263.wav``;
   evaluation test clips ``id_05_00000000.wav``. No domains: every clip is "source".
 """
@@ -16,7 +21,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from asd_tools.constants import SPLITS, UNKNOWN
+from asd_tools.constants import NOISE, SPLITS, SUPPLEMENTAL, UNKNOWN
 from asd_tools.datasets.registry import DEFAULT, dataset_spec
 from asd_tools.datasets.spec import DATASETS
 
@@ -33,6 +38,13 @@ LABELLED_SECTION = re.compile(
 UNLABELLED_SECTION = re.compile(r"^section_(?P<section>\d{2})_(?:test_)?(?P<index>\d{4})(?i:\.wav)$")
 UNLABELLED_SECTION_DOMAIN = re.compile(
     r"^section_(?P<section>\d{2})_(?P<domain>source|target)_test_(?P<index>\d{4})(?i:\.wav)$"
+)
+SUPPLEMENTAL_SECTION = re.compile(
+    r"^section_(?P<section>\d{2})_(?P<tags>(?:[A-Za-z]+_)*?supplemental(?:_[A-Za-z]+)*?)_(?P<index>\d{4})"
+    r"(?:_(?P<attributes>.+))?(?i:\.wav)$"
+)
+SUPPLEMENTAL_FORMS = (
+    "section_SS_<tags including 'supplemental'>_NNNN[_attrs].wav, e.g. section_00_source_supplemental_machine_0000.wav"
 )
 LABELLED_ID = re.compile(r"^(?P<state>normal|anomaly)_id_(?P<section>\d{2})_(?P<index>\d{8})(?i:\.wav)$")
 UNLABELLED_ID = re.compile(r"^id_(?P<section>\d{2})_(?P<index>\d{8})(?i:\.wav)$")
@@ -114,6 +126,29 @@ class ClipInfo:
         return asdict(self)
 
 
+def parse_supplemental_name(name: str):
+    """The fields of a supplemental clip's name (section, domain, state: normal or noise, index,
+    attributes), or None."""
+    match = SUPPLEMENTAL_SECTION.match(name)
+    if not match:
+        return None
+    tags = match["tags"].lower().split("_")
+    return {
+        "section": int(match["section"]),
+        "domain": "target" if "target" in tags else "source",
+        "state": NOISE if NOISE in tags else "normal",
+        "index": int(match["index"]),
+        "attributes": match["attributes"] or "",
+        "split": SUPPLEMENTAL,
+        "labelled": True,
+    }
+
+
+def clip_splits(spec) -> tuple:
+    """The split folders a machine folder of ``spec`` may hold (``supplemental`` in 2025)."""
+    return SPLITS + ((SUPPLEMENTAL,) if spec.supplemental else ())
+
+
 def parse_name(name: str, spec):
     """The fields of a bare file name under ``spec``'s naming rule (None if it fits no pattern)."""
     return NAME_RULES[spec.naming].parse(name)
@@ -139,12 +174,15 @@ def parse_clip_path(path, spec=None) -> ClipInfo:
             f"{path}: folder '{machine}' is not a machine type of the {dataset} half of {spec.title} "
             f"{spec.machines(dataset)}"
         )
-    if split not in SPLITS:
-        raise BadClipName(f"{path}: folder '{split}' is not one of {SPLITS}")
+    if split not in clip_splits(spec):
+        raise BadClipName(f"{path}: folder '{split}' is not one of {clip_splits(spec)} in {spec.title}")
     rule = NAME_RULES[spec.naming]
-    fields = rule.parse(name)
+    if split == SUPPLEMENTAL:
+        fields, forms = parse_supplemental_name(name), SUPPLEMENTAL_FORMS
+    else:
+        fields, forms = rule.parse(name), rule.forms
     if fields is None or (not fields["labelled"] and split != "test"):
-        raise BadClipName(f"{path}: '{name}' fits no {spec.title} name pattern ({rule.forms})")
+        raise BadClipName(f"{path}: '{name}' fits no {spec.title} name pattern ({forms})")
     if fields["split"] is not None and fields["split"] != split:
         raise BadClipName(f"{path}: name says '{fields['split']}' but the file is in '{split}/'")
     if fields["section"] not in spec.units(machine, dataset):

@@ -2,7 +2,9 @@
 
 Source clips are split stratified by section (k-fold, shuffled with a fixed seed, first fold =
 validation; k from valid_ratio by ``FOLD_RULES``); target clips go to validation when their
-index is a multiple of 3. The lists ``lists/{train,valid,test}.txt`` hold clip ids.
+index is a multiple of 3. The lists ``lists/{train,valid,test}.txt`` hold clip ids, and
+``supplemental_clean.txt`` / ``supplemental_noise.txt`` the supplemental clips of 2025 (clean machine
+sounds, noise-only recordings; empty files where a machine type has none), which no list above holds.
 """
 
 import logging
@@ -12,11 +14,13 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
+from asd_tools.constants import NOISE, SUPPLEMENTAL
 from asd_tools.data.manifest import MANIFEST_NAME, dump_identity, read_manifest
 from asd_tools.provenance import Provenance, file_digest
 from asd_tools.utils import atomic_write_text
 
-SUBSETS = ("train", "valid", "test")
+SUBSETS = ("train", "valid", "test", "supplemental_clean", "supplemental_noise")
+LISTS_FORMAT = 2  # 2: the supplemental lists (older lists are rewritten; train/valid/test stay the same)
 TARGET_VALID_EVERY = 3  # target clip index % 3 == 0 -> validation
 MIN_FOLDS = 2  # a k-fold split needs two folds
 # How many folds valid_ratio gives; the first fold is the source validation share (1 / folds).
@@ -71,6 +75,7 @@ def write_lists(dumpdir, machine, valid_ratio=0.15, seed=0, force=False, fold_ru
         "lists",
         inputs={"dump": dump_identity(dumpdir, machine)},
         settings={"valid_ratio": valid_ratio, "seed": seed, "fold_rule": fold_rule},
+        fmt=LISTS_FORMAT,
     )
     if record.is_current(force):
         return
@@ -82,6 +87,8 @@ def write_lists(dumpdir, machine, valid_ratio=0.15, seed=0, force=False, fold_ru
         "train": train.loc[subsets == "train", "clip_id"],
         "valid": train.loc[subsets == "valid", "clip_id"],
         "test": df.loc[df["split"] == "test", "clip_id"],
+        "supplemental_clean": df.loc[(df["split"] == SUPPLEMENTAL) & (df["state"] != NOISE), "clip_id"],
+        "supplemental_noise": df.loc[(df["split"] == SUPPLEMENTAL) & (df["state"] == NOISE), "clip_id"],
     }
     for name, ids in lists.items():
         atomic_write_text(outdir / f"{name}.txt", "".join(f"{i}\n" for i in ids))
@@ -90,7 +97,7 @@ def write_lists(dumpdir, machine, valid_ratio=0.15, seed=0, force=False, fold_ru
 
 
 def read_list(dumpdir, machine, subset):
-    """Clip ids of one subset (train / valid / test) of a machine type."""
+    """Clip ids of one subset (train / valid / test / supplemental_clean / supplemental_noise) of a machine type."""
     if subset not in SUBSETS:
         raise ValueError(f"unknown subset '{subset}': choose one of {SUBSETS}")
     path = Path(dumpdir) / machine / "lists" / f"{subset}.txt"

@@ -3,7 +3,9 @@
 ``<root>/{dev,eval}/<machine>/{train,test}/*.wav`` with that year's machine types, units
 (sections or machine IDs) and naming rule, shuffled unlabelled evaluation test names,
 ``attributes_SS.csv`` files (where the year has them; ``noAttribute`` names for the types whose
-attributes the year hides), and the year's ground truth under ``<root>/ground_truth/``. Every
+attributes the year hides), 2025's ``supplemental/`` folders (per section clean machine clips, the
+machine without background, and noise-only clips, the background without machine; as many of each as
+test clips per domain and state), and the year's ground truth under ``<root>/ground_truth/``. Every
 clip is seeded from its own identity, so the set is identical whatever the order or parallelism
 of generation. The DCASE 2022 layout is the one the README's figures were measured on.
 
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from asd_tools.constants import DOMAINS, SAMPLE_RATE
+from asd_tools.constants import DOMAINS, NOISE, SAMPLE_RATE, SUPPLEMENTAL
 from asd_tools.data.names import NAME_RULES
 from asd_tools.data.synth_sounds import MACHINE_MODELS, OUTLIER_SOUNDS, at_rms, background, outlier_sound
 from asd_tools.datasets.registry import DEFAULT, TYPES_2022, dataset_spec
@@ -98,9 +100,9 @@ def clip_rng(seed, spec: ClipSpec):
         seed,
         machine_code(spec.machine),
         spec.section,
-        ("train", "test").index(spec.split),
+        ("train", "test", SUPPLEMENTAL).index(spec.split),
         DOMAINS.index(spec.domain),
-        ("normal", "anomaly").index(spec.state),
+        ("normal", "anomaly", NOISE).index(spec.state),
         spec.index,
     ]
     return np.random.default_rng(np.random.SeedSequence(codes))
@@ -122,7 +124,10 @@ def render_clip(spec: ClipSpec, size: SyntheticSize, seed: int, anomaly_scale: f
     machine = model.render(op, rng, n, anomaly)
     snr_db = 4.0 - 1.5 * (section % 3) + rng.uniform(-3.0, 3.0) - (3.0 if spec.domain == "target" else 0.0)
     noise = background(rng, n, spec.domain, section)
-    mix = at_rms(machine, 1.0) + at_rms(noise, 10 ** (-snr_db / 20))
+    if spec.split == SUPPLEMENTAL:  # clean machine sound, or the background alone
+        mix = at_rms(noise, 1.0) if spec.state == NOISE else at_rms(machine, 1.0)
+    else:
+        mix = at_rms(machine, 1.0) + at_rms(noise, 10 ** (-snr_db / 20))
     mix = at_rms(mix, OUTPUT_RMS * rng.uniform(0.8, 1.25))
     pcm = np.clip(np.round(mix * 32768), -32768, 32767).astype(np.int16)
     return pcm, op.attributes, anomaly[0] if anomaly else ""
@@ -143,7 +148,24 @@ def section_specs(machine, section, size: SyntheticSize, domains=DOMAINS, model_
     return specs
 
 
+def supplemental_specs(machine, section, count, model_section=-1):
+    """2025's supplemental clips of one section: ``count`` clean machine clips, ``count`` noise-only clips."""
+    return [
+        ClipSpec(machine, section, SUPPLEMENTAL, "source", state, i, model_section)
+        for state in ("normal", NOISE)
+        for i in range(count)
+    ]
+
+
+def supplemental_name(spec: ClipSpec) -> str:
+    """The names a third-party 2025 loader expects (the real archives' names are not documented)."""
+    tags = "noise_supplemental_normal" if spec.state == NOISE else f"{spec.domain}_supplemental_machine"
+    return f"section_{spec.section:02d}_{tags}_{spec.index:04d}.wav"
+
+
 def labelled_name(spec: ClipSpec, attributes: str, naming: str = "section") -> str:
+    if spec.split == SUPPLEMENTAL:
+        return supplemental_name(spec)
     if naming == "machine_id":
         return f"{spec.state}_id_{spec.section:02d}_{spec.index:08d}.wav"
     suffix = f"_{attributes}" if attributes else ""
@@ -178,7 +200,7 @@ def write_machine(
     final = root / dataset / machine
     tmp = root / dataset / f".{machine}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)  # only ever our own unfinished temporary folder
-    for split in ("train", "test"):
+    for split in ("train", "test") + ((SUPPLEMENTAL,) if spec_.supplemental else ()):
         (tmp / split).mkdir(parents=True)
     shuffle = np.random.default_rng([seed, machine_code(machine), 99])
     truth = {}
@@ -186,6 +208,8 @@ def write_machine(
     for section in spec_.units(machine, dataset):
         model_section = -1 if layout == DEFAULT else sound_of(machine, section, first_shot_eval)[1]
         specs = section_specs(machine, section, size, domains, model_section)
+        if spec_.supplemental:
+            specs += supplemental_specs(machine, section, size.test_per_domain_state, model_section)
         test_specs = [s for s in specs if s.split == "test"]
         eval_names = evaluation_names(test_specs, section, naming, shuffle) if dataset == "eval" else {}
         for spec in specs:
@@ -194,6 +218,8 @@ def write_machine(
             full_name = labelled_name(spec, "" if _bare_test_name(spec, naming) else attributes, naming)
             name = eval_names.get(spec) or full_name
             sf.write(tmp / spec.split / name, pcm, SAMPLE_RATE, subtype="PCM_16")
+            if spec.split == SUPPLEMENTAL:
+                continue
             attribute_rows.setdefault(section, []).append(
                 f"{machine}/{spec.split}/{name}," + attributes_csv("" if hidden else attributes)
             )
@@ -279,6 +305,7 @@ def generate(root, size_name="small", machines=None, seed=0, anomaly_scale=1.0, 
         "anomaly_scale": anomaly_scale,
         **asdict(SIZES[size_name]),
         **({} if layout == DEFAULT else {"layout": layout}),  # sets made before layouts existed stay complete
+        **({"supplemental": SIZES[size_name].test_per_domain_state} if spec.supplemental else {}),
     }
     done = root / DONE_FILE
     present = []

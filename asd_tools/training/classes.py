@@ -58,18 +58,19 @@ def read_classes(dumpdir, machine, class_target: str):
     return attribute_classes(Corpus(dumpdir).clips(machine, TRAINING_LISTS))
 
 
-def class_indices(clips: pd.DataFrame, classes, is_own: np.ndarray, sections) -> np.ndarray:
+def class_indices(clips: pd.DataFrame, classes, is_own: np.ndarray, sections, lenient=None) -> np.ndarray:
     """The class of every clip: the position of its section in ``sections`` (``classes`` None; a clip
     without a section, such as a pool clip, counts as section 0's, as the original's label 0; a section
     the machine type lacks gives ``NO_CLASS``), or its row in the attribute table (``NO_CLASS`` for clips
-    of other machine types and pool clips)."""
+    of other machine types and pool clips). ``lenient``: own clips whose pair may be missing from the
+    table (2025's supplemental clean clips, whose names carry no attributes): ``NO_CLASS`` then."""
     if classes is None:
         position = {s: i for i, s in enumerate(sections)}
         return np.array([position.get(s, NO_CLASS) for s in clips["section"].clip(lower=0)], dtype=np.int64)
     row = {(int(s), a): i for i, (s, a) in enumerate(zip(classes["section"], classes["attributes"]))}
     keys = zip(clips["section"].astype(int), clips["attributes"])
     found = np.array([row.get(key, NO_CLASS) for key in keys], dtype=np.int64)
-    missing = is_own & (found == NO_CLASS)
+    missing = is_own & (found == NO_CLASS) & ~(np.zeros(len(clips), bool) if lenient is None else lenient)
     if missing.any():
         raise ValueError(
             f"{int(missing.sum())} clips of this machine type have a (section, attributes) pair outside its "

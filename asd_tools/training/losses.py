@@ -11,10 +11,12 @@ import torch.nn.functional as F
 
 # ------------------------------------------------------------------ System 1: outlier exposure
 def outlier_exposure_loss(machine_logits, section_logits, machine, section, section_weight):
-    """BCE(machine) + section_weight * BCE(section), the section term over rows whose machine label is > 0
-    (positives and mixed rows with a positive share). Returns (loss, machine term, section term)."""
+    """BCE(machine) + section_weight * BCE(section), the section term over rows whose class target has
+    mass (positives and mixed rows with a positive share; a positive without a class, such as a 2025
+    clean clip outside the attribute table, has a zero row and only the machine term). Returns (loss,
+    machine term, section term)."""
     machine_loss = F.binary_cross_entropy_with_logits(machine_logits.float(), machine)
-    keep = machine > 0
+    keep = section.sum(dim=1) > 0
     section_loss = (
         F.binary_cross_entropy_with_logits(section_logits[keep].float(), section[keep])
         if keep.any()

@@ -27,6 +27,7 @@ TARGET_PARTS = ("target_only", "original_mixed")
 TARGET_WEIGHT_MAX_STEPS = ("actual", "placeholder")
 NEGATIVE_DRAWS = ("separate", "union")
 NORMALISATIONS = ("own", "positive")
+SUPPLEMENTAL_KINDS = ("clean", "noise")  # 2025's supplemental clips (lists supplemental_clean / _noise)
 
 
 @dataclass
@@ -102,6 +103,11 @@ class OETrainConfig:
     # (x * std_own + mean_own - mean_m) / std_m at batch time.
     negative_normalisation: str = "own"
     pool_fixed_crops: int = 0  # 0: pool crops anywhere; N: one of N fixed crops per clip (the original: 5)
+    # 2025's supplemental clips as extra training data (not in the original, which predates them):
+    # clean: this type's clean machine clips join its source positives (with their section's class, or
+    # the machine term only where attribute classes lack their attributes), the other types' join the
+    # negatives; noise: every type's noise-only clips join the negatives ("not this machine").
+    supplemental: List[str] = field(default_factory=list)
 
     def __post_init__(self):
         choice(self.optimizer, OPTIMIZERS, "train.optimizer")
@@ -131,6 +137,8 @@ class OETrainConfig:
             raise ValueError("train.negatives: union needs train.n_pos + train.n_neg == train.batch_size")
         if self.pool_fixed_crops < 0:
             raise ValueError("train.pool_fixed_crops must be >= 0")
+        for kind in self.supplemental:
+            choice(kind, SUPPLEMENTAL_KINDS, "train.supplemental")
 
 
 @dataclass

@@ -17,7 +17,7 @@ from asd_tools.provenance import Provenance
 from asd_tools.systems.base import CONFIG_NAME, System
 from asd_tools.systems.extract import extract, target_mixer
 from asd_tools.systems.serial_oe.config import OETrainConfig, SerialOEConfig
-from asd_tools.systems.serial_oe.task import OutlierExposureTask
+from asd_tools.systems.serial_oe.task import SUPPLEMENTAL_LISTS, OutlierExposureTask
 from asd_tools.training import distributed
 from asd_tools.training.classes import (
     load_classes,
@@ -57,7 +57,12 @@ def training_record(cfg: SerialOEConfig, dumpdir, machines, expdir) -> Provenanc
         inputs.update(lists_identity(dumpdir, m, ("train", "valid")))
     if cfg.train.outlier_pool:
         inputs["dump/outlier_pool"] = dump_identity(dumpdir, cfg.train.outlier_pool)
+    for kind in cfg.train.supplemental:
+        for m in machines:
+            inputs.update(lists_identity(dumpdir, m, (SUPPLEMENTAL_LISTS[kind],)))
     settings = config_sections(cfg, TRAINING_SECTIONS)
+    if not cfg.train.supplemental:  # records made before the key existed stay current
+        del settings["train"]["supplemental"]
     return Provenance(expdir, "train", inputs, {**settings, "machines": list(machines)})
 
 

@@ -12,9 +12,12 @@ adds c(step) * (w_m BCE(machine) + w_s BCE(section) + BCE(domain)) on it plus th
 the batch's source positives. ``target_part``, ``target_weight_max_step`` and
 ``source_domain_loss_in_target_weight`` select the original code's behaviour or the intent.
 External outlier exposure: ``negatives`` and ``negative_normalisation`` likewise.
+DCASE 2025's supplemental clips (``supplemental``): clean machine clips join the positives (this
+type's) or the negatives (the other types'), noise-only clips the negatives (``training_clips``).
 """
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -82,6 +85,34 @@ def mixup(waves, targets, alpha, generator):
     return mixed, mixed_targets
 
 
+SUPPLEMENTAL_LISTS = {"clean": "supplemental_clean", "noise": "supplemental_noise"}
+
+
+def training_clips(corpus, supplemental, machine, others):
+    """(positives, negatives, n_clean): this type's training clips, then its supplemental clean clips
+    (the last ``n_clean`` positives); the other types' training clips, then the supplemental clips that
+    ``train.supplemental`` turns into negatives (clean: the other types'; noise: every type's)."""
+    positives, negatives = [corpus.clips(machine, "train")], [corpus.clips(m, "train") for m in others]
+    n_clean = 0
+    for kind in supplemental:
+        name = SUPPLEMENTAL_LISTS[kind]
+        own, theirs = corpus.clips(machine, name), [corpus.clips(m, name) for m in others]
+        if not len(own) + sum(map(len, theirs)):
+            raise ValueError(
+                f"train.supplemental asks for {kind} clips, but no machine type's lists/{name}.txt holds any "
+                "(only DCASE 2025 ships supplemental/ folders): remove it from the config"
+            )
+        if kind == "clean":
+            positives.append(own)
+            n_clean = len(own)
+            negatives += theirs
+        else:
+            negatives += [own, *theirs]
+        counts = ", ".join(f"{m} {len(c)}" for m, c in zip([machine, *others], [own, *theirs]))
+        logging.info(f"{machine}: supplemental {kind} clips used: {counts}")
+    return pd.concat(positives), pd.concat(negatives), n_clean
+
+
 class OutlierExposureTask:
     def __init__(self, cfg: OETrainConfig, dumpdir, machine, machines, device, classes=None):
         """``classes``: the attribute table of ``train.class_target: attribute`` (None: sections)."""
@@ -93,8 +124,7 @@ class OutlierExposureTask:
         others = [m for m in machines if m != machine]
         if not others:
             raise ValueError("outlier exposure needs at least one other machine type for negatives")
-        positives = corpus.clips(machine, "train")
-        negatives = pd.concat([corpus.clips(m, "train") for m in others])
+        positives, negatives, n_clean = training_clips(corpus, cfg.supplemental, machine, others)
         pool = (
             read_manifest(Path(dumpdir) / cfg.outlier_pool / MANIFEST_NAME) if cfg.outlier_pool else positives.iloc[:0]
         )
@@ -105,7 +135,10 @@ class OutlierExposureTask:
         domain = clips["domain"].to_numpy()
         self.machine_label = torch.as_tensor(is_positive, dtype=torch.float32)
         self.domain_label = torch.as_tensor(domain == "target", dtype=torch.float32)
-        self.class_index = torch.tensor(class_indices(clips, classes, is_positive, self.sections), dtype=torch.long)
+        is_clean = np.arange(len(clips)) >= len(positives) - n_clean
+        self.class_index = torch.tensor(
+            class_indices(clips, classes, is_positive, self.sections, lenient=is_positive & is_clean), dtype=torch.long
+        )
         n_positives, n_negatives = len(positives), len(negatives)
         self.sampler = OutlierExposureSampler(
             cfg,
