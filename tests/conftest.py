@@ -36,6 +36,17 @@ def edited_config(path, name, **changes):
     return path
 
 
+def dumped_layout(tmp_path_factory, layout, machines, name):
+    """(data root, dump folder with lists) of the tiny synthetic set of ``machines`` in ``layout``."""
+    root = tmp_path_factory.mktemp(f"{name}_data")
+    generate(root, "tiny", machines, seed=0, jobs=2, layout=layout)
+    dumpdir = tmp_path_factory.mktemp(f"{name}_dump")
+    for machine in machines:
+        dump_machine(root, machine, dumpdir, layout=layout)
+        write_lists(dumpdir, machine, 0.15, 0)
+    return root, dumpdir
+
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory):
     """The tiny synthetic set for two machine types (DCASE 2022 layout)."""

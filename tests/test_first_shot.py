@@ -6,9 +6,6 @@ import pytest
 
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import load_config
-from asd_tools.data.dump import dump_machine
-from asd_tools.data.split import write_lists
-from asd_tools.data.synthetic import generate
 from asd_tools.datasets.registry import dataset_spec
 from asd_tools.systems.base import CONFIG_NAME
 from asd_tools.systems.dgmix import recipe as dgmix
@@ -17,7 +14,7 @@ from asd_tools.systems.serial_oe import recipe as serial_oe
 from asd_tools.systems.serial_oe.config import SerialOEConfig
 from asd_tools.training.classes import load_classes, read_classes, resolve_class_target
 from asd_tools.training.trainer import load_weights
-from tests.conftest import TINY_MACHINES, edited_config
+from tests.conftest import TINY_MACHINES, dumped_layout, edited_config
 
 LAYOUT = "dcase2023"
 SPEC = dataset_spec(LAYOUT)
@@ -26,13 +23,7 @@ MACHINES = [SPEC.dev_machines[0], SPEC.eval_machines[0]]  # a development and an
 
 @pytest.fixture(scope="module")
 def first_shot_dump(tmp_path_factory):
-    root = tmp_path_factory.mktemp("first_shot_data")
-    generate(root, "tiny", MACHINES, seed=0, jobs=2, layout=LAYOUT)
-    dumpdir = tmp_path_factory.mktemp("first_shot_dump")
-    for machine in MACHINES:
-        dump_machine(root, machine, dumpdir, layout=LAYOUT)
-        write_lists(dumpdir, machine, 0.15, 0)
-    return dumpdir
+    return dumped_layout(tmp_path_factory, LAYOUT, MACHINES, "first_shot")[1]
 
 
 def test_auto_follows_the_sections_of_the_training_clips(tiny_dump, first_shot_dump):

@@ -21,7 +21,7 @@ from asd_tools.systems.serial_oe import recipe as serial_oe
 from asd_tools.systems.serial_oe.config import SerialOEConfig
 from asd_tools.systems.serial_oe.task import OutlierExposureTask
 from asd_tools.training.classes import NO_CLASS, read_classes
-from tests.conftest import TINY_MACHINES, edited_config
+from tests.conftest import TINY_MACHINES, dumped_layout, edited_config
 
 LAYOUT = "dcase2025"
 SPEC = dataset_spec(LAYOUT)
@@ -55,13 +55,7 @@ def test_supplemental_folders_and_names_are_checked():
 
 @pytest.fixture(scope="module")
 def supplemental_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("supplemental_data")
-    generate(root, "tiny", MACHINES, seed=0, jobs=2, layout=LAYOUT)
-    dumpdir = tmp_path_factory.mktemp("supplemental_dump")
-    for machine in MACHINES:
-        dump_machine(root, machine, dumpdir, layout=LAYOUT)
-        write_lists(dumpdir, machine, 0.15, 0)
-    return root, dumpdir
+    return dumped_layout(tmp_path_factory, LAYOUT, MACHINES, "supplemental")
 
 
 def test_the_synthetic_2025_layout_has_clean_and_noise_clips(supplemental_data):
