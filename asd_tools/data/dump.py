@@ -21,7 +21,7 @@ import pandas as pd
 import soundfile as sf
 
 from asd_tools.audio import resample
-from asd_tools.constants import CLIP_SECONDS, SAMPLE_RATE, SUPPLEMENTAL, UNKNOWN, WINDOW_SAMPLES
+from asd_tools.constants import CLIP_SECONDS, SAMPLE_RATE, SPLITS, SUPPLEMENTAL, UNKNOWN, WINDOW_SAMPLES
 from asd_tools.data.manifest import MANIFEST_COLUMNS, MANIFEST_NAME
 from asd_tools.data.names import BadClipName, clip_splits, parse_clip_path, wav_files
 from asd_tools.datasets.registry import DEFAULT, dataset_spec
@@ -215,7 +215,7 @@ def _atomic_arrays(df, outdir):
     sizes = df.groupby("split")["length"].sum().to_dict()
     with contextlib.ExitStack() as stack:  # any failure, opening included, removes every temporary file
         arrays = {}
-        for split in sorted(sizes):
+        for split in [s for s in (*SPLITS, SUPPLEMENTAL) if s in sizes]:  # train first, as before 2025
             tmp = stack.enter_context(atomic_path(outdir / f"{split}.npy"))
             arrays[split] = _reserved_memmap(tmp, int(sizes[split]))
         yield arrays
