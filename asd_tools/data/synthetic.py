@@ -27,7 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from asd_tools.constants import DOMAINS, NOISE, SAMPLE_RATE, SUPPLEMENTAL
-from asd_tools.data.names import NAME_RULES
+from asd_tools.data.names import NAME_RULES, clip_splits
 from asd_tools.data.synth_sounds import MACHINE_MODELS, OUTLIER_SOUNDS, at_rms, background, outlier_sound
 from asd_tools.datasets.registry import DEFAULT, TYPES_2022, dataset_spec
 from asd_tools.utils import atomic_path
@@ -200,7 +200,7 @@ def write_machine(
     final = root / dataset / machine
     tmp = root / dataset / f".{machine}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)  # only ever our own unfinished temporary folder
-    for split in ("train", "test") + ((SUPPLEMENTAL,) if spec_.supplemental else ()):
+    for split in clip_splits(spec_):
         (tmp / split).mkdir(parents=True)
     shuffle = np.random.default_rng([seed, machine_code(machine), 99])
     truth = {}

@@ -70,7 +70,9 @@ def class_indices(clips: pd.DataFrame, classes, is_own: np.ndarray, sections, le
     row = {(int(s), a): i for i, (s, a) in enumerate(zip(classes["section"], classes["attributes"]))}
     keys = zip(clips["section"].astype(int), clips["attributes"])
     found = np.array([row.get(key, NO_CLASS) for key in keys], dtype=np.int64)
-    missing = is_own & (found == NO_CLASS) & ~(np.zeros(len(clips), bool) if lenient is None else lenient)
+    missing = is_own & (found == NO_CLASS)
+    if lenient is not None:
+        missing &= ~lenient
     if missing.any():
         raise ValueError(
             f"{int(missing.sum())} clips of this machine type have a (section, attributes) pair outside its "

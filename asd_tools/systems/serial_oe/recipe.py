@@ -52,14 +52,12 @@ TRAINING_SECTIONS = ("model", "frontend", "train")  # what a trained model is ma
 def training_record(cfg: SerialOEConfig, dumpdir, machines, expdir) -> Provenance:
     """Inputs of one machine type's training: every machine type's dump and lists (negatives), the pool."""
     inputs = {}
+    lists = ("train", "valid", *(SUPPLEMENTAL_LISTS[kind] for kind in cfg.train.supplemental))
     for m in machines:
         inputs[f"dump/{m}"] = dump_identity(dumpdir, m)
-        inputs.update(lists_identity(dumpdir, m, ("train", "valid")))
+        inputs.update(lists_identity(dumpdir, m, lists))
     if cfg.train.outlier_pool:
         inputs["dump/outlier_pool"] = dump_identity(dumpdir, cfg.train.outlier_pool)
-    for kind in cfg.train.supplemental:
-        for m in machines:
-            inputs.update(lists_identity(dumpdir, m, (SUPPLEMENTAL_LISTS[kind],)))
     settings = config_sections(cfg, TRAINING_SECTIONS)
     if not cfg.train.supplemental:  # records made before the key existed stay current
         del settings["train"]["supplemental"]

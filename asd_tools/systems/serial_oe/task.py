@@ -27,7 +27,7 @@ import torch
 from sklearn.metrics import f1_score, roc_auc_score
 
 from asd_tools.audio import pitch_shift
-from asd_tools.constants import SAMPLE_RATE, WINDOW_SAMPLES
+from asd_tools.constants import SAMPLE_RATE, SUPPLEMENTAL, WINDOW_SAMPLES
 from asd_tools.data.corpus import Corpus
 from asd_tools.data.manifest import MANIFEST_NAME, read_manifest
 from asd_tools.data.windows import WindowDataset, window_loader, window_starts
@@ -89,11 +89,10 @@ SUPPLEMENTAL_LISTS = {"clean": "supplemental_clean", "noise": "supplemental_nois
 
 
 def training_clips(corpus, supplemental, machine, others):
-    """(positives, negatives, n_clean): this type's training clips, then its supplemental clean clips
-    (the last ``n_clean`` positives); the other types' training clips, then the supplemental clips that
-    ``train.supplemental`` turns into negatives (clean: the other types'; noise: every type's)."""
+    """(positives, negatives): this type's training clips, then its supplemental clean clips; the other
+    types' training clips, then the supplemental clips that ``train.supplemental`` turns into negatives
+    (clean: the other types'; noise: every type's)."""
     positives, negatives = [corpus.clips(machine, "train")], [corpus.clips(m, "train") for m in others]
-    n_clean = 0
     for kind in supplemental:
         name = SUPPLEMENTAL_LISTS[kind]
         own, theirs = corpus.clips(machine, name), [corpus.clips(m, name) for m in others]
@@ -104,13 +103,12 @@ def training_clips(corpus, supplemental, machine, others):
             )
         if kind == "clean":
             positives.append(own)
-            n_clean = len(own)
             negatives += theirs
         else:
             negatives += [own, *theirs]
         counts = ", ".join(f"{m} {len(c)}" for m, c in zip([machine, *others], [own, *theirs]))
         logging.info(f"{machine}: supplemental {kind} clips used: {counts}")
-    return pd.concat(positives), pd.concat(negatives), n_clean
+    return pd.concat(positives), pd.concat(negatives)
 
 
 class OutlierExposureTask:
@@ -124,7 +122,7 @@ class OutlierExposureTask:
         others = [m for m in machines if m != machine]
         if not others:
             raise ValueError("outlier exposure needs at least one other machine type for negatives")
-        positives, negatives, n_clean = training_clips(corpus, cfg.supplemental, machine, others)
+        positives, negatives = training_clips(corpus, cfg.supplemental, machine, others)
         pool = (
             read_manifest(Path(dumpdir) / cfg.outlier_pool / MANIFEST_NAME) if cfg.outlier_pool else positives.iloc[:0]
         )
@@ -135,9 +133,9 @@ class OutlierExposureTask:
         domain = clips["domain"].to_numpy()
         self.machine_label = torch.as_tensor(is_positive, dtype=torch.float32)
         self.domain_label = torch.as_tensor(domain == "target", dtype=torch.float32)
-        is_clean = np.arange(len(clips)) >= len(positives) - n_clean
+        is_clean = is_positive & (clips["split"] == SUPPLEMENTAL).to_numpy()  # names without attributes
         self.class_index = torch.tensor(
-            class_indices(clips, classes, is_positive, self.sections, lenient=is_positive & is_clean), dtype=torch.long
+            class_indices(clips, classes, is_positive, self.sections, lenient=is_clean), dtype=torch.long
         )
         n_positives, n_negatives = len(positives), len(negatives)
         self.sampler = OutlierExposureSampler(
