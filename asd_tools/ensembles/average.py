@@ -39,7 +39,15 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from asd_tools.scoring.report import FULL_SET, SOURCES, machine_set_name, results_dir, score_experiment, score_line
+from asd_tools.scoring.report import (
+    FULL_SET,
+    SOURCES,
+    eligible,
+    machine_set_name,
+    results_dir,
+    score_experiment,
+    score_line,
+)
 from asd_tools.utils import atomic_path, atomic_write_text, write_csv
 
 ENSEMBLE_PREFIX = "ensemble_"
@@ -203,11 +211,12 @@ def group_tables(tables, grouping="checkpoint") -> list:
     return list(groups.values())
 
 
-def top_postprocesses(groups, column, per_table, top):
+def top_postprocesses(groups, column, per_table, top, machine=None):
     """The ``top`` (table, post-process) pairs by ``column``: each group's best ``per_table``, ranked together.
 
     ``groups``: lists of tables (:func:`group_tables`). Ties keep the tables' order (sorted paths)
-    and each table's row order.
+    and each table's row order. Post-processes that are (nearly) constant on a section (of ``machine``)
+    are never members: see ``scoring.report.eligible``.
     """
     ranked, order = [], 0
     for group in groups:
@@ -217,7 +226,8 @@ def top_postprocesses(groups, column, per_table, top):
             if column not in table.board:
                 logging.warning(f"{table.name} has no '{column}': skipped (re-score it: job.sh --stage 2)")
                 continue
-            board = table.board.dropna(subset=[column]).reset_index(drop=True)
+            board = table.board[eligible(table.board, machine)]
+            board = board.dropna(subset=[column]).reset_index(drop=True)
             candidates += [(row[column], order, i, table, row["postprocess"]) for i, row in board.iterrows()]
         candidates.sort(key=lambda r: (-r[0], r[1], r[2]))
         ranked += candidates[:per_table]
@@ -238,7 +248,7 @@ def choose_members(tables, machines, metric, per_table, top, selection, grouping
     members = {}
     for machine in machines:
         usable = group_tables([t for t in tables if machine in t.sources], grouping)
-        members[machine] = top_postprocesses(usable, rank_column(metric, machine), per_table, top)
+        members[machine] = top_postprocesses(usable, rank_column(metric, machine), per_table, top, machine)
     return members
 
 

@@ -38,6 +38,13 @@ PARTIAL = "_partial"  # suffix of a set (dev/eval) whose sections are not all la
 # and AUC per domain rank today's ensembles; the original recipe's ensembles ranked by the
 # mixed-domain hAUC (generalisation) and the per-domain hAUC (specialisation).
 RANK_METRICS = ("official", "auc_source", "auc_target", "hauc_mixed", "hauc_domain_source", "hauc_domain_target")
+CHANCE = 0.5  # the official score (and every AUC / standardised pAUC in it) of a scorer that ranks at random
+# A post-process whose test scores on a section take fewer distinct values than this share of the
+# section's clips (and never fewer than two) ranks clips by ties, not by evidence. A constant scorer
+# scores exactly chance on every figure, and chance beats every real scorer below 50 in the harmonic
+# mean, so such a post-process is listed but never chosen.
+MIN_DISTINCT_SHARE = 0.1
+DEGENERATE = "degenerate"  # score.csv column: the sections on which a post-process is (nearly) constant
 
 
 def _spec(spec):
@@ -119,14 +126,42 @@ def postprocess_columns(scores: pd.DataFrame):
     return [c for c in scores.columns if c not in META_COLUMNS and c not in LABEL_COLUMNS]
 
 
+def degenerate_sections(test: pd.DataFrame, column: str) -> list:
+    """The sections ("dev/fan/00") on whose test clips ``column`` takes too few distinct values.
+
+    Every test clip counts, labelled or not: how many values a scorer gives is no label.
+    """
+    found = []
+    for (dataset, machine, section), part in test.groupby(["dataset", "machine", "section"], sort=True):
+        values = part[column].to_numpy()
+        needed = max(2, int(np.ceil(MIN_DISTINCT_SHARE * len(values))))
+        if len(np.unique(values)) < needed:
+            found.append(f"{dataset}/{machine}/{int(section):02d}")
+    return found
+
+
+def eligible(board: pd.DataFrame, machine=None) -> pd.Series:
+    """Rows of a leaderboard that may be chosen: not (nearly) constant on any section (of ``machine``)."""
+    if DEGENERATE not in board:  # a table scored before the check existed
+        return pd.Series(True, index=board.index)
+    sections = board[DEGENERATE].fillna("").astype(str).str.split(";")
+    if machine is None:
+        return sections.map(lambda parts: not any(parts))
+    return sections.map(lambda parts: not any(p.split("/")[1:2] == [machine] for p in parts if p))
+
+
 def leaderboard(scores: pd.DataFrame, spec=None) -> pd.DataFrame:
-    """One row per post-process: official score (the year's rule) and per-domain hAUC per set and machine."""
+    """One row per post-process: official score (the year's rule) and per-domain hAUC per set and machine.
+
+    Rows are ranked by the development official score, eligible post-processes first (see
+    ``MIN_DISTINCT_SHARE``); column ``degenerate`` names the sections that make a row ineligible.
+    """
     test = scores[scores["subset"] == "test"].reset_index(drop=True)
     groups = section_groups(test)
     rows = []
     for column in postprocess_columns(scores):
         summary = summarise(section_table(test, column, groups), _spec(spec).metric)
-        row = {"postprocess": column}
+        row = {"postprocess": column, DEGENERATE: ";".join(degenerate_sections(test, column))}
         for _, r in summary.iterrows():
             prefix = f"{r['dataset']}" if r["machine"] == "all" else f"{r['dataset']}_{r['machine']}"
             for metric in RANK_METRICS:
@@ -140,7 +175,55 @@ def leaderboard(scores: pd.DataFrame, spec=None) -> pd.DataFrame:
         raise ValueError("no labelled development test clips were scored: cannot rank post-processes")
     if rank_by != "dev_official":
         logging.warning("the development set is only partly labelled: post-processes are ranked on its labelled part")
-    return board.sort_values(rank_by, ascending=False, na_position="last").reset_index(drop=True)
+    board = board.assign(_eligible=eligible(board))
+    board = board.sort_values(["_eligible", rank_by], ascending=False, na_position="last", kind="stable")
+    return board.drop(columns="_eligible").reset_index(drop=True)
+
+
+def choose_postprocess(board: pd.DataFrame, requested=None) -> str:
+    """The best eligible post-process on dev (``leaderboard`` order), or the ``requested`` one."""
+    if requested is not None:
+        if requested not in board["postprocess"].values:
+            raise KeyError(f"post-process '{requested}' is not among the scored columns")
+        if not eligible(board)[board["postprocess"] == requested].all():
+            logging.warning(f"post-process '{requested}' (as requested) gives (nearly) constant scores on some section")
+        return requested
+    ok = eligible(board)
+    if not ok.any():
+        example = board[DEGENERATE].iloc[0].split(";")[0]
+        raise ValueError(
+            f"every one of the {len(board)} post-processes gives (nearly) constant scores on some section "
+            f"(e.g. {board['postprocess'].iloc[0]} on {example}): the embeddings carry no ranking; check the "
+            "model's training log, or name a post-process with --postprocess to score it anyway"
+        )
+    return board.loc[ok, "postprocess"].iloc[0]
+
+
+def choice_lines(board: pd.DataFrame, best: str) -> list:
+    """How the post-process was chosen: how many competed, which were set aside, and where the choice
+    stands among the others (the best of many on the same sections is an optimistic figure)."""
+    ok = eligible(board)
+    rank_by = next(c for c in ("dev_official", f"dev{PARTIAL}_official") if c in board)
+    lines = [
+        f"{len(board)} post-processes were compared on the development sections; {int((~ok).sum())} of them "
+        f"were set aside because their test scores are (nearly) constant on a section (fewer distinct values "
+        f"than {100 * MIN_DISTINCT_SHARE:.0f} % of its clips: such a scorer sits at chance, 50, on every figure)."
+    ]
+    values = 100 * board.loc[ok, rank_by].dropna()
+    if len(values):
+        chosen = 100 * board.loc[board["postprocess"] == best, rank_by].iloc[0]
+        q1, median, q3 = np.percentile(values, [25, 50, 75])
+        lines.append(
+            f"Development official score of the {len(values)} eligible ones: chosen {chosen:.2f}, median "
+            f"{median:.2f}, quartiles {q1:.2f} - {q3:.2f}, range {values.min():.2f} - {values.max():.2f}. "
+            "The chosen figure is the best of many on the same sections, so it is optimistic; the median is "
+            "what a post-process fixed in advance would typically give."
+        )
+    set_aside = board.loc[~ok, ["postprocess", DEGENERATE]]
+    if len(set_aside):
+        items = [f"- `{r.postprocess}`: {r.degenerate.replace(';', ', ')}" for r in set_aside.itertuples()]
+        lines.append("\n".join(["Set aside (post-process: sections):", "", *items]))
+    return lines
 
 
 def thresholds_for(scores: pd.DataFrame, column: str) -> dict:
@@ -169,9 +252,7 @@ def score_experiment(
     coverage = label_coverage(scores[scores["subset"] == "test"], spec)
     scores = mark_partial_sets(scores, coverage)
     board = leaderboard(scores, spec)
-    best = postprocess or board["postprocess"].iloc[0]
-    if best not in board["postprocess"].values:
-        raise KeyError(f"post-process '{best}' is not among the scored columns")
+    best = choose_postprocess(board, postprocess)
     test = scores[scores["subset"] == "test"]
     sections = section_table(test, best)
     summary = summarise(sections, spec.metric)
@@ -237,7 +318,13 @@ def score_line(name, summary, coverage) -> str:
         parts.append(f"{dataset} {100 * value:.2f}{share}")
     unscored = [d for d, (labelled, _) in coverage.items() if not labelled]
     parts += [f"{d} not scored (no ground truth)" for d in unscored]
-    return f"{name}: official score " + ", ".join(parts)
+    return f"{name}: official score " + ", ".join(parts) + f" (chance {100 * CHANCE:.0f})"
+
+
+def with_chance(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with a column ``vs chance``: the official score minus chance, in signed points."""
+    distance = table["official"].map(lambda v: "n/a" if pd.isna(v) else f"{100 * (v - CHANCE):+.2f}")
+    return table.assign(**{"vs chance": distance})
 
 
 # ---------------------------------------------------------------------------- markdown
@@ -294,8 +381,8 @@ def render_markdown(system, best, board, sections, summary, machines, coverage, 
         "hauc_domain_source",
         "hauc_domain_target",
     )
-    overall = summary[summary["machine"] == "all"][["dataset", "official", "auc", "pauc"]]
-    per_machine = summary[summary["machine"] != "all"][["dataset", "machine", "official", "auc", "pauc"]]
+    overall = with_chance(summary[summary["machine"] == "all"][["dataset", "official", "auc", "pauc"]])
+    per_machine = with_chance(summary[summary["machine"] != "all"][["dataset", "machine", "official", "auc", "pauc"]])
     spec = _spec(spec)
     per_section = sections[["dataset", "machine", "section", *section_columns(spec)]]
     domain = summary[summary["machine"] == "all"][
@@ -304,11 +391,13 @@ def render_markdown(system, best, board, sections, summary, machines, coverage, 
     top = board.head(10)
     sets = [d + suffix for d in DATASETS for suffix in ("", PARTIAL)]
     top_cols = ["postprocess"] + [c for c in [f"{d}_official" for d in sets] + ["dev_hauc_domain"] if c in top]
+    top_cols += [DEGENERATE] if DEGENERATE in top else []
     parts = [
         f"# {system}\n",
         *(f"{line}\n" for line in coverage_lines(machines, coverage, spec)),
         f"Post-process chosen by the development official score: `{best}`.\n",
-        f"## Official {spec.title} score (%)\n",
+        *(f"{line}\n" for line in choice_lines(board, best)),
+        f"## Official {spec.title} score (%; chance = {100 * CHANCE:.0f})\n",
         official_rule(spec.metric).title + "\n",
         markdown_table(overall, metric_cols),
         "\n### Per machine type\n",
@@ -324,8 +413,8 @@ def render_markdown(system, best, board, sections, summary, machines, coverage, 
         "AUC of one domain's normal and anomalous clips (no pAUC), harmonic mean over sections "
         "(`AUC`: over all machine types too).\n",
         markdown_table(*domain_auc_table(sections)),
-        "\n## Top post-processes (by development official score, %)\n",
-        markdown_table(top[top_cols], set(top_cols) - {"postprocess"}),
+        "\n## Top post-processes (by development official score, %; set-aside ones last)\n",
+        markdown_table(top[top_cols], set(top_cols) - {"postprocess", DEGENERATE}),
     ]
     return "\n".join(parts)
 
@@ -334,15 +423,15 @@ def render_report(system, best, sections, summary, machines, coverage, figures, 
     """``report.md``: the official score, the per-section table and every figure, per machine type."""
     spec = _spec(spec)
     percent = {"official", "auc", "pauc", *section_columns(spec)}
-    overall = summary[summary["machine"] == "all"][["dataset", "official", "auc", "pauc"]]
-    per_machine = summary[summary["machine"] != "all"][["dataset", "machine", "official", "auc", "pauc"]]
+    overall = with_chance(summary[summary["machine"] == "all"][["dataset", "official", "auc", "pauc"]])
+    per_machine = with_chance(summary[summary["machine"] != "all"][["dataset", "machine", "official", "auc", "pauc"]])
     per_section = sections[["dataset", "machine", "section", *section_columns(spec)]]
     parts = [
         f"# Report: {system}\n",
         *(f"{line}\n" for line in coverage_lines(machines, coverage, spec)),
         f"Post-process chosen by the development official score: `{best}`; every figure shows it. "
         "All tables: `score.md`.\n",
-        f"## Official {spec.title} score (%)\n",
+        f"## Official {spec.title} score (%; chance = {100 * CHANCE:.0f})\n",
         markdown_table(overall, percent),
         "\n## Per machine type\n",
         markdown_table(per_machine, percent),
