@@ -152,6 +152,28 @@ def deep_merge(base: dict, override: dict, where="config") -> dict:
     return merged
 
 
+def set_keys(data: dict, values: dict, where="config") -> dict:
+    """A copy of config ``data`` with ``values`` ({"section.key": value}) set; each key's section must exist."""
+    data = dict(data)
+    for dotted, value in values.items():
+        *sections, key = dotted.split(".")
+        node = data
+        for i, name in enumerate(sections):
+            if not isinstance(node.get(name), dict):
+                raise ConfigError(f"{where}: has no section '{'.'.join(sections[: i + 1])}' to set '{dotted}' in")
+            node[name] = dict(node[name])  # copied on the way down: the caller's data is never changed
+            node = node[name]
+        node[key] = value
+    return data
+
+
+def write_derived_config(path, values: dict, out_path) -> Path:
+    """Write ``path``'s config (bases merged) with ``values`` set to ``out_path``: e.g. one seed of a config."""
+    data = set_keys(read_config(path), values, where=str(path))
+    atomic_write_text(out_path, yaml.safe_dump(data, sort_keys=False))
+    return Path(out_path)
+
+
 def load_config(path, cls):
     """Read a YAML config (its bases merged, see ``read_config``) into schema ``cls``; errors name the file and key."""
     return from_dict(cls, read_config(path), where=str(path))

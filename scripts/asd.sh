@@ -15,6 +15,7 @@ stage=0                # first stage to run
 stop_stage=6           # last stage to run
 conf=conf/tuning/asd_model.cpu.yaml  # the config; its "system:" names the system
 tag=                   # experiment name (default: the config's file name)
+seeds=                 # training seeds, e.g. "0 1 2": stages 3-6 once per seed into <tag>/seed<N>/, then mean ± s.d. over them (<results>/<tag>/seeds.md); data and split stay fixed
 machines=              # machine types (default: every one of the data set; in training, the others are negatives)
 only_machines=         # run stages 3-5 only for these machine types (default: all of --machines)
 data=synthetic         # synthetic (built-in) or a year's real data: dcase2020 ... dcase2025
@@ -46,6 +47,9 @@ set -euo pipefail
 . utils/data_dirs.sh
 if [[ ! "${nj}" =~ ^[1-9][0-9]*$ ]]; then echo "$0: --nj must be a positive integer, not '${nj}'" >&2; exit 1; fi
 if [[ ! "${ngpu}" =~ ^[1-9][0-9]*$ ]]; then echo "$0: --ngpu must be a positive integer, not '${ngpu}'" >&2; exit 1; fi
+if [[ ! "${seeds}" =~ ^[[:space:]]*([0-9]+[[:space:]]*)*$ ]]; then
+    echo "$0: --seeds takes non-negative integers, e.g. --seeds \"0 1 2\", not '${seeds}'" >&2; exit 1
+fi
 case "${fold_rule}" in
     int | round) ;;
     *) echo "$0: --fold_rule must be 'int' or 'round', not '${fold_rule}'" >&2; exit 1 ;;
@@ -109,7 +113,7 @@ machine_stage() {
     while [ "$1" != -- ]; do options+=("$1"); shift; done
     shift
     in_stages "${number}" && [ "${#running[@]}" -gt 0 ] || return 0
-    local logs="${expdir}/MACHINE/${tag}/${log_name}" sizes=()
+    local logs="${expdir}/MACHINE/${run_tag}/${log_name}" sizes=()
     for machine in "${running[@]}"; do sizes+=("$(stat -c %s "${logs//MACHINE/${machine}}" 2> /dev/null || echo 0)"); done
     log "Stage ${number}: ${what} for ${running[*]} (logs: ${logs//MACHINE/<machine>})"
     ${backend} "${options[@]}" --max_jobs "${nj}" "MACHINE=$(IFS=,; echo "${running[*]}")" "${logs}" "$@" || true
@@ -134,14 +138,24 @@ if [ "${stop_stage}" -ge 3 ] && [ "${stage}" -le 5 ]; then
     elif [ "${ngpu}" -gt 1 ]; then
         trainer=(python -m torch.distributed.run --standalone --nproc_per_node "${ngpu}" -m asd_tools.bin.train)
     fi
-    machine_stage 3 "training ${tag}" train.log "${cuda_cmd}" --gpu "${ngpu}" --tasks "${ngpu}" -- "${trainer[@]}" \
-        --config "${conf}" --dumpdir "${dumpdir}" --machine MACHINE --machines "${machines}" \
-        --expdir "${expdir}/MACHINE/${tag}" --device "${device}" "${force_flag[@]}"
-    machine_stage 4 "embeddings for every checkpoint" embed.log "${cuda_cmd}" --gpu 1 -- python -m asd_tools.bin.embed \
-        --dumpdir "${dumpdir}" --machine MACHINE --expdir "${expdir}/MACHINE/${tag}" --device "${device}" \
-        "${force_flag[@]}"
-    machine_stage 5 "detectors on every checkpoint" detect.log "${train_cmd}" -- python -m asd_tools.bin.detect \
-        --dumpdir "${dumpdir}" --machine MACHINE --expdir "${expdir}/MACHINE/${tag}" "${force_flag[@]}"
+    # one pass per training seed (--seeds): each seed is its own experiment <tag>/seed<N>
+    for seed in ${seeds:-none}; do
+        run_tag=${tag} seed_flag=()
+        [ "${seed}" != none ] && run_tag=${tag}/seed${seed} seed_flag=(--seed "${seed}")
+        read -r -a running <<< "${only_machines}"
+        seed_failed=${#failed[@]}
+        machine_stage 3 "training ${run_tag}" train.log "${cuda_cmd}" --gpu "${ngpu}" --tasks "${ngpu}" -- \
+            "${trainer[@]}" --config "${conf}" --dumpdir "${dumpdir}" --machine MACHINE --machines "${machines}" \
+            --expdir "${expdir}/MACHINE/${run_tag}" --device "${device}" "${seed_flag[@]}" "${force_flag[@]}"
+        machine_stage 4 "embeddings for every checkpoint" embed.log "${cuda_cmd}" --gpu 1 -- python -m asd_tools.bin.embed \
+            --dumpdir "${dumpdir}" --machine MACHINE --expdir "${expdir}/MACHINE/${run_tag}" --device "${device}" \
+            "${force_flag[@]}"
+        machine_stage 5 "detectors on every checkpoint" detect.log "${train_cmd}" -- python -m asd_tools.bin.detect \
+            --dumpdir "${dumpdir}" --machine MACHINE --expdir "${expdir}/MACHINE/${run_tag}" "${force_flag[@]}"
+        for ((i = seed_failed; i < ${#failed[@]}; i++)); do
+            [ "${seed}" != none ] && failed[i]="${failed[i]} (seed ${seed})"
+        done
+    done
     if [ "${#failed[@]}" -gt 0 ]; then
         echo "$0: stages ${stage}-$((stop_stage < 5 ? stop_stage : 5)) failed for ${failed[*]} (see their logs above)" >&2
         exit 1
@@ -154,7 +168,12 @@ if in_stages 6; then
     results=$(python -m asd_tools.bin.score "${args[@]}" --where)
     [ -n "${ground_truth_dir}" ] && args+=(--ground_truth_dir "${ground_truth_dir}")
     [ "${force}" = true ] && args+=(--force)
-    log "Stage 6: scoring every checkpoint of ${tag} (log: ${results}/score.log)"
+    [ -n "${seeds}" ] && args+=(--seeds "${seeds}")
+    log "Stage 6: scoring every checkpoint of ${tag}${seeds:+, seeds ${seeds}} (log: ${results}/score.log)"
     ${train_cmd} "${results}/score.log" python -m asd_tools.bin.score "${args[@]}" --figures "${figures}"
-    log "Results: ${results}/<checkpoint>/score.md; submission files in .../teams/"
+    if [ -n "${seeds}" ]; then
+        log "Results: ${results}/seeds.md (mean ± s.d. over the seeds); each seed's in ${results}/seed<N>/<checkpoint>/score.md"
+    else
+        log "Results: ${results}/<checkpoint>/score.md; submission files in .../teams/"
+    fi
 fi

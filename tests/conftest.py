@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from asd_tools.config import read_config
+from asd_tools.config import read_config, set_keys
 from asd_tools.constants import SAMPLE_RATE
 from asd_tools.data.dump import dump_machine
 from asd_tools.data.split import write_lists
@@ -27,10 +27,7 @@ def edited_config(path, name, **changes):
     Edit the resolved data, not the file's text: a shipped config may hold only its differences
     from a base, which a copy elsewhere could not find.
     """
-    data = read_config(CONF / name)
-    for key, value in changes.items():
-        section, field = key.split("__")
-        data[section][field] = value
+    data = set_keys(read_config(CONF / name), {key.replace("__", "."): value for key, value in changes.items()})
     path = Path(path)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

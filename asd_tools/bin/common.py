@@ -46,6 +46,17 @@ def machines_arg(value: str):
     return machines
 
 
+def seeds_arg(value: str):
+    """Space- or comma-separated training seeds, e.g. "0 1 2": non-negative integers, each once."""
+    words = value.replace(",", " ").split()
+    if not words or not all(w.isdigit() for w in words):
+        raise argparse.ArgumentTypeError(f"seeds must be non-negative integers, e.g. \"0 1 2\", not '{value}'")
+    seeds = [int(w) for w in words]
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"a seed is given twice in '{value}'")
+    return seeds
+
+
 def layout_arg(p: argparse.ArgumentParser) -> None:
     """``--layout``: which registered data set's names, units and metric the files follow."""
     p.add_argument("--layout", default=DEFAULT, choices=list(DATASET_SPECS), help="the data set's layout (year)")

@@ -2,7 +2,8 @@
 
 Each argument is a results folder of the scoring stage, ``exp/<data>/<set>/<tag>/<checkpoint>``
 (with its ``summary.csv`` and ``result.json``), or a ``exp/<data>/<set>/<tag>`` folder, which stands
-for every checkpoint scored in it. One column per experiment, headed by its provenance (data set,
+for every checkpoint scored in it; a tag trained with ``--seeds`` (its ``seeds.csv``) shows the mean ±
+s.d. over its seeds per checkpoint. One column per experiment, headed by its provenance (data set,
 machine types, config, checkpoint, post-process); figures in percent. Configs, systems, ensembles
 and data sets may be mixed: a cell is empty where an experiment has no such figure.
 
@@ -16,17 +17,19 @@ from pathlib import Path
 import pandas as pd
 
 from asd_tools.bin.common import parser, run
-from asd_tools.scoring.report import RESULT, markdown_table
+from asd_tools.scoring.report import FULL_SET, RESULT, markdown_table
+from asd_tools.scoring.seeds import SEED_PREFIX, SEED_TABLE, mean_sd
 from asd_tools.utils import announce, atomic_write_text
 
 PROVENANCE_ROWS = ("data set", "machine types", "config", "checkpoint", "post-process")
 
 
 def results_folders(paths) -> list:
-    """The checkpoint results folders named by ``paths`` (a tag folder expands to its checkpoints)."""
+    """The results folders named by ``paths``: a checkpoint folder, or a tag folder, which expands to its
+    checkpoints, or, where it holds seeds (``seeds.csv``), stands for their mean ± s.d."""
     folders = []
     for path in map(Path, paths):
-        if (path / "summary.csv").exists():
+        if (path / "summary.csv").exists() or (path / SEED_TABLE).exists():
             folders.append(path)
             continue
         found = sorted(p.parent for p in path.glob("*/summary.csv"))
@@ -39,29 +42,61 @@ def results_folders(paths) -> list:
     return folders
 
 
-def experiment_column(folder: Path) -> pd.Series:
-    """Provenance and official scores (%) of one results folder."""
+def set_folder(folder: Path) -> Path:
+    """The machine-set folder (``all`` or ``only_...``) above a results folder."""
+    for parent in folder.parents:
+        if parent.name == FULL_SET or parent.name.startswith("only_"):
+            return parent
+    raise FileNotFoundError(f"{folder} is not inside exp/<data>/<set>/: give a folder written by the scoring stage")
+
+
+def seeds_columns(folder: Path) -> list:
+    """One column per checkpoint of a tag folder with seeds: mean ± s.d. of the post-process each seed chose."""
+    table = pd.read_csv(folder / SEED_TABLE)
+    table = table[table["selection"] == "chosen"]
+    seeds = [c for c in table.columns if c.startswith(SEED_PREFIX)]
+    columns = []
+    for checkpoint, part in table.groupby("checkpoint", sort=False):
+        column = {
+            "data set": set_folder(folder).parent.name,
+            "machine types": set_folder(folder).name,
+            "config": str(folder.relative_to(set_folder(folder))),
+            "checkpoint": checkpoint,
+            "post-process": f"chosen per seed ({len(seeds)} seeds: mean ± s.d.)",
+        }
+        for _, row in part.iterrows():
+            name = f"{row['dataset']} official" if row["machine"] == "all" else f"{row['dataset']} {row['machine']}"
+            column[name] = mean_sd(row)
+        columns.append(pd.Series(column, name=f"{column['config']}/{checkpoint}"))
+    return columns
+
+
+def experiment_columns(folder: Path) -> list:
+    """Provenance and official scores (%) of one results folder (one column; one per checkpoint for seeds)."""
+    if (folder / SEED_TABLE).exists() and not (folder / "summary.csv").exists():
+        return seeds_columns(folder)
     result_file = folder / RESULT
     if not result_file.exists():
         raise FileNotFoundError(f"{result_file} is missing: re-score {folder} (the scoring stage writes it)")
     result = json.loads(result_file.read_text())
     summary = pd.read_csv(folder / "summary.csv")
+    config = str(folder.parent.relative_to(set_folder(folder)))  # <tag>, or <tag>/seed<N>
     column = {
-        "data set": folder.parents[2].name,
-        "machine types": folder.parents[1].name,
-        "config": folder.parent.name,
+        "data set": set_folder(folder).parent.name,
+        "machine types": set_folder(folder).name,
+        "config": config,
         "checkpoint": folder.name,
         "post-process": result["postprocess"],
     }
     for _, row in summary.iterrows():
         name = f"{row['dataset']} official" if row["machine"] == "all" else f"{row['dataset']} {row['machine']}"
         column[name] = f"{100 * row['official']:.2f}" if pd.notna(row["official"]) else "n/a"
-    return pd.Series(column, name=f"{folder.parent.name}/{folder.name}")
+    return [pd.Series(column, name=f"{config}/{folder.name}")]
 
 
 def comparison_table(folders) -> pd.DataFrame:
     """Rows: provenance, then overall and per-machine official scores; one column per experiment."""
-    table = pd.concat([experiment_column(f) for f in folders], axis=1)
+    table = pd.concat([column for f in folders for column in experiment_columns(f)], axis=1)
     scores = [r for r in table.index if r not in PROVENANCE_ROWS]
     overall = sorted(r for r in scores if r.endswith(" official"))
     machines = sorted(set(scores) - set(overall), key=lambda r: (r.split(" ")[0], r.split(" ", 1)[1].lower()))

@@ -13,17 +13,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from asd_tools.bin.common import bool_arg, machines_arg, parser, run
+from asd_tools.bin.common import bool_arg, machines_arg, parser, run, seeds_arg
 from asd_tools.data.corpus import Corpus
 from asd_tools.provenance import Provenance, file_digest
 from asd_tools.scoring.ground_truth import default_ground_truth_dir, ground_truth_inputs, labelled_manifest
 from asd_tools.scoring.report import label_coverage, results_dir, score_experiment, score_line
+from asd_tools.scoring.seeds import SEED_REPORT, seed_lines, seed_tag, write_seed_tables
 from asd_tools.utils import announce
 
 # 2: machine-set folders, ground truth read at scoring, partial sets marked;
 # 3: score.csv adds the mixed-domain and per-domain hAUC per machine type (ensemble rankings);
 # 4: figures, report.md and result.json
-SCORE_FORMAT = 4
+# 5: score.csv names the sections where a post-process is (nearly) constant; such ones are never chosen
+SCORE_FORMAT = 5
 
 
 def experiment_checkpoints(expdir, machines, tag):
@@ -50,9 +52,9 @@ def experiment_checkpoints(expdir, machines, tag):
     return sorted(common, key=lambda name: (name != "checkpoint-best", len(name), name))
 
 
-def score_checkpoint(a, corpus, labelled, gt_inputs, checkpoint):
-    files = [Path(a.expdir) / m / a.tag / checkpoint / "scores.csv" for m in a.machines]
-    outdir = results_dir(a.expdir, a.machines, a.tag, corpus.spec) / checkpoint
+def score_checkpoint(a, tag, corpus, labelled, gt_inputs, checkpoint):
+    files = [Path(a.expdir) / m / tag / checkpoint / "scores.csv" for m in a.machines]
+    outdir = results_dir(a.expdir, a.machines, tag, corpus.spec) / checkpoint
     record = Provenance(
         outdir,
         "score",
@@ -64,7 +66,7 @@ def score_checkpoint(a, corpus, labelled, gt_inputs, checkpoint):
         settings={"machines": a.machines, "team": a.team, "postprocess": a.postprocess, "figures": a.figures},
         fmt=SCORE_FORMAT,
     )
-    name = f"{a.tag}/{checkpoint}"
+    name = f"{tag}/{checkpoint}"
     if record.is_current(a.force):
         summary = pd.read_csv(outdir / "summary.csv")
         test = labelled[labelled["split"] == "test"]
@@ -73,8 +75,9 @@ def score_checkpoint(a, corpus, labelled, gt_inputs, checkpoint):
         )
         return
     record.invalidate()
+    system = f"{tag}_{checkpoint}".replace("/", "_")  # a seed's tag is <tag>/seed<N>: one folder name
     _, summary, coverage = score_experiment(
-        files, labelled, outdir, f"{a.tag}_{checkpoint}", a.team, a.postprocess, figures=a.figures, spec=corpus.spec
+        files, labelled, outdir, system, a.team, a.postprocess, figures=a.figures, spec=corpus.spec
     )
     record.write()
     announce(score_line(name, summary, coverage) + f" -> {outdir / 'score.md'}")
@@ -100,6 +103,12 @@ def main(argv=None):
     )
     p.add_argument("--force", action="store_true", help="re-score even when the tables are current")
     p.add_argument("--where", action="store_true", help="print the results folder of this experiment and exit")
+    p.add_argument(
+        "--seeds",
+        type=seeds_arg,
+        default=None,
+        help='training seeds, e.g. "0 1 2": score each <tag>/seed<N>, then write <results>/<tag>/seeds.{csv,md}',
+    )
     args = p.parse_args(argv)
 
     def main_fn(a):
@@ -107,12 +116,20 @@ def main(argv=None):
         if a.where:
             print(results_dir(a.expdir, a.machines, a.tag, corpus.spec))
             return
-        checkpoints = [a.checkpoint] if a.checkpoint else experiment_checkpoints(a.expdir, a.machines, a.tag)
         gt_dir = a.ground_truth_dir or default_ground_truth_dir(a.dumpdir, a.machines)
         labelled = labelled_manifest(corpus, a.machines, gt_dir)
         gt_inputs = ground_truth_inputs(corpus.manifest(a.machines), gt_dir, corpus.spec)
-        for checkpoint in checkpoints:
-            score_checkpoint(a, corpus, labelled, gt_inputs, checkpoint)
+        tags = [a.tag] if a.seeds is None else [seed_tag(a.tag, seed) for seed in a.seeds]
+        for tag in tags:
+            checkpoints = [a.checkpoint] if a.checkpoint else experiment_checkpoints(a.expdir, a.machines, tag)
+            for checkpoint in checkpoints:
+                score_checkpoint(a, tag, corpus, labelled, gt_inputs, checkpoint)
+        if a.seeds is not None:
+            tag_dir = results_dir(a.expdir, a.machines, a.tag, corpus.spec)
+            table = write_seed_tables(tag_dir, a.tag, a.seeds)
+            for line in seed_lines(table):
+                announce(f"{a.tag}, {len(a.seeds)} seeds, {line}")
+            announce(f"seed tables: {tag_dir / SEED_REPORT}")
 
     run(main_fn, args)
 

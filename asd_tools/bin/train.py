@@ -3,9 +3,26 @@
 Under ``torchrun --nproc_per_node N`` the N processes train one model together (``training/distributed.py``).
 """
 
+import logging
+import tempfile
+from pathlib import Path
+
 from asd_tools.bin.common import best_device, experiment_args, machines_arg, parser, run
+from asd_tools.config import write_derived_config
 from asd_tools.systems.registry import system_for_config
 from asd_tools.training import distributed
+
+
+def seeded_config(system, config_path, seed: int, folder) -> Path:
+    """``config_path`` with every training seed of ``system`` set to ``seed``, written into ``folder``.
+
+    Only the resolved config saved into the experiment folder (and its record) is kept: a derived
+    file's path is never recorded, so a re-run with the same seed finds its model current.
+    """
+    if not system.seed_keys:
+        logging.info(f"system {system.name} trains nothing at random: seed {seed} gives what every seed gives")
+        return Path(config_path)
+    return write_derived_config(config_path, dict.fromkeys(system.seed_keys, seed), Path(folder) / "config.yaml")
 
 
 def main(argv=None):
@@ -15,6 +32,7 @@ def main(argv=None):
     p.add_argument("--machines", type=machines_arg, required=True, help="all machine types (others are negatives)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--force", action="store_true", help="retrain; a model already there is moved aside")
+    p.add_argument("--seed", type=int, default=None, help="training seed: replaces every seed key of the config")
     args = p.parse_args(argv)
 
     def main_fn(a):
@@ -22,7 +40,9 @@ def main(argv=None):
         system = system_for_config(a.config)
         device = distributed.init(device)
         try:
-            system.train(a.config, a.dumpdir, a.machine, a.machines, a.expdir, device, a.force)
+            with tempfile.TemporaryDirectory() as folder:  # one per process under torchrun
+                config = a.config if a.seed is None else seeded_config(system, a.config, a.seed, folder)
+                system.train(config, a.dumpdir, a.machine, a.machines, a.expdir, device, a.force)
         finally:
             distributed.finish()
 

@@ -1,6 +1,6 @@
 """The interface every system implements (see ``asd_tools.systems.registry``)."""
 
-from typing import List
+from typing import List, Tuple
 
 from asd_tools.config import load_config
 
@@ -13,6 +13,9 @@ class System:
     name: str = ""
     config_class: type = type(None)
     description: str = ""
+    # Config keys ("section.key") holding the training seed: ``asd.sh --seeds`` sets them all to each seed
+    # in turn. Empty for a system that trains nothing at random (its runs are identical for every seed).
+    seed_keys: Tuple[str, ...] = ()
 
     def train(self, config_path, dumpdir, machine, machines, expdir, device, force=False) -> None:
         """Train (or resume, or skip when finished) ``expdir`` for ``machine``; ``machines``: all machine

@@ -242,6 +242,7 @@ class DGMix(System):
 
     name = "dgmix"
     config_class = DGMixConfig
+    seed_keys = ("pretrain.seed", "finetune.seed")
 
     def train(self, config_path, dumpdir, machine, machines, expdir, device, force=False):
         """Pre-training, then fine-tuning (each resumes or is skipped when finished); no negatives."""

@@ -203,6 +203,7 @@ class SerialOE(System):
 
     name = "serial_oe"
     config_class = SerialOEConfig
+    seed_keys = ("train.seed",)
 
     def train(self, config_path, dumpdir, machine, machines, expdir, device, force=False):
         train(config_path, dumpdir, machine, machines, expdir, device, force)
