@@ -5,14 +5,8 @@ import pandas as pd
 import pytest
 
 from asd_tools.ensembles.average import ScoreTable, top_postprocesses
-from asd_tools.scoring.report import (
-    DEGENERATE,
-    choose_postprocess,
-    degenerate_sections,
-    eligible,
-    leaderboard,
-    score_experiment,
-)
+from asd_tools.scoring.choice import DEGENERATE, choose_postprocess, degenerate_sections, eligible
+from asd_tools.scoring.report import leaderboard, score_experiment
 
 MACHINES = ("fan", "valve")
 

@@ -39,10 +39,10 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from asd_tools.scoring.choice import eligible
 from asd_tools.scoring.report import (
     FULL_SET,
     SOURCES,
-    eligible,
     machine_set_name,
     results_dir,
     score_experiment,

@@ -22,6 +22,15 @@ import pandas as pd
 from asd_tools.constants import MIN_METRIC_VALUE
 from asd_tools.datasets.registry import DEFAULT, dataset_spec
 from asd_tools.datasets.spec import DATASETS
+from asd_tools.scoring.choice import (
+    CHANCE,
+    DEGENERATE,
+    PARTIAL,
+    choice_lines,
+    choose_postprocess,
+    degenerate_sections,
+    eligible,
+)
 from asd_tools.scoring.metrics import official_rule, section_groups, section_table, summarise
 from asd_tools.scoring.plots import experiment_figures
 from asd_tools.scoring.submission import gamma_threshold, write_submission
@@ -33,18 +42,10 @@ REPORT = "report.md"  # the score tables with the figures, readable on GitHub
 RESULT = "result.json"  # the chosen post-process and what was scored (read by bin/compare)
 LABEL_COLUMNS = ["machine", "dataset", "section", "domain", "state", "file_name"]
 FULL_SET = "all"
-PARTIAL = "_partial"  # suffix of a set (dev/eval) whose sections are not all labelled
 # Leaderboard columns per set and machine type (and over all machine types): the official score
 # and AUC per domain rank today's ensembles; the original recipe's ensembles ranked by the
 # mixed-domain hAUC (generalisation) and the per-domain hAUC (specialisation).
 RANK_METRICS = ("official", "auc_source", "auc_target", "hauc_mixed", "hauc_domain_source", "hauc_domain_target")
-CHANCE = 0.5  # the official score (and every AUC / standardised pAUC in it) of a scorer that ranks at random
-# A post-process whose test scores on a section take fewer distinct values than this share of the
-# section's clips (and never fewer than two) ranks clips by ties, not by evidence. A constant scorer
-# scores exactly chance on every figure, and chance beats every real scorer below 50 in the harmonic
-# mean, so such a post-process is listed but never chosen.
-MIN_DISTINCT_SHARE = 0.1
-DEGENERATE = "degenerate"  # score.csv column: the sections on which a post-process is (nearly) constant
 
 
 def _spec(spec):
@@ -126,30 +127,6 @@ def postprocess_columns(scores: pd.DataFrame):
     return [c for c in scores.columns if c not in META_COLUMNS and c not in LABEL_COLUMNS]
 
 
-def degenerate_sections(test: pd.DataFrame, column: str) -> list:
-    """The sections ("dev/fan/00") on whose test clips ``column`` takes too few distinct values.
-
-    Every test clip counts, labelled or not: how many values a scorer gives is no label.
-    """
-    found = []
-    for (dataset, machine, section), part in test.groupby(["dataset", "machine", "section"], sort=True):
-        values = part[column].to_numpy()
-        needed = max(2, int(np.ceil(MIN_DISTINCT_SHARE * len(values))))
-        if len(np.unique(values)) < needed:
-            found.append(f"{dataset}/{machine}/{int(section):02d}")
-    return found
-
-
-def eligible(board: pd.DataFrame, machine=None) -> pd.Series:
-    """Rows of a leaderboard that may be chosen: not (nearly) constant on any section (of ``machine``)."""
-    if DEGENERATE not in board:  # a table scored before the check existed
-        return pd.Series(True, index=board.index)
-    sections = board[DEGENERATE].fillna("").astype(str).str.split(";")
-    if machine is None:
-        return sections.map(lambda parts: not any(parts))
-    return sections.map(lambda parts: not any(p.split("/")[1:2] == [machine] for p in parts if p))
-
-
 def leaderboard(scores: pd.DataFrame, spec=None) -> pd.DataFrame:
     """One row per post-process: official score (the year's rule) and per-domain hAUC per set and machine.
 
@@ -178,52 +155,6 @@ def leaderboard(scores: pd.DataFrame, spec=None) -> pd.DataFrame:
     board = board.assign(_eligible=eligible(board))
     board = board.sort_values(["_eligible", rank_by], ascending=False, na_position="last", kind="stable")
     return board.drop(columns="_eligible").reset_index(drop=True)
-
-
-def choose_postprocess(board: pd.DataFrame, requested=None) -> str:
-    """The best eligible post-process on dev (``leaderboard`` order), or the ``requested`` one."""
-    if requested is not None:
-        if requested not in board["postprocess"].values:
-            raise KeyError(f"post-process '{requested}' is not among the scored columns")
-        if not eligible(board)[board["postprocess"] == requested].all():
-            logging.warning(f"post-process '{requested}' (as requested) gives (nearly) constant scores on some section")
-        return requested
-    ok = eligible(board)
-    if not ok.any():
-        example = board[DEGENERATE].iloc[0].split(";")[0]
-        raise ValueError(
-            f"every one of the {len(board)} post-processes gives (nearly) constant scores on some section "
-            f"(e.g. {board['postprocess'].iloc[0]} on {example}): the embeddings carry no ranking; check the "
-            "model's training log, or name a post-process with --postprocess to score it anyway"
-        )
-    return board.loc[ok, "postprocess"].iloc[0]
-
-
-def choice_lines(board: pd.DataFrame, best: str) -> list:
-    """How the post-process was chosen: how many competed, which were set aside, and where the choice
-    stands among the others (the best of many on the same sections is an optimistic figure)."""
-    ok = eligible(board)
-    rank_by = next(c for c in ("dev_official", f"dev{PARTIAL}_official") if c in board)
-    lines = [
-        f"{len(board)} post-processes were compared on the development sections; {int((~ok).sum())} of them "
-        f"were set aside because their test scores are (nearly) constant on a section (fewer distinct values "
-        f"than {100 * MIN_DISTINCT_SHARE:.0f} % of its clips: such a scorer sits at chance, 50, on every figure)."
-    ]
-    values = 100 * board.loc[ok, rank_by].dropna()
-    if len(values):
-        chosen = 100 * board.loc[board["postprocess"] == best, rank_by].iloc[0]
-        q1, median, q3 = np.percentile(values, [25, 50, 75])
-        lines.append(
-            f"Development official score of the {len(values)} eligible ones: chosen {chosen:.2f}, median "
-            f"{median:.2f}, quartiles {q1:.2f} - {q3:.2f}, range {values.min():.2f} - {values.max():.2f}. "
-            "The chosen figure is the best of many on the same sections, so it is optimistic; the median is "
-            "what a post-process fixed in advance would typically give."
-        )
-    set_aside = board.loc[~ok, ["postprocess", DEGENERATE]]
-    if len(set_aside):
-        items = [f"- `{r.postprocess}`: {r.degenerate.replace(';', ', ')}" for r in set_aside.itertuples()]
-        lines.append("\n".join(["Set aside (post-process: sections):", "", *items]))
-    return lines
 
 
 def thresholds_for(scores: pd.DataFrame, column: str) -> dict:

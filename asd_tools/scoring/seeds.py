@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from asd_tools.scoring.report import CHANCE, PARTIAL, eligible, markdown_table
+from asd_tools.scoring.choice import CHANCE, PARTIAL, eligible
+from asd_tools.scoring.report import markdown_table
 from asd_tools.utils import atomic_write_text, write_csv
 
 SEED_PREFIX = "seed"  # the seed folders: <tag>/seed<N>
