@@ -116,13 +116,16 @@ def main(argv=None):
         if a.where:
             print(results_dir(a.expdir, a.machines, a.tag, corpus.spec))
             return
+        tags = [a.tag] if a.seeds is None else [seed_tag(a.tag, seed) for seed in a.seeds]
+        # first: a missing experiment is the one error, whatever else is missing
+        checkpoints = {
+            t: [a.checkpoint] if a.checkpoint else experiment_checkpoints(a.expdir, a.machines, t) for t in tags
+        }
         gt_dir = a.ground_truth_dir or default_ground_truth_dir(a.dumpdir, a.machines)
         labelled = labelled_manifest(corpus, a.machines, gt_dir)
         gt_inputs = ground_truth_inputs(corpus.manifest(a.machines), gt_dir, corpus.spec)
-        tags = [a.tag] if a.seeds is None else [seed_tag(a.tag, seed) for seed in a.seeds]
         for tag in tags:
-            checkpoints = [a.checkpoint] if a.checkpoint else experiment_checkpoints(a.expdir, a.machines, tag)
-            for checkpoint in checkpoints:
+            for checkpoint in checkpoints[tag]:
                 score_checkpoint(a, tag, corpus, labelled, gt_inputs, checkpoint)
         if a.seeds is not None:
             tag_dir = results_dir(a.expdir, a.machines, a.tag, corpus.spec)
