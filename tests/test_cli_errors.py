@@ -36,6 +36,7 @@ def assert_one_line_error(result, *fragments):
     assert "ERROR" in last and all(f in last for f in fragments), result.stderr
 
 
+@pytest.mark.slow
 def test_cuda_without_a_visible_gpu_is_one_line(tmp_path):
     result = cli(
         "train",

@@ -218,6 +218,7 @@ def test_collapse_warning(caplog):
     assert relative_spread(torch.ones(64, 3) * 6 + small) < COLLAPSE_SPREAD  # saturated: every row alike
 
 
+@pytest.mark.slow
 def test_resumed_pretraining_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypatch):
     from asd_tools.systems.dgmix.recipe import pretrain
 
@@ -235,6 +236,7 @@ def test_every_dgmix_config_loads():
         assert cfg.detect.detectors == ["knn"] and cfg.detect.ks == [1]
 
 
+@pytest.mark.e2e
 def test_dgmix_job_on_tiny(tmp_path):
     dirs = recipe_dirs(tmp_path)
     out = run_recipe(

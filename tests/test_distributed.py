@@ -11,10 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from asd_tools.training.trainer import LAST, batch_seed, whole_steps
 from tests.conftest import TINY_MACHINES, edited_config
+
+pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {

@@ -78,6 +78,7 @@ def _score(folder, expdir, ground_truth, capsys, machines="fan valve"):
     return capsys.readouterr().out
 
 
+@pytest.mark.e2e
 def test_ground_truth_published_changed_or_withdrawn_after_the_dump(tiny_job, tmp_path, capsys):
     folder, expdir = _scored_experiment(tiny_job, tmp_path)
     result = expdir / "only_fan+valve" / TAG / CHECKPOINT
@@ -116,6 +117,7 @@ def test_ground_truth_published_changed_or_withdrawn_after_the_dump(tiny_job, tm
     assert len(files) == 6
 
 
+@pytest.mark.e2e
 def test_scoring_a_subset_never_touches_the_full_table(tiny_job, tmp_path, capsys):
     folder, expdir = _scored_experiment(tiny_job, tmp_path)
     truth = folder / "data/ground_truth"
@@ -133,6 +135,7 @@ def test_scoring_a_subset_never_touches_the_full_table(tiny_job, tmp_path, capsy
     }
 
 
+@pytest.mark.e2e
 def test_score_script_names_what_is_missing(tiny_job, tmp_path):
     folder, _ = tiny_job
     common = ["--expdir", str(folder / "exp"), "--dumpdir", str(folder / "dump")]
@@ -154,6 +157,7 @@ def _run_script(*args):
     return subprocess.run([f"./{args[0]}", *args[1:]], cwd=SCRIPTS, capture_output=True, text=True)
 
 
+@pytest.mark.e2e
 def test_recipe_scores_subsets_apart(tiny_job):
     folder, _ = tiny_job
     out = run_recipe(

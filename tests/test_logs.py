@@ -11,6 +11,8 @@ import sys
 import termios
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import TINY_MACHINES
 from tests.test_training import _config
 
@@ -90,6 +92,7 @@ def test_no_progress_bars_in_the_log_and_warnings_on_the_terminal_too(tmp_path):
     assert not any(bar in second_run for bar in BAR_TEXT) and "items:" not in second_run
 
 
+@pytest.mark.slow
 def test_training_log_has_one_line_per_epoch_and_no_bars(tiny_dump, tmp_path):
     expdir = tmp_path / "exp"
     log = expdir / "train.log"

@@ -74,6 +74,7 @@ def _copy(expdir, tmp_path):
     return target
 
 
+@pytest.mark.slow
 def test_edited_training_settings_stop_the_run(trained, tiny_dump, tmp_path):
     expdir, _ = trained
     expdir = _copy(expdir, tmp_path)

@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.e2e
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 

@@ -1,8 +1,11 @@
 """End to end on tiny synthetic data: job.sh with the tiny config (all stages, scoring, submission)."""
 
 import pandas as pd
+import pytest
 
 from tests.test_recipe_baseline import recipe_dirs, run_recipe
+
+pytestmark = pytest.mark.e2e
 
 
 def test_job_on_tiny(tiny_job):

@@ -14,9 +14,12 @@ from tests.test_recipe_baseline import SCRIPTS, recipe_dirs, run_recipe
 
 TOOLS = SCRIPTS.parent / "tools"
 MISSING = [p for p in ("sbatch", "squeue", "slurmctld", "slurmd", "munged") if shutil.which(p) is None]
-pytestmark = pytest.mark.skipif(
-    bool(MISSING), reason=f"Slurm is not installed ({', '.join(MISSING)} missing): tools/slurm_local.sh install"
-)
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.skipif(
+        bool(MISSING), reason=f"Slurm is not installed ({', '.join(MISSING)} missing): tools/slurm_local.sh install"
+    ),
+]
 
 
 def _free_port_pair():

@@ -124,6 +124,7 @@ def assert_resume_is_exact(run, tmp_path, monkeypatch, epochs):
     assert len(a["history"]) == epochs  # the training curves survive the kill as well
 
 
+@pytest.mark.slow
 def test_resumed_run_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypatch):
     config = _config(tmp_path, 3)
 
@@ -133,6 +134,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypat
     assert_resume_is_exact(run, tmp_path, monkeypatch, epochs=3)
 
 
+@pytest.mark.slow
 def test_threaded_reads_and_loader_workers_train_the_same_weights(tiny_dump, tmp_path):
     """num_workers is a loader setting: threads of this process (0) and a DataLoader worker (1) read the
     same batches and leave torch's random stream the same, so the weights are identical."""

@@ -123,6 +123,7 @@ def _ground_truth_names(spec, root, machine):
     return sorted(line.split(",")[0] for path in files for line in path.read_text().splitlines())
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("layout", [name for name in DATASET_SPECS if name != DEFAULT])  # 2022: test_recipe_*
 def test_tiny_recipe_in_each_years_layout(tmp_path, layout):
     """Synthetic data in the year's layout -> the year's official score table -> its submission files,
