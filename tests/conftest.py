@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny synthetic data set and a tiny System 1 run, made once per test session."""
 
 import os
+import subprocess
 from pathlib import Path
 
 # Tests never reach a model hub; read at import time by huggingface_hub, so set it first.
@@ -19,6 +20,21 @@ from asd_tools.data.synthetic import generate
 
 TINY_MACHINES = ("fan", "valve")
 CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
+
+
+def shipped_configs(pattern="*.yaml") -> list:
+    """The configs of conf/tuning/ that the project ships (the files git tracks), sorted.
+
+    Tests that pin the shipped configs' contents select these; a user's own config in the same
+    folder is only required to load (test_config). Outside a git checkout every file counts.
+    """
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "--", pattern], cwd=CONF, capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return sorted(CONF.glob(pattern))
+    return sorted(CONF / name for name in out.split())
 
 
 def pytest_collection_modifyitems(items):

@@ -1,6 +1,5 @@
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 import pytest
@@ -18,7 +17,9 @@ from asd_tools.config import (
 )
 from asd_tools.systems.baseline.config import BaselineConfig
 from asd_tools.systems.dgmix.config import DGMixConfig
+from asd_tools.systems.registry import system_for_config
 from asd_tools.systems.serial_oe.config import SerialOEConfig
+from tests.conftest import CONF, shipped_configs
 
 
 @dataclass
@@ -67,7 +68,6 @@ def test_bad_enum_values_are_errors():
         from_dict(DetectConfig, {"detectors": ["svm"]})
 
 
-CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
 SCHEMAS = {"asd_model": SerialOEConfig, "dgmix": DGMixConfig, "baseline": BaselineConfig}
 
 
@@ -85,15 +85,27 @@ def _edited_copy(tmp_path, name, edit):
 
 
 def test_every_shipped_config_loads():
-    files = sorted(CONF.glob("*.yaml"))
+    files = shipped_configs()
     assert {p.name.split(".")[0] for p in files} == set(SCHEMAS)
     for path in files:
         load_config(path, schema_of(path))
 
 
+@pytest.mark.parametrize(
+    "path",
+    sorted(set(CONF.glob("*.yaml")) - set(shipped_configs())) or [None],
+    ids=lambda p: getattr(p, "name", "none"),
+)
+def test_a_users_own_config_in_the_folder_loads(path):
+    """A config a user adds to conf/tuning/ (any name) must load with the schema of the system it names."""
+    if path is None:
+        pytest.skip("no config beside the shipped ones in conf/tuning/")
+    system_for_config(path).load_config(path)
+
+
 def test_shipped_bases_are_shipped_configs_of_the_same_system():
     """A base chain stays inside conf/tuning/ and inside one schema; resolved, no config keeps a ``base`` key."""
-    for path in sorted(CONF.glob("*.yaml")):
+    for path in shipped_configs():
         base = yaml.safe_load(path.read_text()).get("base")
         if base is not None:
             assert (CONF / base).is_file() and schema_of(CONF / base) is schema_of(path), path.name

@@ -23,9 +23,9 @@ from asd_tools.config import ConfigError, config_to_dict, from_dict, load_config
 from asd_tools.systems.baseline.config import BaselineConfig
 from asd_tools.systems.dgmix.config import DGMixConfig
 from asd_tools.systems.serial_oe.config import SerialOEConfig
+from tests.conftest import shipped_configs
 
 DATA = Path(__file__).resolve().parent / "data"
-CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
 # the detector stage's output on LIST_FORM_CASE, written by the code before detectors declared
 # their own parameter grids (commit "Pin the detector stage's list-form output ...")
 PINNED_LIST_FORM = DATA / "detect_list_form.csv"
@@ -258,7 +258,7 @@ def test_mahalanobis_scores_far_points_higher_even_with_more_features_than_inlie
     assert np.all(np.isfinite(scores)) and np.all(np.diff(scores) > 0)
 
 
-@pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: p.name)
 def test_shipped_configs_keep_their_record_and_post_process_names(path):
     """Every shipped config uses the list form: same detect record, same ``<detector>_k<k>`` names in the same order."""
     schema = {"asd_model": SerialOEConfig, "dgmix": DGMixConfig, "baseline": BaselineConfig}[path.name.split(".")[0]]

@@ -2,7 +2,6 @@
 
 import dataclasses
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -24,10 +23,9 @@ from asd_tools.systems.dgmix.task import (
 )
 from asd_tools.training.losses import covariance_term, variance_term, vicreg_mixup_loss
 from asd_tools.training.optim import build_optimizer, build_scheduler
+from tests.conftest import CONF, shipped_configs
 from tests.test_recipe_baseline import recipe_dirs, run_recipe
 from tests.test_training import assert_resume_is_exact
-
-CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
 
 
 def test_extractor_collapses_a_2s_map_to_one_position():
@@ -231,7 +229,7 @@ def test_resumed_pretraining_matches_an_uninterrupted_one(tiny_dump, tmp_path, m
 
 
 def test_every_dgmix_config_loads():
-    for path in sorted(CONF.glob("dgmix.*.yaml")):
+    for path in shipped_configs("dgmix.*.yaml"):
         cfg = load_config(path, DGMixConfig)
         assert cfg.detect.detectors == ["knn"] and cfg.detect.ks == [1]
 

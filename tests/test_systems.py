@@ -17,11 +17,10 @@ from asd_tools.systems.baseline.recipe import Baseline
 from asd_tools.systems.dgmix.config import DGMixConfig
 from asd_tools.systems.registry import SYSTEMS, system_for_config, system_for_experiment, system_name
 from asd_tools.systems.serial_oe.config import SerialOEConfig
+from tests.conftest import CONF, shipped_configs
 
-CONF = Path(__file__).resolve().parents[1] / "scripts/conf/tuning"
 
-
-@pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: p.name)
 def test_every_config_names_a_registered_system_whose_schema_reads_it(path):
     system = system_for_config(path)
     expected = {"asd_model": "serial_oe", "dgmix": "dgmix", "baseline": "baseline"}[path.name.split(".")[0]]

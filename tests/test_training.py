@@ -1,6 +1,5 @@
 """System 1 training pieces: mixup, batches, windows, and exact resume."""
 
-import glob
 import math
 from pathlib import Path
 
@@ -14,11 +13,9 @@ from asd_tools.datasets.registry import DCASE2022
 from asd_tools.systems.serial_oe import recipe
 from asd_tools.systems.serial_oe.config import SerialOEConfig
 from asd_tools.systems.serial_oe.task import mixup, mixup_apply_rate
-from tests.conftest import TINY_MACHINES, edited_config
+from tests.conftest import CONF, TINY_MACHINES, edited_config, shipped_configs
 
 SECTIONS = DCASE2022.units("fan", "dev") + DCASE2022.units("fan", "eval")  # six sections
-
-CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
 
 
 def test_window_starts():
@@ -44,7 +41,7 @@ def test_mixup_schedule_and_targets():
 
 
 def test_every_shipped_config_loads_and_builds():
-    files = sorted(glob.glob(str(CONF / "asd_model.*.yaml")))
+    files = shipped_configs("asd_model.*.yaml")
     assert len(files) >= 14
     for path in files:
         cfg = load_config(path, SerialOEConfig)
