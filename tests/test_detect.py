@@ -1,7 +1,6 @@
 """Window poolings (both orientations, and the original recipe's names) and detector-stage defaults."""
 
 import glob
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,8 +11,8 @@ from asd_tools.backend.detectors import ORIGINAL_POOLINGS, POOLINGS, pool_window
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import ConfigError, from_dict, load_config
 from asd_tools.systems.serial_oe.config import SerialOEConfig
+from tests.conftest import CONF
 
-CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
 WINDOWS = np.array([1.0, 5.0, 2.0, 9.0])  # one clip's anomaly-oriented window scores
 ODD_WINDOWS = np.array([1.0, 5.0, 2.0, 9.0, 4.0])
 # exact clip scores of every registered pooling on WINDOWS and ODD_WINDOWS (half = ceil(n / 2))

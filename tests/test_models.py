@@ -1,5 +1,4 @@
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,10 +11,10 @@ from asd_tools.models.frontend import FrontendConfig, MelFrontend
 from asd_tools.models.sequence import SinusoidalPositions
 from asd_tools.systems.serial_oe.config import SerialOEConfig
 from asd_tools.systems.serial_oe.recipe import make_model
+from tests.conftest import CONF
 
 SECTIONS = DCASE2022.units("fan", "dev") + DCASE2022.units("fan", "eval")  # six sections
 
-CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
 
 SMALL_FRONTEND = FrontendConfig(n_fft=1024, hop_length=512, n_mels=64)
 
