@@ -1,6 +1,5 @@
 """Window poolings (both orientations, and the original recipe's names) and detector-stage defaults."""
 
-import glob
 
 import numpy as np
 import pandas as pd
@@ -11,7 +10,7 @@ from asd_tools.backend.detectors import ORIGINAL_POOLINGS, POOLINGS, pool_window
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import ConfigError, from_dict, load_config
 from asd_tools.systems.serial_oe.config import SerialOEConfig
-from tests.conftest import CONF
+from tests.conftest import CONF, shipped_configs
 
 WINDOWS = np.array([1.0, 5.0, 2.0, 9.0])  # one clip's anomaly-oriented window scores
 ODD_WINDOWS = np.array([1.0, 5.0, 2.0, 9.0, 4.0])
@@ -97,7 +96,7 @@ def test_system1_reproduction_configs_run_the_originals_detectors(name):
 
 
 def test_every_system1_config_has_both_pooling_orientations():
-    files = sorted(glob.glob(str(CONF / "asd_model.*.yaml")))
+    files = shipped_configs("asd_model.*.yaml")
     assert len(files) > len(SYSTEM1_REPRODUCTIONS)  # the cpu and tiny configs too
     for path in files:
         poolings = set(load_config(path, SerialOEConfig).detect.poolings)
