@@ -37,6 +37,7 @@ def shipped_configs(pattern="*.yaml") -> list:
     return sorted(CONF / name for name in out.split())
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
     """Group the tests that share an expensive fixture onto one xdist worker (``make test`` runs
     ``-n auto --dist loadgroup``), so that it is built once: the session-wide tiny recipe run in one
