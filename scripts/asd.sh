@@ -104,7 +104,7 @@ fi
 # Stages 3-5: each one job per machine type (an array job; logs train.log, embed.log, detect.log in each
 # machine type's experiment folder), up to nj at once. A machine type whose stage fails is left out of
 # the later stages while the others run to their end; the failed ones are named together at the end.
-read -r -a running <<< "${only_machines}"  # still running: left out of later stages once one fails
+running=()  # machine types still running (per seed): left out of later stages once one fails
 failed=()
 # machine_stage <number> <what> <log name> <backend> [--gpu 1] -- <command with MACHINE for the machine type>
 machine_stage() {

@@ -50,6 +50,31 @@ def set_folder(folder: Path) -> Path:
     raise FileNotFoundError(f"{folder} is not inside exp/<data>/<set>/: give a folder written by the scoring stage")
 
 
+def provenance(tag_folder: Path, checkpoint: str, postprocess: str) -> dict:
+    """The provenance rows of one column; ``tag_folder``: ``<set>/<tag>`` (or ``<set>/<tag>/seed<N>``)."""
+    machine_set = set_folder(tag_folder / checkpoint)
+    return {
+        "data set": machine_set.parent.name,
+        "machine types": machine_set.name,
+        "config": str(tag_folder.relative_to(machine_set)),
+        "checkpoint": checkpoint,
+        "post-process": postprocess,
+    }
+
+
+def score_rows(summary: pd.DataFrame, cell) -> dict:
+    """Row name -> ``cell(row)`` for every (set, machine type) row of a summary ("dev official" overall)."""
+    rows = {}
+    for _, row in summary.iterrows():
+        name = f"{row['dataset']} official" if row["machine"] == "all" else f"{row['dataset']} {row['machine']}"
+        rows[name] = cell(row)
+    return rows
+
+
+def percent(row) -> str:
+    return f"{100 * row['official']:.2f}" if pd.notna(row["official"]) else "n/a"
+
+
 def seeds_columns(folder: Path) -> list:
     """One column per checkpoint of a tag folder with seeds: mean ± s.d. of the post-process each seed chose."""
     table = pd.read_csv(folder / SEED_TABLE)
@@ -57,16 +82,8 @@ def seeds_columns(folder: Path) -> list:
     seeds = [c for c in table.columns if c.startswith(SEED_PREFIX)]
     columns = []
     for checkpoint, part in table.groupby("checkpoint", sort=False):
-        column = {
-            "data set": set_folder(folder).parent.name,
-            "machine types": set_folder(folder).name,
-            "config": str(folder.relative_to(set_folder(folder))),
-            "checkpoint": checkpoint,
-            "post-process": f"chosen per seed ({len(seeds)} seeds: mean ± s.d.)",
-        }
-        for _, row in part.iterrows():
-            name = f"{row['dataset']} official" if row["machine"] == "all" else f"{row['dataset']} {row['machine']}"
-            column[name] = mean_sd(row)
+        column = provenance(folder, checkpoint, f"chosen per seed ({len(seeds)} seeds: mean ± s.d.)")
+        column.update(score_rows(part, mean_sd))
         columns.append(pd.Series(column, name=f"{column['config']}/{checkpoint}"))
     return columns
 
@@ -80,18 +97,11 @@ def experiment_columns(folder: Path) -> list:
         raise FileNotFoundError(f"{result_file} is missing: re-score {folder} (the scoring stage writes it)")
     result = json.loads(result_file.read_text())
     summary = pd.read_csv(folder / "summary.csv")
-    config = str(folder.parent.relative_to(set_folder(folder)))  # <tag>, or <tag>/seed<N>
-    column = {
-        "data set": set_folder(folder).parent.name,
-        "machine types": set_folder(folder).name,
-        "config": config,
-        "checkpoint": folder.name,
-        "post-process": result["postprocess"],
-    }
-    for _, row in summary.iterrows():
-        name = f"{row['dataset']} official" if row["machine"] == "all" else f"{row['dataset']} {row['machine']}"
-        column[name] = f"{100 * row['official']:.2f}" if pd.notna(row["official"]) else "n/a"
-    return [pd.Series(column, name=f"{config}/{folder.name}")]
+    column = provenance(folder.parent, folder.name, result["postprocess"])
+    column.update(
+        score_rows(summary, lambda row: f"{100 * row['official']:.2f}" if pd.notna(row["official"]) else "n/a")
+    )
+    return [pd.Series(column, name=f"{column['config']}/{folder.name}")]
 
 
 def comparison_table(folders) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from asd_tools.bin.common import bool_arg, machines_arg, parser, run, seeds_arg
 from asd_tools.data.corpus import Corpus
 from asd_tools.provenance import Provenance, file_digest
 from asd_tools.scoring.ground_truth import default_ground_truth_dir, ground_truth_inputs, labelled_manifest
-from asd_tools.scoring.report import label_coverage, results_dir, score_experiment, score_line
+from asd_tools.scoring.report import checkpoint_order, label_coverage, results_dir, score_experiment, score_line
 from asd_tools.scoring.seeds import SEED_REPORT, seed_lines, seed_tag, write_seed_tables
 from asd_tools.utils import announce
 
@@ -49,7 +49,7 @@ def experiment_checkpoints(expdir, machines, tag):
             logging.warning(f"{machine}/{tag}: {sorted(names - common)} not scored for every machine type; skipped")
     if not common:
         raise FileNotFoundError(f"no checkpoint of '{tag}' has scores for all of {' '.join(machines)}")
-    return sorted(common, key=lambda name: (name != "checkpoint-best", len(name), name))
+    return checkpoint_order(common)
 
 
 def score_checkpoint(a, tag, corpus, labelled, gt_inputs, checkpoint):

@@ -20,6 +20,12 @@ MIN_DISTINCT_SHARE = 0.1
 DEGENERATE = "degenerate"  # score.csv column: the sections on which a post-process is (nearly) constant
 
 
+def rank_column(board: pd.DataFrame):
+    """The leaderboard column that ranks post-processes: the development official score (of its labelled
+    part when the set is only partly labelled); None without labelled development clips."""
+    return next((c for c in ("dev_official", f"dev{PARTIAL}_official") if c in board), None)
+
+
 def degenerate_sections(test: pd.DataFrame, column: str) -> list:
     """The sections ("dev/fan/00") on whose test clips ``column`` takes too few distinct values.
 
@@ -67,7 +73,7 @@ def choice_lines(board: pd.DataFrame, best: str) -> list:
     """How the post-process was chosen: how many competed, which were set aside, and where the choice
     stands among the others (the best of many on the same sections is an optimistic figure)."""
     ok = eligible(board)
-    rank_by = next(c for c in ("dev_official", f"dev{PARTIAL}_official") if c in board)
+    rank_by = rank_column(board)
     lines = [
         f"{len(board)} post-processes were compared on the development sections; {int((~ok).sum())} of them "
         f"were set aside because their test scores are (nearly) constant on a section (fewer distinct values "

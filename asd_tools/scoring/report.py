@@ -30,6 +30,7 @@ from asd_tools.scoring.choice import (
     choose_postprocess,
     degenerate_sections,
     eligible,
+    rank_column,
 )
 from asd_tools.scoring.metrics import official_rule, section_groups, section_table, summarise
 from asd_tools.scoring.plots import experiment_figures
@@ -70,6 +71,11 @@ def machine_set_name(machines, spec=None) -> str:
     if set(machines) == set(known):
         return FULL_SET
     return "only_" + "+".join(m for m in known if m in machines)
+
+
+def checkpoint_order(names) -> list:
+    """Checkpoint names as tables list them: the best one first, then by epoch (shorter names first)."""
+    return sorted(names, key=lambda name: (name != "checkpoint-best", len(name), name))
 
 
 def results_dir(expdir, machines, tag, spec=None) -> Path:
@@ -147,7 +153,7 @@ def leaderboard(scores: pd.DataFrame, spec=None) -> pd.DataFrame:
                 row[f"{prefix}_hauc_domain"] = r["hauc_domain"]
         rows.append(row)
     board = pd.DataFrame(rows)
-    rank_by = next((c for c in ("dev_official", f"dev{PARTIAL}_official") if c in board), None)
+    rank_by = rank_column(board)
     if rank_by is None:
         raise ValueError("no labelled development test clips were scored: cannot rank post-processes")
     if rank_by != "dev_official":

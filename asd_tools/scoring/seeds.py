@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from asd_tools.scoring.choice import CHANCE, PARTIAL, eligible
-from asd_tools.scoring.report import markdown_table
+from asd_tools.scoring.report import checkpoint_order, markdown_table
 from asd_tools.utils import atomic_write_text, write_csv
 
 SEED_PREFIX = "seed"  # the seed folders: <tag>/seed<N>
@@ -37,22 +37,25 @@ def seed_tag(tag: str, seed: int) -> str:
     return f"{tag}/{seed_folder(seed)}"
 
 
+def scored_checkpoints(folder: Path) -> set:
+    return {p.parent.name for p in folder.glob("*/summary.csv")}
+
+
 def seed_runs(tag_dir, seeds) -> dict:
     """seed -> its results folder; every seed must have been scored."""
     tag_dir = Path(tag_dir)
     runs = {seed: tag_dir / seed_folder(seed) for seed in seeds}
-    missing = [str(path) for path in runs.values() if not any(path.glob("*/summary.csv"))]
+    missing = [str(path) for path in runs.values() if not scored_checkpoints(path)]
     if missing:
         raise FileNotFoundError(f"no scored checkpoint in {', '.join(missing)}: run the scoring stage of those seeds")
     return runs
 
 
 def common_checkpoints(runs: dict) -> list:
-    found = [{p.parent.name for p in folder.glob("*/summary.csv")} for folder in runs.values()]
-    common = set.intersection(*found)
+    common = set.intersection(*(scored_checkpoints(folder) for folder in runs.values()))
     if not common:
         raise FileNotFoundError(f"no checkpoint is scored for every seed in {sorted(map(str, runs.values()))}")
-    return sorted(common, key=lambda name: (name != "checkpoint-best", len(name), name))
+    return checkpoint_order(common)
 
 
 def chosen_scores(folder: Path) -> pd.DataFrame:
