@@ -22,15 +22,11 @@ import subprocess
 from pathlib import Path
 
 from asd_tools import __version__
+from asd_tools.artefacts import record_name
 from asd_tools.utils import atomic_write_text
 
 HASH_CHUNK = 1 << 20
 COMPARED = ("stage", "format", "inputs", "settings")  # what makes two records equal
-
-
-def record_name(stage: str) -> str:
-    """Several stages may write into one folder (embeddings and detectors share a checkpoint's)."""
-    return f"provenance_{stage}.json"
 
 
 def file_digest(path) -> str:

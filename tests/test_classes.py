@@ -5,13 +5,14 @@ import pandas as pd
 import pytest
 import torch
 
+from asd_tools.artefacts import CLASSES
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import load_config
+from asd_tools.data.corpus import Corpus
 from asd_tools.datasets.registry import DCASE2022
 from asd_tools.systems.serial_oe import recipe
 from asd_tools.systems.serial_oe.config import SerialOEConfig
 from asd_tools.training.classes import (
-    CLASSES_NAME,
     NO_CLASS,
     attribute_classes,
     class_indices,
@@ -70,19 +71,19 @@ def test_attribute_targets_train_and_embed(tiny_dump, tmp_path):
 
     changes = dict(train__class_target="attribute", train__epochs=1, train__save_interval_epochs=1)
     config = edited_config(tmp_path / "attr.yaml", "asd_model.tiny.yaml", **changes)
-    classes = read_classes(tiny_dump, "fan", "attribute")
+    classes = read_classes(Corpus(tiny_dump), "fan", "attribute")
     assert len(classes) > N_SECTIONS  # the tiny set's names carry several attributes per section
     cfg = load_config(config, SerialOEConfig)
-    task = OutlierExposureTask(cfg.train, tiny_dump, "fan", list(TINY_MACHINES), "cpu", classes)
+    task = OutlierExposureTask(cfg.train, Corpus(tiny_dump), "fan", list(TINY_MACHINES), "cpu", classes)
     positions = np.concatenate([task.sampler.source_positions[:3], task.sampler.negative_positions[:2]])
     _, targets, _ = task.targets(positions)
     assert targets.shape == (5, len(classes))
     assert targets[:3].sum(1).tolist() == [1.0] * 3 and targets[3:].sum().item() == 0
     expdir = tmp_path / "exp"
-    recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
-    assert (expdir / CLASSES_NAME).exists()
-    checkpoint = recipe.checkpoints(expdir)[0]
-    recipe.embed(expdir, tiny_dump, "fan", checkpoint, "cpu")
+    recipe.SerialOE().train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
+    assert (expdir / CLASSES).exists()
+    checkpoint = recipe.SerialOE().checkpoints(expdir)[0]
+    recipe.SerialOE().embed(expdir, tiny_dump, "fan", checkpoint, "cpu")
     test = Embeddings.load(expdir / checkpoint / "test.npz")
     assert test.features["class_logits"].shape[1] == len(classes)
     assert test.features["section_logits"].shape[1] == N_SECTIONS

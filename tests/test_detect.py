@@ -1,6 +1,5 @@
 """Window poolings (both orientations, and the original recipe's names) and detector-stage defaults."""
 
-
 import numpy as np
 import pandas as pd
 import pytest

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,6 +11,7 @@ from timm.optim import Lars
 
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import load_config
+from asd_tools.data.corpus import Corpus
 from asd_tools.models.dgmix import DGMixExtractor, PretrainModel, Projector
 from asd_tools.systems.dgmix.config import DGMixConfig
 from asd_tools.systems.dgmix.recipe import NeverSteps, build_stage_optimizer, load_extractor, make_extractor
@@ -132,7 +134,7 @@ def test_original_pretraining_leaves_the_weights_unchanged(tiny_dump, name, weig
     torch.manual_seed(0)
     model = PretrainModel(make_extractor(cfg, section_head=False), Projector())
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    task = VICRegMixupTask(cfg.pretrain, cfg.vicreg, tiny_dump, "fan", "cpu")
+    task = VICRegMixupTask(cfg.pretrain, cfg.vicreg, Corpus(tiny_dump), "fan", "cpu")
     optimizer, scheduler = build_stage_optimizer(model, cfg.pretrain, task.steps_per_epoch())
     model.train()
     for step, batch in zip(range(2), task.batches(1)):  # the first update runs at warmup_lr_init in both
@@ -218,10 +220,12 @@ def test_collapse_warning(caplog):
 
 @pytest.mark.slow
 def test_resumed_pretraining_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypatch):
-    from asd_tools.systems.dgmix.recipe import pretrain
+    from asd_tools.systems.base import run_phase
+    from asd_tools.systems.dgmix.recipe import pretraining
 
     def run(expdir):
-        pretrain(CONF / "dgmix.tiny.yaml", tiny_dump, "fan", expdir, "cpu")
+        cfg = load_config(CONF / "dgmix.tiny.yaml", DGMixConfig)
+        run_phase(pretraining(cfg, Corpus(tiny_dump), "fan", Path(expdir), "cpu"), force=False)
 
     assert_resume_is_exact(
         run, tmp_path, monkeypatch, epochs=load_config(CONF / "dgmix.tiny.yaml", DGMixConfig).pretrain.epochs

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from asd_tools.training.trainer import LAST, batch_seed, whole_steps
+from asd_tools.artefacts import LAST
+from asd_tools.training.trainer import batch_seed, whole_steps
 from tests.conftest import TINY_MACHINES, edited_config
 
 pytestmark = pytest.mark.cluster

@@ -11,8 +11,8 @@ import pytest
 from asd_tools.data.corpus import Corpus
 from asd_tools.data.download import DownloadError, download, fetch, verify_zip
 from asd_tools.data.dump import dump_machine
+from asd_tools.data.ground_truth import ground_truth_files, label_evaluation_clips
 from asd_tools.datasets.registry import DATASET_SPECS
-from asd_tools.scoring.ground_truth import ground_truth_files, label_evaluation_clips
 from tests.conftest import write_wav
 
 

@@ -15,6 +15,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import load_config
+from asd_tools.data.corpus import Corpus
 from asd_tools.data.dump import dump_pool
 from asd_tools.data.manifest import load_manifest
 from asd_tools.data.synthetic import generate_outlier_pool
@@ -270,7 +271,7 @@ def test_outlier_pool_batches_and_loss(tiny_root, tiny_dump, tmp_path):
     assert len(pool) == 6 and set(pool.machine) == {"outlier"}
     changes = dict(train__outlier_pool="outlier_pool", train__n_pos=6, train__n_neg=6)
     cfg = load_config(edited_config(tmp_path / "pool.yaml", "asd_model.tiny.yaml", **changes), SerialOEConfig)
-    task = OutlierExposureTask(cfg.train, tiny_dump, "fan", ["fan", "valve"], "cpu")
+    task = OutlierExposureTask(cfg.train, Corpus(tiny_dump), "fan", ["fan", "valve"], "cpu")
     plan = task.sampler.epoch_plan(1)
     outliers = set(task.sampler.outlier_positions.tolist())
     for batch in plan:

@@ -4,10 +4,11 @@ attribute classes under ``class_target: auto``, and sections where a machine typ
 import numpy as np
 import pytest
 
+from asd_tools.artefacts import CONFIG
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import load_config
+from asd_tools.data.corpus import Corpus
 from asd_tools.datasets.registry import dataset_spec
-from asd_tools.systems.base import CONFIG_NAME
 from asd_tools.systems.dgmix import recipe as dgmix
 from asd_tools.systems.dgmix.config import DGMixConfig
 from asd_tools.systems.serial_oe import recipe as serial_oe
@@ -28,15 +29,15 @@ def first_shot_dump(tmp_path_factory):
 
 def test_auto_follows_the_sections_of_the_training_clips(tiny_dump, first_shot_dump):
     for machine in TINY_MACHINES:  # DCASE 2022: six sections per machine type, the original's classes
-        assert resolve_class_target("auto", tiny_dump, machine) == "section"
+        assert resolve_class_target("auto", Corpus(tiny_dump), machine) == "section"
     for machine in MACHINES:  # one section: a one-class head would learn nothing
-        assert resolve_class_target("auto", first_shot_dump, machine) == "attribute"
-        classes = read_classes(first_shot_dump, machine, "attribute")
+        assert resolve_class_target("auto", Corpus(first_shot_dump), machine) == "attribute"
+        classes = read_classes(Corpus(first_shot_dump), machine, "attribute")
         assert set(classes["section"]) == {0} and len(classes) > 1
     for given in ("section", "attribute"):  # stated targets are kept
-        assert resolve_class_target(given, first_shot_dump, MACHINES[0]) == given
+        assert resolve_class_target(given, Corpus(first_shot_dump), MACHINES[0]) == given
     with pytest.raises(ValueError, match="not resolved"):
-        read_classes(first_shot_dump, MACHINES[0], "auto")
+        read_classes(Corpus(first_shot_dump), MACHINES[0], "auto")
     with pytest.raises(ValueError, match="not resolved"):
         load_classes(".", "auto")
 
@@ -45,12 +46,12 @@ def test_system1_learns_attribute_classes_in_a_first_shot_year(first_shot_dump, 
     config = edited_config(tmp_path / "c.yaml", "asd_model.tiny.yaml", train__epochs=1, train__save_interval_epochs=1)
     assert load_config(config, SerialOEConfig).train.class_target == "auto"
     machine, expdir = MACHINES[1], tmp_path / "exp"
-    serial_oe.train(config, first_shot_dump, machine, MACHINES, expdir, "cpu")
-    assert load_config(expdir / CONFIG_NAME, SerialOEConfig).train.class_target == "attribute"  # saved resolved
+    serial_oe.SerialOE().train(config, first_shot_dump, machine, MACHINES, expdir, "cpu")
+    assert load_config(expdir / CONFIG, SerialOEConfig).train.class_target == "attribute"  # saved resolved
     classes = load_classes(expdir, "attribute")
-    assert classes.equals(read_classes(first_shot_dump, machine, "attribute"))
-    checkpoint = serial_oe.checkpoints(expdir)[0]
-    serial_oe.embed(expdir, first_shot_dump, machine, checkpoint, "cpu")
+    assert classes.equals(read_classes(Corpus(first_shot_dump), machine, "attribute"))
+    checkpoint = serial_oe.SerialOE().checkpoints(expdir)[0]
+    serial_oe.SerialOE().embed(expdir, first_shot_dump, machine, checkpoint, "cpu")
     test = Embeddings.load(expdir / checkpoint / "test.npz")
     assert test.features["class_logits"].shape[1] == len(classes)
     assert test.features["section_logits"].shape[1] == 1  # one section: its best class
@@ -61,14 +62,13 @@ def test_dgmix_finetunes_on_attribute_classes_in_a_first_shot_year(first_shot_du
     machine, expdir = MACHINES[0], tmp_path / "exp"
     changes = dict(pretrain__epochs=1, pretrain__save_epochs=[1], embed__checkpoints=["checkpoint-2epochs"])
     config = edited_config(tmp_path / "d.yaml", "dgmix.tiny.yaml", **changes)
-    dgmix.pretrain(config, first_shot_dump, machine, expdir, "cpu")
-    dgmix.finetune(expdir, first_shot_dump, machine, "cpu")
-    classes = load_classes(expdir / dgmix.FINETUNE_DIR, "attribute")
+    dgmix.DGMix().train(config, first_shot_dump, machine, MACHINES, expdir, "cpu")
+    classes = load_classes(expdir / dgmix.FINETUNE, "attribute")
     assert len(classes) > 1
     head = load_weights(expdir, "checkpoint-2epochs", "cpu")
     last = [v for k, v in head.items() if k.startswith("section_head.") and k.endswith("weight")][-1]
     assert last.shape[0] == len(classes)  # one output per attribute class
-    dgmix.embed(expdir, first_shot_dump, machine, "checkpoint-2epochs", "cpu")
+    dgmix.DGMix().embed(expdir, first_shot_dump, machine, "checkpoint-2epochs", "cpu")
     emb = Embeddings.load(expdir / "checkpoint-2epochs" / "test.npz")
     assert np.isfinite(emb.features["embedding"]).all()
-    assert load_config(expdir / CONFIG_NAME, DGMixConfig).finetune.class_target == "auto"  # resolved per run
+    assert load_config(expdir / CONFIG, DGMixConfig).finetune.class_target == "auto"  # resolved per run

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from asd_tools.bin import score
+from asd_tools.data.ground_truth import BadGroundTruth, label_evaluation_clips, read_ground_truth_file
 from asd_tools.data.manifest import load_manifest
-from asd_tools.scoring.ground_truth import BadGroundTruth, label_evaluation_clips, read_ground_truth_file
 from asd_tools.scoring.report import machine_set_name
 from tests.test_recipe_baseline import recipe_dirs, run_recipe
 

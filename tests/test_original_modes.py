@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from asd_tools.config import load_config
 from asd_tools.constants import WINDOW_SAMPLES
+from asd_tools.data.corpus import Corpus
 from asd_tools.data.dump import dump_pool
 from asd_tools.data.synthetic import generate_outlier_pool
 from asd_tools.systems.serial_oe.config import OETrainConfig, SerialOEConfig
@@ -94,7 +95,7 @@ def _batch(task, epoch=1):
 
 def test_original_target_part_mixes_clips_of_any_machine_type_into_half_of_the_target_clips(tiny_dump, tmp_path):
     cfg = _dc_config(tmp_path, target_part="original_mixed", target_batch_size=4, use_mixup=False).train
-    task = OutlierExposureTask(cfg, tiny_dump, "fan", list(TINY_MACHINES), "cpu")
+    task = OutlierExposureTask(cfg, Corpus(tiny_dump), "fan", list(TINY_MACHINES), "cpu")
     n_main, n_target, n_mix = cfg.batch_size, cfg.target_batch_size, task.sampler.n_mixed_targets()
     assert n_mix == 2
     targets = set(task.sampler.target_positions.tolist())
@@ -146,7 +147,7 @@ def test_original_target_part_mixes_clips_of_any_machine_type_into_half_of_the_t
 def test_intended_target_part_mixes_target_clips_among_themselves(tiny_dump, tmp_path):
     cfg = _dc_config(tmp_path, use_mixup=False).train
     assert cfg.target_part == "target_only"
-    task = OutlierExposureTask(cfg, tiny_dump, "fan", list(TINY_MACHINES), "cpu")
+    task = OutlierExposureTask(cfg, Corpus(tiny_dump), "fan", list(TINY_MACHINES), "cpu")
     positions, waves = _batch(task)
     n_main, n_target = cfg.batch_size, cfg.target_batch_size
     assert len(positions) == n_main + n_target  # no partners
@@ -169,7 +170,7 @@ def test_intended_target_part_mixes_target_clips_among_themselves(tiny_dump, tmp
 @pytest.mark.parametrize("inside", [True, False])
 def test_domain_classifier_loss_combination(tiny_dump, tmp_path, inside):
     cfg = _dc_config(tmp_path, use_mixup=False, target_mix_ratio=0.0, source_domain_loss_in_target_weight=inside).train
-    task = OutlierExposureTask(cfg, tiny_dump, "fan", list(TINY_MACHINES), "cpu")
+    task = OutlierExposureTask(cfg, Corpus(tiny_dump), "fan", list(TINY_MACHINES), "cpu")
     positions, waves = _batch(task)
     model = Recorder()
     step, max_step = 25, 100  # c = 0.5
@@ -252,7 +253,7 @@ def _pool_config(name="asd_model.audioset_v000.yaml", **overrides):
 
 def test_union_draw_gives_the_pool_its_share_of_the_union(pool_dump):
     cfg = _pool_config()
-    task = OutlierExposureTask(cfg, pool_dump, "fan", list(TINY_MACHINES), "cpu")
+    task = OutlierExposureTask(cfg, Corpus(pool_dump), "fan", list(TINY_MACHINES), "cpu")
     n_pool, n_other = len(task.sampler.outlier_positions), len(task.sampler.negative_positions)
     assert n_pool == 30
     pool = set(task.sampler.outlier_positions.tolist())
@@ -261,7 +262,9 @@ def test_union_draw_gives_the_pool_its_share_of_the_union(pool_dump):
     share, expected = np.mean([p in pool for p in draws]), n_pool / (n_pool + n_other)
     assert abs(share - expected) < 4 * math.sqrt(expected * (1 - expected) / len(draws))
     # the separate draw reserves the rest of the batch for the pool instead
-    separate = OutlierExposureTask(_pool_config(negatives="separate"), pool_dump, "fan", list(TINY_MACHINES), "cpu")
+    separate = OutlierExposureTask(
+        _pool_config(negatives="separate"), Corpus(pool_dump), "fan", list(TINY_MACHINES), "cpu"
+    )
     for batch in separate.sampler.epoch_plan(1):
         positions = [p for p, _ in batch]
         assert not pool & set(positions[:12]) and set(positions[12:]) <= pool
@@ -282,7 +285,7 @@ def _raw(path, start):
 @pytest.mark.parametrize("mode", ["positive", "own"])
 def test_negatives_and_pool_normalised_with_the_positive_type_statistics(pool_dump, mode):
     cfg = _pool_config(use_mixup=False, negative_normalisation=mode)
-    task = OutlierExposureTask(cfg, pool_dump, "fan", list(TINY_MACHINES), "cpu")
+    task = OutlierExposureTask(cfg, Corpus(pool_dump), "fan", list(TINY_MACHINES), "cpu")
     names = (*TINY_MACHINES, "outlier_pool")
     stats = {m: json.loads((Path(pool_dump) / m / "stats.json").read_text()) for m in names}
     assert stats["outlier_pool"] != stats["fan"] != stats["valve"]
@@ -305,7 +308,7 @@ def test_negatives_and_pool_normalised_with_the_positive_type_statistics(pool_du
 
 def test_pool_clips_are_read_at_one_of_five_fixed_crops(pool_dump):
     cfg = _pool_config()
-    task = OutlierExposureTask(cfg, pool_dump, "fan", list(TINY_MACHINES), "cpu")
+    task = OutlierExposureTask(cfg, Corpus(pool_dump), "fan", list(TINY_MACHINES), "cpu")
     pool = set(task.sampler.outlier_positions.tolist())
     seen = set()
     for epoch in range(1, 6):

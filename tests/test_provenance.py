@@ -64,7 +64,7 @@ def trained(tiny_dump, tmp_path_factory):
     folder = tmp_path_factory.mktemp("trained")
     config = _edited_config(folder, "base")
     expdir = folder / "exp"
-    recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
+    recipe.SerialOE().train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
     return expdir, config
 
 
@@ -85,7 +85,7 @@ def test_edited_training_settings_stop_the_run(trained, tiny_dump, tmp_path):
     ):
         config = _edited_config(tmp_path, "edited", **change)
         with pytest.raises(StaleExperiment, match=message) as err:
-            recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
+            recipe.SerialOE().train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
         assert "--force true" in str(err.value)
         # the saved config still describes the model that is there
         assert (expdir / "config.yaml").read_text() == saved
@@ -98,20 +98,20 @@ def test_training_on_changed_data_stops_the_run(trained, tiny_dump, tmp_path):
     shutil.copytree(tiny_dump, dumpdir)
     write_lists(dumpdir, "valve", 0.3, 1)  # other lists of a negative machine type
     with pytest.raises(StaleExperiment, match="input lists/valve/train changed"):
-        recipe.train(config, dumpdir, "fan", list(TINY_MACHINES), expdir, "cpu")
+        recipe.SerialOE().train(config, dumpdir, "fan", list(TINY_MACHINES), expdir, "cpu")
 
 
 def test_later_sections_follow_the_config_and_make_embeddings_stale(trained, tiny_dump, tmp_path):
     expdir, _ = trained
     expdir = _copy(expdir, tmp_path)
-    recipe.embed(expdir, tiny_dump, "fan", "checkpoint-best", "cpu")
+    recipe.SerialOE().embed(expdir, tiny_dump, "fan", "checkpoint-best", "cpu")
     windows = len(np.load(expdir / "checkpoint-best/test.npz")["window_clip"])
     clips = len(read_list(tiny_dump, "fan", "test"))
     assert windows == 3 * clips
     config = _edited_config(tmp_path, "more_windows", embed__n_split=5)
-    recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")  # training itself is current
+    recipe.SerialOE().train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")  # training itself is current
     assert yaml.safe_load((expdir / "config.yaml").read_text())["embed"]["n_split"] == 5
-    recipe.embed(expdir, tiny_dump, "fan", "checkpoint-best", "cpu")
+    recipe.SerialOE().embed(expdir, tiny_dump, "fan", "checkpoint-best", "cpu")
     assert len(np.load(expdir / "checkpoint-best/test.npz")["window_clip"]) == 5 * clips
 
 
@@ -120,7 +120,7 @@ def test_force_retrains_and_keeps_the_old_model(trained, tiny_dump, tmp_path):
     expdir = _copy(expdir, tmp_path)
     old = (expdir / "checkpoint-best.pt").read_bytes()
     config = _edited_config(tmp_path, "three", train__epochs=3)
-    recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu", force=True)
+    recipe.SerialOE().train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu", force=True)
     replaced = list(expdir.glob("replaced-*"))
     assert len(replaced) == 1 and (replaced[0] / "checkpoint-best.pt").read_bytes() == old
     assert yaml.safe_load((expdir / "config.yaml").read_text())["train"]["epochs"] == 3

@@ -134,12 +134,12 @@ def oe_config(tmp_path, supplemental):
 def test_system1_uses_clean_clips_as_positives_and_noise_clips_as_negatives(supplemental_data, tmp_path):
     _, dumpdir = supplemental_data
     machine, others = MACHINES[1], [MACHINES[0], MACHINES[2]]
-    classes = read_classes(dumpdir, machine, "attribute")
+    classes = read_classes(Corpus(dumpdir), machine, "attribute")
     corpus = Corpus(dumpdir)
     tasks = {}
     for kinds in ([], ["clean"], ["clean", "noise"]):
         cfg = oe_config(tmp_path, kinds)[1].train
-        tasks[tuple(kinds)] = OutlierExposureTask(cfg, dumpdir, machine, MACHINES, "cpu", classes)
+        tasks[tuple(kinds)] = OutlierExposureTask(cfg, Corpus(dumpdir), machine, MACHINES, "cpu", classes)
     plain, clean, both = tasks[()], tasks[("clean",)], tasks[("clean", "noise")]
     n_train = len(corpus.clips(machine, "train"))
     n_other = sum(len(corpus.clips(m, "train")) for m in others)
@@ -162,14 +162,14 @@ def test_system1_trains_with_supplemental_clips(supplemental_data, tmp_path):
     _, dumpdir = supplemental_data
     config, _ = oe_config(tmp_path, ["clean", "noise"])
     expdir = tmp_path / "exp"
-    serial_oe.train(config, dumpdir, MACHINES[1], MACHINES, expdir, "cpu")
-    assert serial_oe.checkpoints(expdir)
+    serial_oe.SerialOE().train(config, dumpdir, MACHINES[1], MACHINES, expdir, "cpu")
+    assert serial_oe.SerialOE().checkpoints(expdir)
 
 
 def test_supplemental_clips_asked_for_where_there_are_none_is_an_error(tiny_dump, tmp_path):
     cfg = oe_config(tmp_path, ["noise"])[1].train
     with pytest.raises(ValueError, match="supplemental_noise.txt holds any"):
-        OutlierExposureTask(cfg, tiny_dump, TINY_MACHINES[0], TINY_MACHINES, "cpu")
+        OutlierExposureTask(cfg, Corpus(tiny_dump), TINY_MACHINES[0], TINY_MACHINES, "cpu")
 
 
 def test_a_bad_supplemental_kind_is_an_error(tmp_path):

@@ -1,18 +1,22 @@
 """The systems registry: configs name their system, one bin/train and one bin/embed dispatch on it,
 and a new system is one class plus registration."""
 
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 import yaml
 
+from asd_tools.backend.detect import DetectConfig
+from asd_tools.backend.embeddings import Embeddings
 from asd_tools.bin import detect as detect_bin
 from asd_tools.bin import embed as embed_bin
 from asd_tools.bin import train as train_bin
 from asd_tools.config import ConfigError, load_config, save_config
 from asd_tools.systems import registry
 from asd_tools.systems.base import System
+from asd_tools.data.corpus import Corpus
+from asd_tools.systems.baseline.config import BaselineConfig
 from asd_tools.systems.baseline.recipe import Baseline
 from asd_tools.systems.dgmix.config import DGMixConfig
 from asd_tools.systems.registry import SYSTEMS, system_for_config, system_for_experiment, system_name
@@ -66,43 +70,72 @@ def test_an_experiment_names_its_system_through_its_saved_config(tmp_path):
         system_for_experiment(tmp_path)
 
 
-def test_the_baseline_has_one_feature_set():
-    assert Baseline().checkpoints("anywhere") == ["features"]
+def test_the_baseline_has_one_feature_set(tmp_path):
+    save_config(load_config(CONF / "baseline.yaml", BaselineConfig), tmp_path / "config.yaml")
+    assert Baseline().checkpoints(tmp_path) == ["features"]
     with pytest.raises(ValueError, match="one set of features, 'features'"):
-        Baseline().embed("x", "y", "fan", "checkpoint-best", "cpu")
+        Baseline().embed(tmp_path, "y", "fan", "checkpoint-best", "cpu")
+
+
+@dataclass
+class ToyConfig:
+    """A new system's schema: its name, its own settings, and the shared detectors."""
+
+    system: str = "toy"
+    embed: dict = field(default_factory=lambda: {"inlier_subsets": ["train"], "scale": 1.0})
+    detect: DetectConfig = field(default_factory=DetectConfig)
 
 
 class ToySystem(System):
-    """A system written as a user would: one class, registered by name; it records what it was asked."""
+    """A system written as a user would: its own parts only (no training; clip statistics scaled by a
+    setting), registered by name; the core does the rest. It records what it was asked."""
 
     name = "toy"
-    config_class = SerialOEConfig
+    config_class = ToyConfig
     calls = []
 
-    def train(self, config_path, dumpdir, machine, machines, expdir, device, force=False):
-        self.calls.append(("train", machine, tuple(machines), device, force))
-        (Path(expdir) / "config.yaml").write_text(f"system: {self.name}\n")
-        (Path(expdir) / "model-a").mkdir()
+    def checkpoint_names(self, cfg):
+        return ["stats"]
 
-    def checkpoints(self, expdir):
-        return sorted(p.name for p in Path(expdir).glob("model-*"))
+    def inlier_subsets(self, cfg):
+        return cfg.embed["inlier_subsets"]
 
-    def embed(self, expdir, dumpdir, machine, checkpoint, device, force=False):
-        self.calls.append(("embed", machine, checkpoint, device))
+    def model_file(self, expdir, checkpoint):
+        return None
+
+    def load_model(self, cfg, corpus, machine, expdir, checkpoint, device):
+        self.calls.append(("load", machine, checkpoint, device))
+        return cfg.embed["scale"]
+
+    def embed_clips(self, cfg, model, corpus, machine, clips, part, device):
+        self.calls.append(("embed", part, len(clips)))
+        waves = [corpus.store.read(clip) for _, clip in clips.iterrows()]
+        features = np.array([[w.mean(), w.std()] for w in waves], dtype=np.float32) * model
+        return Embeddings(clips["clip_id"].to_numpy(), np.arange(len(clips)), {"embedding": features})
 
 
-def test_a_registered_system_runs_through_the_shared_entry_points(tmp_path, monkeypatch):
+def test_a_registered_system_runs_through_the_shared_entry_points(tiny_dump, tmp_path, monkeypatch):
     monkeypatch.setitem(SYSTEMS, "toy", ToySystem)
     monkeypatch.setattr(ToySystem, "calls", [])
     config = tmp_path / "toy.yaml"
     config.write_text("system: toy\n")
     expdir = tmp_path / "exp"
-    expdir.mkdir()
-    common = ["--dumpdir", str(tmp_path), "--machine", "fan", "--expdir", str(expdir), "--device", "cpu"]
+    common = ["--dumpdir", str(tiny_dump), "--machine", "fan", "--expdir", str(expdir), "--device", "cpu"]
     train_bin.main(["--config", str(config), "--machines", "fan valve", *common])
+    assert registry.system_for_experiment(expdir).name == "toy"  # the core saved the resolved config
     embed_bin.main(common)
-    assert ToySystem.calls == [("train", "fan", ("fan", "valve"), "cpu", False), ("embed", "fan", "model-a", "cpu")]
-    assert registry.system_for_experiment(expdir).name == "toy"
+    corpus = Corpus(tiny_dump)
+    n_inliers, n_test = len(corpus.ids("fan", "train")), len(corpus.ids("fan", "test"))
+    assert ToySystem.calls == [("load", "fan", "stats", "cpu"), ("embed", "inlier", n_inliers), ("embed", "test", n_test)]
+    test = Embeddings.load(expdir / "stats/test.npz")
+    assert test.features["embedding"].shape == (n_test, 2) and np.isfinite(test.features["embedding"]).all()
+    embed_bin.main(common)  # the core's record: current, nothing recomputed
+    assert len(ToySystem.calls) == 3
+    config.write_text("system: toy\nembed: {inlier_subsets: [train], scale: 2.0}\n")
+    train_bin.main(["--config", str(config), "--machines", "fan valve", *common])
+    embed_bin.main(common)  # a setting changed: the record is stale, the embeddings are remade
+    assert len(ToySystem.calls) == 6
+    assert np.allclose(Embeddings.load(expdir / "stats/test.npz").features["embedding"], 2 * test.features["embedding"])
 
 
 def test_an_unregistered_system_stops_training_with_the_known_names(tmp_path, capsys):

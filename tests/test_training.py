@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from asd_tools.config import ConfigError, load_config
+from asd_tools.data.corpus import Corpus
 from asd_tools.data.windows import window_starts
 from asd_tools.datasets.registry import DCASE2022
 from asd_tools.systems.serial_oe import recipe
@@ -70,7 +71,7 @@ def test_batches_follow_the_outlier_exposure_recipe(tiny_dump):
     from asd_tools.systems.serial_oe.task import OutlierExposureTask
 
     cfg = load_config(CONF / "asd_model.tiny.yaml", SerialOEConfig).train
-    task = OutlierExposureTask(cfg, tiny_dump, "fan", list(TINY_MACHINES), "cpu")
+    task = OutlierExposureTask(cfg, Corpus(tiny_dump), "fan", list(TINY_MACHINES), "cpu")
     plan = task.sampler.epoch_plan(1)
     assert len(plan) == task.steps_per_epoch()
     source = set(task.sampler.source_positions.tolist())
@@ -91,7 +92,8 @@ def test_batches_follow_the_outlier_exposure_recipe(tiny_dump):
 def assert_resume_is_exact(run, tmp_path, monkeypatch, epochs):
     """``run(expdir)`` trains for ``epochs`` epochs. Killed in its last epoch and run again, it must
     train only that epoch and end with the weights and optimiser state of an uninterrupted run."""
-    from asd_tools.training.trainer import LAST, Trainer
+    from asd_tools.artefacts import LAST
+    from asd_tools.training.trainer import Trainer
 
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     run(straight)
@@ -129,7 +131,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tiny_dump, tmp_path, monkeypat
     config = _config(tmp_path, 3)
 
     def run(expdir):
-        recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
+        recipe.SerialOE().train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
 
     assert_resume_is_exact(run, tmp_path, monkeypatch, epochs=3)
 
@@ -143,7 +145,7 @@ def test_threaded_reads_and_loader_workers_train_the_same_weights(tiny_dump, tmp
         config = edited_config(
             tmp_path / f"w{workers}.yaml", "asd_model.tiny.yaml", train__epochs=2, train__num_workers=workers
         )
-        recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), tmp_path / f"w{workers}", "cpu")
+        recipe.SerialOE().train(config, tiny_dump, "fan", list(TINY_MACHINES), tmp_path / f"w{workers}", "cpu")
         weights.append(torch.load(tmp_path / f"w{workers}" / "checkpoint-last.pt", weights_only=True)["model"])
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
@@ -185,15 +187,16 @@ class Payload:
 
 
 def test_a_checkpoint_with_arbitrary_objects_is_refused_without_running_them(tiny_dump, tmp_path):
-    from asd_tools.training.trainer import BEST, LAST, load_weights
+    from asd_tools.artefacts import BEST, LAST
+    from asd_tools.training.trainer import load_weights
 
     marker, expdir = tmp_path / "ran", tmp_path / "exp"
     expdir.mkdir()
     config = _config(tmp_path, 1)
     # the folder's record matches, so that training goes on to resume from the tampered checkpoint
-    recipe.training_record(
-        recipe.training_config(config, tiny_dump, "fan"), tiny_dump, list(TINY_MACHINES), expdir
-    ).write()
+    cfg = load_config(config, SerialOEConfig)
+    phases = recipe.SerialOE().training_phases(cfg, Corpus(tiny_dump), "fan", list(TINY_MACHINES), expdir, "cpu")
+    next(phases).record().write()
     for name in (BEST, LAST):
         torch.save({"model": {}, "epoch": 1, "payload": Payload(marker)}, expdir / name)
     refused = r"checkpoint-(best|last).pt is not a checkpoint this recipe wrote"
@@ -201,7 +204,7 @@ def test_a_checkpoint_with_arbitrary_objects_is_refused_without_running_them(tin
         load_weights(expdir, "checkpoint-best", "cpu")
     assert "\n" not in str(err.value)
     with pytest.raises(ValueError, match=refused):  # resume
-        recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
+        recipe.SerialOE().train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
     assert not marker.exists()
     torch.load(expdir / BEST, weights_only=False)  # the payload is real: loaded unsafely, it runs
     assert marker.exists()
@@ -209,14 +212,14 @@ def test_a_checkpoint_with_arbitrary_objects_is_refused_without_running_them(tin
 
 def test_target_mixup_of_inliers_adds_mixed_windows(tiny_dump, tmp_path):
     expdir = tmp_path / "exp"
-    recipe.train(_config(tmp_path, 1), tiny_dump, "valve", list(TINY_MACHINES), expdir, "cpu")
+    recipe.SerialOE().train(_config(tmp_path, 1), tiny_dump, "valve", list(TINY_MACHINES), expdir, "cpu")
     config = (expdir / "config.yaml").read_text()
-    recipe.embed(expdir, tiny_dump, "valve", "checkpoint-best", "cpu")
+    recipe.SerialOE().embed(expdir, tiny_dump, "valve", "checkpoint-best", "cpu")
     (expdir / "config.yaml").write_text(config.replace("target_mixup: false", "target_mixup: true"))
     (expdir / "mixed").mkdir()
     for name in ("checkpoint-best.pt",):
         (expdir / "mixed.pt").write_bytes((expdir / name).read_bytes())
-    recipe.embed(expdir, tiny_dump, "valve", "mixed", "cpu")
+    recipe.SerialOE().embed(expdir, tiny_dump, "valve", "mixed", "cpu")
     plain = np.load(expdir / "checkpoint-best/inlier.npz")
     mixed = np.load(expdir / "mixed/inlier.npz")
     n = len(plain["window_clip"])

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from asd_tools.data.ground_truth import read_eval_data_list
 from asd_tools.data.names import BadClipName, parse_clip_path
 from asd_tools.datasets.registry import DATASET_SPECS, DEFAULT, dataset_spec
-from asd_tools.scoring.ground_truth import read_eval_data_list
 from asd_tools.scoring.metrics import summarise
 from tests.test_recipe_baseline import recipe_dirs, run_recipe
 

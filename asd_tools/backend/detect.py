@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from asd_tools.artefacts import CLIP_SCORES, INLIER_EMBEDDINGS, TEST_EMBEDDINGS
 from asd_tools.backend.detectors import (
     DETECTORS,
     POOLINGS,
@@ -282,8 +283,8 @@ def detect_stage(config_path, dumpdir, machine, embeddir, force=False) -> None:
     cfg = from_dict(DetectConfig, section, f"{config_path}:detect")
     corpus = Corpus(dumpdir)
     inputs = {
-        "inlier": file_digest(embeddir / "inlier.npz"),
-        "test": file_digest(embeddir / "test.npz"),
+        "inlier": file_digest(embeddir / INLIER_EMBEDDINGS),
+        "test": file_digest(embeddir / TEST_EMBEDDINGS),
         f"dump/{machine}": corpus.identity(machine),
     }
     if "valid" in cfg.inlier_sets:
@@ -292,11 +293,11 @@ def detect_stage(config_path, dumpdir, machine, embeddir, force=False) -> None:
     if record.is_current(force):
         return
     record.invalidate()
-    inlier = Embeddings.load(embeddir / "inlier.npz")
-    test = Embeddings.load(embeddir / "test.npz")
+    inlier = Embeddings.load(embeddir / INLIER_EMBEDDINGS)
+    test = Embeddings.load(embeddir / TEST_EMBEDDINGS)
     valid_ids = corpus.ids(machine, "valid") if "valid" in cfg.inlier_sets else ()
     scores = run_detectors(inlier, test, corpus.manifest(machine), cfg, valid_ids)
-    out = embeddir / "scores.csv"
+    out = embeddir / CLIP_SCORES
     write_csv(scores, out, float_format="%.6g")
     record.write()
     logging.info(f"{machine}: {scores.shape[1] - 2} post-processes scored -> {out}")

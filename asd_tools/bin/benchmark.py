@@ -22,6 +22,7 @@ from asd_tools.data.corpus import Corpus
 from asd_tools.systems.extract import extract
 from asd_tools.systems.serial_oe.config import SerialOEConfig
 from asd_tools.systems.serial_oe.recipe import build_trainer, model_outputs_to_features
+from asd_tools.training.classes import read_classes, resolve_class_target
 
 
 def device_figures(device):
@@ -107,7 +108,7 @@ def dgmix_figures(a, device, workdir):
         cfg.pretrain.grad_accum = a.grad_accum
     torch.manual_seed(0)
     model = PretrainModel(make_extractor(cfg, section_head=False), Projector())
-    task = VICRegMixupTask(cfg.pretrain, cfg.vicreg, a.dumpdir, a.machine, device)
+    task = VICRegMixupTask(cfg.pretrain, cfg.vicreg, Corpus(a.dumpdir), a.machine, device)
     trainer = stage_trainer(model, task, cfg.pretrain, workdir, device)
     accum = cfg.pretrain.grad_accum  # the first optimiser step is warm-up
     figures = {
@@ -155,7 +156,9 @@ def serial_oe_figures(a, device, workdir):
         cfg.train.batch_size = a.batch_size
     if "pretrained" in cfg.model.params:  # throughput does not depend on the initial weights
         cfg.model.params["pretrained"] = False
-    trainer, classes = build_trainer(cfg, a.dumpdir, a.machine, a.machines, workdir, device)
+    corpus = Corpus(a.dumpdir)
+    classes = read_classes(corpus, a.machine, resolve_class_target(cfg.train.class_target, corpus, a.machine))
+    trainer = build_trainer(cfg, corpus, a.machine, a.machines, workdir, device, classes)
     figures = {
         "threads": torch.get_num_threads(),
         "batch_size": cfg.train.batch_size,
@@ -172,14 +175,13 @@ def serial_oe_figures(a, device, workdir):
     if a.loader_only:
         return {**figures, **device_figures(device)}
     figures["train_samples_per_s"] = step_throughput(trainer, 2, a.steps)
-    corpus = Corpus(a.dumpdir)
     test = corpus.clips(a.machine, "test").iloc[: a.embed_clips]
     inliers = corpus.clips(a.machine, cfg.embed.inlier_subsets)
     e = cfg.embed
     to_features = partial(model_outputs_to_features, sections=corpus.sections(a.machine), classes=classes)
 
     def embed(clips):
-        return extract(trainer.model, clips, a.dumpdir, e.n_split, e.batch_size, device, to_features, e.num_workers)
+        return extract(trainer.model, clips, corpus, e.n_split, e.batch_size, device, to_features, e.num_workers)
 
     _sync(device)
     start = time.time()

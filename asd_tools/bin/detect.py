@@ -8,14 +8,14 @@ saved config, and writes ``<expdir>/<checkpoint>/scores.csv`` (``asd_tools.backe
 import logging
 from pathlib import Path
 
+from asd_tools.artefacts import CONFIG, TEST_EMBEDDINGS
 from asd_tools.backend.detect import detect_stage
 from asd_tools.bin.common import experiment_args, parser, run
-from asd_tools.systems.base import CONFIG_NAME
 
 
 def embedded_checkpoints(expdir):
     """Sub-folders of ``expdir`` that the embed stage wrote (they hold ``test.npz``), in name order."""
-    return sorted(p.name for p in Path(expdir).iterdir() if (p / "test.npz").is_file())
+    return sorted(p.name for p in Path(expdir).iterdir() if (p / TEST_EMBEDDINGS).is_file())
 
 
 def main(argv=None):
@@ -30,7 +30,7 @@ def main(argv=None):
             raise FileNotFoundError(f"no embeddings in {a.expdir}: run the embed stage (stage 4) first")
         for name in names:
             logging.info(f"{a.machine}: detectors on {name}")
-            detect_stage(Path(a.expdir) / CONFIG_NAME, a.dumpdir, a.machine, Path(a.expdir) / name, a.force)
+            detect_stage(Path(a.expdir) / CONFIG, a.dumpdir, a.machine, Path(a.expdir) / name, a.force)
 
     run(main_fn, args)
 

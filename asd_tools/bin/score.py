@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from asd_tools.artefacts import CLIP_SCORES
 from asd_tools.bin.common import bool_arg, machines_arg, parser, run, seeds_arg
 from asd_tools.data.corpus import Corpus
+from asd_tools.data.ground_truth import default_ground_truth_dir, ground_truth_inputs, labelled_manifest
 from asd_tools.provenance import Provenance, file_digest
-from asd_tools.scoring.ground_truth import default_ground_truth_dir, ground_truth_inputs, labelled_manifest
 from asd_tools.scoring.report import checkpoint_order, label_coverage, results_dir, score_experiment, score_line
 from asd_tools.scoring.seeds import SEED_REPORT, seed_lines, seed_tag, write_seed_tables
 from asd_tools.utils import announce
@@ -53,7 +54,7 @@ def experiment_checkpoints(expdir, machines, tag):
 
 
 def score_checkpoint(a, tag, corpus, labelled, gt_inputs, checkpoint):
-    files = [Path(a.expdir) / m / tag / checkpoint / "scores.csv" for m in a.machines]
+    files = [Path(a.expdir) / m / tag / checkpoint / CLIP_SCORES for m in a.machines]
     outdir = results_dir(a.expdir, a.machines, tag, corpus.spec) / checkpoint
     record = Provenance(
         outdir,

@@ -7,6 +7,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from asd_tools.artefacts import CONFIG
 from asd_tools.bin.common import best_device, experiment_args, machines_arg, parser, run
 from asd_tools.config import write_derived_config
 from asd_tools.systems.registry import system_for_config
@@ -22,7 +23,7 @@ def seeded_config(system, config_path, seed: int, folder) -> Path:
     if not system.seed_keys:
         logging.info(f"system {system.name} trains nothing at random: seed {seed} gives what every seed gives")
         return Path(config_path)
-    return write_derived_config(config_path, dict.fromkeys(system.seed_keys, seed), Path(folder) / "config.yaml")
+    return write_derived_config(config_path, dict.fromkeys(system.seed_keys, seed), Path(folder) / CONFIG)
 
 
 def main(argv=None):

@@ -5,13 +5,16 @@ manifest and the list files themselves; sections and domains are counted from th
 nothing downstream assumes a data set's layout.
 """
 
+import json
 from pathlib import Path
 from typing import Iterable, Union
 
 import pandas as pd
 
-from asd_tools.data.manifest import MANIFEST_NAME, ClipStore, dump_identity, read_manifest
+from asd_tools.artefacts import DUMP_STATS, MANIFEST
+from asd_tools.data.manifest import ClipStore, dump_identity, read_manifest
 from asd_tools.data.split import lists_identity, read_list
+from asd_tools.data.windows import WindowDataset
 from asd_tools.datasets.registry import DEFAULT, dataset_spec
 from asd_tools.provenance import read_record
 
@@ -50,7 +53,7 @@ class Corpus:
         """The :class:`~asd_tools.datasets.spec.DatasetSpec` of the dumped data (every machine type's
         dump must name the same one: a folder mixing years would score with the wrong metric)."""
         if self._spec is None:
-            machines = sorted(p.parent.name for p in self.dumpdir.glob(f"*/{MANIFEST_NAME}"))
+            machines = sorted(p.parent.name for p in self.dumpdir.glob(f"*/{MANIFEST}"))
             layouts = {m: dump_layout(self.dumpdir, m) for m in machines}
             if len(set(layouts.values())) > 1:
                 raise ValueError(
@@ -67,7 +70,7 @@ class Corpus:
 
     def _manifest(self, machine) -> pd.DataFrame:
         if machine not in self._manifests:
-            frame = read_manifest(self.dumpdir / machine / MANIFEST_NAME)
+            frame = read_manifest(self.dumpdir / machine / MANIFEST)
             self._manifests[machine] = frame.set_index("clip_id", drop=False)
         return self._manifests[machine]
 
@@ -98,6 +101,16 @@ class Corpus:
         if self._store is None:
             self._store = ClipStore(self.dumpdir)
         return self._store
+
+    def windows(self, clips: pd.DataFrame, window: int) -> WindowDataset:
+        """Windows of ``window`` samples (0: whole clips) of ``clips`` (manifest rows), read from this dump."""
+        return WindowDataset(clips, self.dumpdir, window)
+
+    def stats(self, folder: str) -> dict:
+        """The normalisation statistics (mean, std) that a dump folder (a machine type's, or a pool's) was
+        stored with (``data/dump.py``)."""
+        with open(self.dumpdir / folder / DUMP_STATS) as f:
+            return json.load(f)
 
     def identity(self, machine: str) -> str:
         """The identity of one machine type's dump, for a stage's provenance record."""

@@ -16,8 +16,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from asd_tools.data.ground_truth import GROUND_TRUTH_FOLDER, ground_truth_files
 from asd_tools.datasets.registry import DEFAULT, dataset_spec
-from asd_tools.scoring.ground_truth import GROUND_TRUTH_FOLDER, ground_truth_files
 from asd_tools.utils import progress
 
 ZENODO_URL = "https://zenodo.org/record"

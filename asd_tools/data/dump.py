@@ -7,7 +7,7 @@ development training clips; ``supplemental.npy`` too where 2025's supplemental c
 dump was made from; a re-run re-dumps when they changed). Nothing is renamed into place until
 every file of the machine type has been read without error, so a killed or failed dump never
 leaves output that a re-run would trust.
-Evaluation labels are not dumped: scoring reads the ground truth (``scoring/ground_truth.py``).
+Evaluation labels are not dumped: scoring reads the ground truth (``data/ground_truth.py``).
 """
 
 import contextlib
@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from asd_tools.artefacts import DUMP_STATS, MANIFEST
 from asd_tools.audio import resample
 from asd_tools.constants import CLIP_SECONDS, SAMPLE_RATE, SPLITS, SUPPLEMENTAL, UNKNOWN, WINDOW_SAMPLES
-from asd_tools.data.manifest import MANIFEST_COLUMNS, MANIFEST_NAME
+from asd_tools.data.manifest import MANIFEST_COLUMNS
 from asd_tools.data.names import BadClipName, clip_splits, parse_clip_path, wav_files
 from asd_tools.datasets.registry import DEFAULT, dataset_spec
 from asd_tools.provenance import Provenance, files_fingerprint
@@ -149,8 +150,8 @@ def _write_dump(df: pd.DataFrame, outdir: Path) -> None:
     """Arrays, statistics, manifest, then the completion marker, each written atomically."""
     df["offset"] = df.groupby("split")["length"].cumsum() - df["length"]
     stats = _write_arrays(df, outdir)
-    atomic_write_text(outdir / "stats.json", json.dumps(stats, indent=2))
-    write_csv(df[list(MANIFEST_COLUMNS)], outdir / MANIFEST_NAME)
+    atomic_write_text(outdir / DUMP_STATS, json.dumps(stats, indent=2))
+    write_csv(df[list(MANIFEST_COLUMNS)], outdir / MANIFEST)
     logging.info(f"dumped {len(df)} clips to {outdir}")
 
 

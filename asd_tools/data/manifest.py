@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from asd_tools.artefacts import MANIFEST
 from asd_tools.provenance import record_digest
 
 MANIFEST_COLUMNS = (
@@ -28,7 +29,6 @@ MANIFEST_COLUMNS = (
     "offset",
     "length",
 )
-MANIFEST_NAME = "manifest.csv"
 
 
 def read_manifest(path) -> pd.DataFrame:
@@ -45,7 +45,7 @@ def read_manifest(path) -> pd.DataFrame:
 
 def load_manifest(dumpdir, machines) -> pd.DataFrame:
     """The manifests of ``machines`` concatenated, indexed by clip_id."""
-    frames = [read_manifest(Path(dumpdir) / m / MANIFEST_NAME) for m in machines]
+    frames = [read_manifest(Path(dumpdir) / m / MANIFEST) for m in machines]
     return pd.concat(frames, ignore_index=True).set_index("clip_id", drop=False)
 
 

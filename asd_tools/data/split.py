@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
+from asd_tools.artefacts import MANIFEST
 from asd_tools.constants import NOISE, SUPPLEMENTAL
-from asd_tools.data.manifest import MANIFEST_NAME, dump_identity, read_manifest
+from asd_tools.data.manifest import dump_identity, read_manifest
 from asd_tools.provenance import Provenance, file_digest
 from asd_tools.utils import atomic_write_text
 
@@ -80,7 +81,7 @@ def write_lists(dumpdir, machine, valid_ratio=0.15, seed=0, force=False, fold_ru
     if record.is_current(force):
         return
     record.invalidate()
-    df = read_manifest(Path(dumpdir) / machine / MANIFEST_NAME)
+    df = read_manifest(Path(dumpdir) / machine / MANIFEST)
     train = df[df["split"] == "train"]
     subsets = split_training_clips(train, valid_ratio, seed, fold_rule)
     lists = {

@@ -27,6 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from asd_tools.constants import DOMAINS, NOISE, SAMPLE_RATE, SUPPLEMENTAL
+from asd_tools.data.ground_truth import read_eval_data_list
 from asd_tools.data.names import NAME_RULES, clip_splits
 from asd_tools.data.synth_sounds import MACHINE_MODELS, OUTLIER_SOUNDS, at_rms, background, outlier_sound
 from asd_tools.datasets.registry import DEFAULT, TYPES_2022, dataset_spec
@@ -248,7 +249,7 @@ def attributes_csv(attributes: str) -> str:
 
 
 def write_ground_truth(root: Path, machine: str, truth: dict, layout=DEFAULT) -> None:
-    """The year's ground-truth files for one machine type (see ``scoring/ground_truth.py`` for the formats)."""
+    """The year's ground-truth files for one machine type (see ``data/ground_truth.py`` for the formats)."""
     spec = dataset_spec(layout)
     fmt = spec.ground_truth.format
     folder = root / "ground_truth"
@@ -273,8 +274,6 @@ def write_eval_data_list(root: Path, truths: dict, layout=DEFAULT) -> None:
     path = root / "ground_truth" / spec.ground_truth.list_name
     blocks = {}
     if path.exists():
-        from asd_tools.scoring.ground_truth import read_eval_data_list  # scoring reads what this writes
-
         for machine, rows in read_eval_data_list(path).items():
             blocks[machine] = [
                 ",".join(x for x in (anon, full, label) if x is not None) for _, anon, full, label in rows

@@ -3,7 +3,7 @@
 A :class:`DatasetSpec` names a data set's machine types (development and evaluation), their
 units (machine IDs or sections), the file-name rule, the archives, where its ground truth lives
 and in what format, its official metric and its submission file names. The rules themselves live
-with the code that applies them (``data/names.py``, ``scoring/ground_truth.py``,
+with the code that applies them (``data/names.py``, ``data/ground_truth.py``,
 ``scoring/metrics.py``, ``scoring/submission.py``), chosen by the names given here; the facts of
 each year live only in ``datasets/registry.py``.
 """
@@ -30,7 +30,7 @@ class Archive:
 
 @dataclass(frozen=True)
 class GroundTruth:
-    """Where the evaluation labels are published, and in which of the formats of ``scoring/ground_truth.py``."""
+    """Where the evaluation labels are published, and in which of the formats of ``data/ground_truth.py``."""
 
     format: str  # label_domain_files, per_domain_files, eval_data_list
     url: str  # base URL of the files (``--ground_truth_url`` replaces it)

@@ -39,6 +39,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from asd_tools.artefacts import BEST, CLIP_SCORES, checkpoint_name
 from asd_tools.scoring.choice import eligible
 from asd_tools.scoring.report import (
     FULL_SET,
@@ -61,7 +62,7 @@ ZSCORES = ("test", "reference")
 # (the original's exp/all/<tag>/score*.csv, concatenated by local/scoring.sh, which left the
 # best-loss checkpoint out), or each scored checkpoint on its own.
 GROUPINGS = ("experiment", "checkpoint")
-BEST_CHECKPOINT = "checkpoint-best"  # the folder of training.trainer.BEST
+BEST_CHECKPOINT = checkpoint_name(BEST)  # the folder of the best checkpoint's embeddings and scores
 
 
 @dataclass(frozen=True)
@@ -361,7 +362,7 @@ def write_record(folder, settings: dict, **extra) -> None:
 def write_ensemble(expdir, name, machine, scores: pd.DataFrame, chosen, settings=None) -> Path:
     """Save an ensemble as an ordinary experiment folder and record its members (and variant)."""
     outdir = Path(expdir) / machine / name / CHECKPOINT
-    write_csv(scores[KEYS + ["ensemble"]], outdir / "scores.csv")
+    write_csv(scores[KEYS + ["ensemble"]], outdir / CLIP_SCORES)
     members = member_names(chosen)
     with atomic_path(outdir / "members.json") as tmp:
         Path(tmp).write_text(json.dumps({"settings": settings, "members": members}, indent=2))

@@ -31,6 +31,7 @@ from scipy.optimize import minimize
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import StratifiedKFold
 
+from asd_tools.artefacts import INLIER_EMBEDDINGS, TEST_EMBEDDINGS
 from asd_tools.backend.detectors import pool_windows
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.data.corpus import Corpus
@@ -276,7 +277,7 @@ def machine_weights(folders, manifest, settings: BlendSettings, divs):
     DomainWeights and the test clips' groups (dev source / dev target / eval) for the plot."""
     predictors = []
     for folder in folders:
-        inlier, test = Embeddings.load(folder / "inlier.npz"), Embeddings.load(folder / "test.npz")
+        inlier, test = Embeddings.load(folder / INLIER_EMBEDDINGS), Embeddings.load(folder / TEST_EMBEDDINGS)
         inlier_info = manifest.loc[inlier.clip_id]
         inlier_is_source = (inlier_info["domain"] == "source").to_numpy()
         if settings.predictors == "original":

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from sklearn.manifold import TSNE
 from sklearn.metrics import roc_curve
 
+from asd_tools.artefacts import FINETUNE, HISTORY, INLIER_EMBEDDINGS, TEST_EMBEDDINGS
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.constants import PAUC_MAX_FPR
 from asd_tools.utils import atomic_path
@@ -188,8 +189,6 @@ def experiment_figures(test: pd.DataFrame, score: str, sources: dict, manifest: 
     ``test``: labelled test clips with the chosen post-process in column ``score``; ``sources``:
     machine -> its scores.csv (embeddings lie beside it, training histories above it).
     """
-    from asd_tools.training.trainer import HISTORY
-
     folder = Path(folder)
     figures = {}
     for machine, part in test.groupby("machine", sort=False):
@@ -201,12 +200,15 @@ def experiment_figures(test: pd.DataFrame, score: str, sources: dict, manifest: 
             plot(part, score, machine, folder / "plots" / name)
             made.append((title, f"plots/{name}"))
         scores_dir = Path(sources[machine]).parent
-        if (scores_dir / "inlier.npz").exists() and (scores_dir / "test.npz").exists():
+        if (scores_dir / INLIER_EMBEDDINGS).exists() and (scores_dir / TEST_EMBEDDINGS).exists():
             name = f"embedding_{machine}.png"
-            inlier, test_emb = Embeddings.load(scores_dir / "inlier.npz"), Embeddings.load(scores_dir / "test.npz")
+            inlier, test_emb = (
+                Embeddings.load(scores_dir / INLIER_EMBEDDINGS),
+                Embeddings.load(scores_dir / TEST_EMBEDDINGS),
+            )
             plot_embedding_map(inlier, test_emb, manifest, machine, folder / "plots" / name)
             made.append(("Embedding map (t-SNE)", f"plots/{name}"))
-        runs = (("training", scores_dir.parent / HISTORY), ("fine-tuning", scores_dir.parent / "finetune" / HISTORY))
+        runs = (("training", scores_dir.parent / HISTORY), ("fine-tuning", scores_dir.parent / FINETUNE / HISTORY))
         histories = {stage: pd.read_csv(path) for stage, path in runs if path.exists()}
         if histories:
             name = f"training_{machine}.png"

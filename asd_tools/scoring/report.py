@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from asd_tools.artefacts import BEST, BOARD, BOARD_REPORT, checkpoint_name
 from asd_tools.constants import MIN_METRIC_VALUE
 from asd_tools.datasets.registry import DEFAULT, dataset_spec
 from asd_tools.datasets.spec import DATASETS
@@ -75,7 +76,7 @@ def machine_set_name(machines, spec=None) -> str:
 
 def checkpoint_order(names) -> list:
     """Checkpoint names as tables list them: the best one first, then by epoch (shorter names first)."""
-    return sorted(names, key=lambda name: (name != "checkpoint-best", len(name), name))
+    return sorted(names, key=lambda name: (name != checkpoint_name(BEST), len(name), name))
 
 
 def results_dir(expdir, machines, tag, spec=None) -> Path:
@@ -194,7 +195,7 @@ def score_experiment(
     sections = section_table(test, best)
     summary = summarise(sections, spec.metric)
     machines = machines_of(scores)
-    write_csv(board, outdir / "score.csv")
+    write_csv(board, outdir / BOARD)
     # Where the per-clip scores came from: the ensembles read them through this record.
     atomic_write_text(
         outdir / SOURCES,
@@ -203,7 +204,7 @@ def score_experiment(
     write_csv(sections, outdir / "sections.csv")
     write_csv(summary, outdir / "summary.csv")
     atomic_write_text(
-        outdir / "score.md", render_markdown(system, best, board, sections, summary, machines, coverage, spec)
+        outdir / BOARD_REPORT, render_markdown(system, best, board, sections, summary, machines, coverage, spec)
     )
     result = {"system": system, "postprocess": best, "machines": machines}
     atomic_write_text(outdir / RESULT, json.dumps(result, indent=2) + "\n")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from asd_tools.artefacts import BOARD
 from asd_tools.scoring.choice import CHANCE, PARTIAL, eligible
 from asd_tools.scoring.report import checkpoint_order, markdown_table
 from asd_tools.utils import atomic_write_text, write_csv
@@ -108,7 +109,7 @@ def seed_table(runs: dict) -> pd.DataFrame:
     tables = []
     for checkpoint in common_checkpoints(runs):
         folders = {seed: folder / checkpoint for seed, folder in runs.items()}
-        boards = [pd.read_csv(f / "score.csv") for f in folders.values()]
+        boards = [pd.read_csv(f / BOARD) for f in folders.values()]
         fixed = fixed_postprocess(boards)
         selections = {
             "chosen": {s: chosen_scores(f) for s, f in folders.items()},

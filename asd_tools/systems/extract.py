@@ -9,7 +9,8 @@ import torch
 
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.constants import WINDOW_SAMPLES
-from asd_tools.data.windows import WindowDataset, random_starts, window_loader, window_starts
+from asd_tools.data.corpus import Corpus
+from asd_tools.data.windows import random_starts, window_loader, window_starts
 from asd_tools.utils import progress
 
 
@@ -19,7 +20,7 @@ def clip_windows(lengths, n_split):
 
 
 @torch.no_grad()
-def extract(model, clips, dumpdir, n_split, batch_size, device, to_features, num_workers=0, mix_partner=None):
+def extract(model, clips, corpus: Corpus, n_split, batch_size, device, to_features, num_workers=0, mix_partner=None):
     """Run ``model`` over the windows of ``clips`` (a manifest slice) and return their features.
 
     ``mix_partner``: optional function (positions, waves) -> waves, applied to every batch
@@ -31,7 +32,7 @@ def extract(model, clips, dumpdir, n_split, batch_size, device, to_features, num
     if n_split == 0 and clips["length"].nunique() > 1:
         batch_size = 1  # whole clips of different lengths cannot share a batch
     plan = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
-    loader = window_loader(WindowDataset(clips, dumpdir, window), plan, num_workers, device)
+    loader = window_loader(corpus.windows(clips, window), plan, num_workers, device)
     features, positions = {}, []
     for batch_positions, waves in progress(loader, desc="embed", leave=False):
         waves = waves.to(device, non_blocking=True)
@@ -47,13 +48,13 @@ def extract(model, clips, dumpdir, n_split, batch_size, device, to_features, num
     )
 
 
-def target_mixer(clips, target_clips, dumpdir, alpha, seed, device):
+def target_mixer(clips, target_clips, corpus: Corpus, alpha, seed, device):
     """Mix each inlier window with a random 2 s crop of a target clip of the same section.
 
     Weight ~ Beta(alpha, alpha) per window; creates target-like inlier windows.
     """
     rng = np.random.default_rng(seed)
-    dataset = WindowDataset(target_clips, dumpdir, WINDOW_SAMPLES)
+    dataset = corpus.windows(target_clips, WINDOW_SAMPLES)
     by_section = {s: np.flatnonzero(target_clips["section"].to_numpy() == s) for s in target_clips["section"].unique()}
     sections = clips["section"].to_numpy()
     lengths = target_clips["length"].to_numpy()

@@ -1,25 +1,21 @@
 """The systems registry: a config's ``system:`` names the class that trains and embeds with it.
 
-Every system has the same small interface, so one training entry point (``bin/train``), one
-embedding entry point (``bin/embed``) and one stage script (``scripts/asd.sh``) serve them all:
+Every system runs on the same core (``systems/base.py``), so one training entry point (``bin/train``),
+one embedding entry point (``bin/embed``) and one stage script (``scripts/asd.sh``) serve them all: the
+core calls a system's own parts (its training phases, its checkpoints, its model and its embeddings)
+and does the rest. ``expdir/<checkpoint>/`` then holds ``inlier.npz`` and ``test.npz``, and the
+shared detector stage scores every such folder.
 
-- ``train``: make the experiment folder ``expdir`` of one machine type from the config: every
-  training phase of the system, each resumable, and the resolved config saved as
-  ``expdir/config.yaml`` (which the later stages read);
-- ``checkpoints``: the names of the models in ``expdir`` that the embed stage embeds
-  (``expdir/<name>/`` then holds ``inlier.npz`` and ``test.npz``, and the shared detector stage
-  scores every such folder);
-- ``embed``: window or clip embeddings of the inlier and test clips with one checkpoint.
-
-A new system is one module with a ``System`` subclass and its config schema (whose ``system``
-field names it), registered below in ``SYSTEMS``; see the README's "Extending" section.
+A new system is one module with a ``System`` subclass and its config schema (whose ``system`` field
+names it), registered below in ``SYSTEMS``; see docs/extending.md.
 """
 
 from pathlib import Path
 from typing import Dict, Type
 
+from asd_tools.artefacts import CONFIG
 from asd_tools.config import ConfigError, read_config
-from asd_tools.systems.base import CONFIG_NAME, System
+from asd_tools.systems.base import System
 from asd_tools.systems.baseline.recipe import Baseline
 from asd_tools.systems.dgmix.recipe import DGMix
 from asd_tools.systems.serial_oe.recipe import SerialOE
@@ -49,7 +45,7 @@ def system_for_config(config_path) -> System:
 
 def system_for_experiment(expdir) -> System:
     """The system that made an experiment folder, from its saved config."""
-    path = Path(expdir) / CONFIG_NAME
+    path = Path(expdir) / CONFIG
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run the training stage (stage 3) of {expdir} first")
     try:

@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from asd_tools.artefacts import CLASSES
 from asd_tools.data.corpus import Corpus
 from asd_tools.utils import write_csv
 
 TRAINING_LISTS = ("train", "valid")  # the lists whose clips define the classes
 CLASS_TARGETS = ("section", "attribute", "auto")
-CLASSES_NAME = "classes.csv"
 NO_CLASS = -1  # clips of other machine types under attribute classes: an all-zero target row
 
 
@@ -37,25 +37,25 @@ def attribute_classes(clips: pd.DataFrame) -> pd.DataFrame:
     return pairs.reset_index(drop=True)
 
 
-def resolve_class_target(class_target: str, dumpdir, machine) -> str:
+def resolve_class_target(class_target: str, corpus: Corpus, machine) -> str:
     """``section`` or ``attribute``; ``auto`` becomes ``attribute`` when the machine type's training and
     validation clips hold a single section (the first-shot years), ``section`` otherwise."""
     if class_target != "auto":
         return class_target
-    sections = Corpus(dumpdir).clips(machine, TRAINING_LISTS)["section"].unique()
+    sections = corpus.clips(machine, TRAINING_LISTS)["section"].unique()
     resolved = "attribute" if len(sections) == 1 else "section"
     logging.info(f"{machine}: {len(sections)} section(s) in training: class_target auto -> {resolved}")
     return resolved
 
 
-def read_classes(dumpdir, machine, class_target: str):
+def read_classes(corpus: Corpus, machine, class_target: str):
     """The attribute table of one machine type's training and validation lists (None for sections);
     ``class_target`` is resolved (``resolve_class_target``)."""
     if class_target == "section":
         return None
     if class_target != "attribute":
         raise ValueError(f"class_target '{class_target}' is not resolved: call resolve_class_target first")
-    return attribute_classes(Corpus(dumpdir).clips(machine, TRAINING_LISTS))
+    return attribute_classes(corpus.clips(machine, TRAINING_LISTS))
 
 
 def class_indices(clips: pd.DataFrame, classes, is_own: np.ndarray, sections, lenient=None) -> np.ndarray:
@@ -96,7 +96,7 @@ def n_classes(classes, sections) -> int:
 
 def save_classes(classes, expdir) -> None:
     if classes is not None:
-        write_csv(classes, Path(expdir) / CLASSES_NAME)
+        write_csv(classes, Path(expdir) / CLASSES)
 
 
 def load_classes(expdir, class_target: str):
@@ -105,7 +105,7 @@ def load_classes(expdir, class_target: str):
         return None
     if class_target != "attribute":
         raise ValueError(f"class_target '{class_target}' is not resolved: call resolve_class_target first")
-    path = Path(expdir) / CLASSES_NAME
+    path = Path(expdir) / CLASSES
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: the model was not trained with attribute classes (class_target)")
     return pd.read_csv(path, dtype={"attributes": str}, keep_default_na=False)

@@ -1,12 +1,7 @@
 """The trainer core shared by both systems: epochs, AMP, validation, checkpoints and resume.
 
-A system supplies a *task* object with:
-  ``steps_per_epoch()``, ``plan(epoch)`` (the epoch's batches as lists of (clip, crop start) items),
-  ``loader(plan)`` (an iterable of the plan's batches, read),
-  ``loss(model, batch, step, max_step)`` -> (loss tensor, {name: float}),
-  ``validate(model)`` -> {name: float} including ``loss``,
-  ``seed_batch(seed)`` (seed the task's own random draws for one batch),
-  ``state_dict()`` / ``load_state_dict()`` for its own random state.
+A system supplies a *task* (:class:`TrainingTask`): the epoch's plan of batches, how a plan is read,
+the loss of a batch, validation, and its own random state.
 
 An optimiser step takes ``grad_accum`` batches of the plan in each of the processes (one under plain
 ``python``, N under ``torchrun``: see ``training/distributed.py``); the plan is padded to a whole number
@@ -34,19 +29,43 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Dict, Iterable, List, Protocol, Tuple
 
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from asd_tools.artefacts import BEST, DONE, HISTORY, LAST, interval_checkpoint
 from asd_tools.training import distributed
 from asd_tools.utils import atomic_path, atomic_write_text, progress, write_csv
 
-LAST = "checkpoint-last.pt"
-BEST = "checkpoint-best.pt"
-DONE = "train.done"
-HISTORY = "train_history.csv"  # per-epoch losses and validation metrics (the training curves)
+
+class TrainingTask(Protocol):
+    """What the trainer asks of a system's task (``systems/*/task.py``)."""
+
+    def steps_per_epoch(self) -> int:
+        """Batches in one epoch's plan."""
+
+    def plan(self, epoch: int) -> List[list]:
+        """The epoch's batches, each a list of (clip position, crop start) items."""
+
+    def loader(self, plan: List[list]) -> Iterable:
+        """The plan's batches, read (an iterable of (positions, waves))."""
+
+    def loss(self, model: torch.nn.Module, batch, step: int, max_step: int) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """The batch's loss and the scalars to log."""
+
+    def validate(self, model: torch.nn.Module) -> Dict[str, float]:
+        """Validation metrics, ``loss`` among them (the best checkpoint has the lowest)."""
+
+    def seed_batch(self, seed: int) -> None:
+        """Seed the task's own random draws for one batch (``batch_seeds``)."""
+
+    def state_dict(self) -> dict:
+        """The task's own random state, saved in the resume checkpoint."""
+
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 @dataclass
@@ -76,10 +95,6 @@ def whole_steps(plan, batches_per_step: int):
 def batch_seed(seed: int, epoch: int, index: int) -> int:
     """The seed of batch ``index`` of ``epoch``'s plan (one number from three, no process in it)."""
     return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
-
-
-def interval_checkpoint(epoch: int) -> str:
-    return f"checkpoint-{epoch}epochs.pt"
 
 
 def load_weights(expdir, checkpoint, device):
@@ -151,7 +166,7 @@ def save_torch(obj, path):
 
 
 class Trainer:
-    def __init__(self, model, task, optimizer, scheduler, settings: TrainerSettings, outdir, device):
+    def __init__(self, model, task: TrainingTask, optimizer, scheduler, settings: TrainerSettings, outdir, device):
         self.model, self.task = model.to(device), task
         self.rank, self.world = distributed.rank(), distributed.world_size()
         self.main = self.rank == 0

@@ -22,8 +22,10 @@ report.md with ROC curves and score histograms, variant.json). Run after the sys
 combine have been scored.
 """
 
+from asd_tools.artefacts import CLIP_SCORES
 from asd_tools.bin.common import machines_arg, parser, run
 from asd_tools.data.corpus import Corpus
+from asd_tools.data.ground_truth import labelled_manifest
 from asd_tools.ensembles.average import (
     CHECKPOINT,
     DG_VARIANTS,
@@ -40,7 +42,6 @@ from asd_tools.ensembles.average import (
     variant_settings,
     write_ensemble,
 )
-from asd_tools.scoring.ground_truth import labelled_manifest
 from asd_tools.scoring.report import results_dir
 from asd_tools.utils import announce
 
@@ -67,7 +68,7 @@ def main(argv=None):
         files = []
         for machine in a.machines:
             scores, chosen = generalization(tables, machine, variant, manifest, members[machine])
-            files.append(write_ensemble(a.expdir, name, machine, scores, chosen, settings) / "scores.csv")
+            files.append(write_ensemble(a.expdir, name, machine, scores, chosen, settings) / CLIP_SCORES)
         announce(f"{name}: {describe(settings)}")
         members = {m: member_names(chosen) for m, chosen in members.items()}
         announce(score_ensemble(files, manifest, a.expdir, a.machines, name, settings, members, corpus.spec))

@@ -29,8 +29,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from asd_tools.artefacts import CLIP_SCORES
 from asd_tools.bin.common import machines_arg, parser, run
 from asd_tools.data.corpus import Corpus
+from asd_tools.data.ground_truth import labelled_manifest
 from asd_tools.ensembles.average import (
     CHECKPOINT,
     DOMAINS,
@@ -49,7 +51,6 @@ from asd_tools.ensembles.average import (
     variant_settings,
     write_ensemble,
 )
-from asd_tools.scoring.ground_truth import labelled_manifest
 from asd_tools.scoring.report import results_dir
 from asd_tools.utils import announce
 
@@ -120,7 +121,7 @@ def main(argv=None):
             scores, _ = specialization(tables, machine, manifest, prob, variant, chosen)
             recorded[machine] = {domain: member_names(chosen[domain]) for domain in DOMAINS}
             outdir = write_ensemble(a.expdir, name, machine, scores, chosen["source"] + chosen["target"], settings)
-            files.append(outdir / "scores.csv")
+            files.append(outdir / CLIP_SCORES)
         announce(f"{name}: {describe({k: v for k, v in settings.items() if k != 'weights'})}; weights {weight_dir}")
         announce(score_ensemble(files, manifest, a.expdir, a.machines, name, settings, recorded, corpus.spec))
 

@@ -11,6 +11,7 @@ checkpoints. ``num_workers`` is a loader setting, not part of the recipe.
 from dataclasses import dataclass, field
 from typing import ClassVar, List
 
+from asd_tools.artefacts import BEST, LAST, interval_checkpoint
 from asd_tools.backend.detect import DetectConfig, check_inlier_sets
 from asd_tools.config import choice
 from asd_tools.data.split import SUBSETS
@@ -19,7 +20,6 @@ from asd_tools.models.frontend import FrontendConfig
 from asd_tools.systems.base import check_system_field
 from asd_tools.training.classes import CLASS_TARGETS
 from asd_tools.training.optim import OPTIMIZERS, check_optimizer_params
-from asd_tools.training.trainer import BEST, LAST, interval_checkpoint
 
 POOLS = ("mean", "first")
 MIXTURE_PASSES = ("joint", "separate")

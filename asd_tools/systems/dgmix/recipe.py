@@ -6,6 +6,7 @@ Both stages run in the shared trainer core (resume, logging, AMP); fine-tuning k
 own state in ``expdir/finetune/``.
 """
 
+import copy
 import logging
 import shutil
 from pathlib import Path
@@ -14,14 +15,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from asd_tools.backend.embeddings import Embeddings, embedding_record
-from asd_tools.config import config_sections, load_config, save_config
+from asd_tools.artefacts import DONE, FINETUNE, LAST, checkpoint_name, interval_checkpoint
+from asd_tools.backend.embeddings import Embeddings
+from asd_tools.config import config_sections
 from asd_tools.data.corpus import Corpus
-from asd_tools.data.manifest import dump_identity
-from asd_tools.data.split import lists_identity
 from asd_tools.models.dgmix import DGMixExtractor, PretrainModel, Projector
-from asd_tools.provenance import Provenance, file_digest
-from asd_tools.systems.base import CONFIG_NAME, System
+from asd_tools.provenance import file_digest
+from asd_tools.systems.base import System, TrainingPhase
 from asd_tools.systems.dgmix.config import DGMixConfig, StageConfig
 from asd_tools.systems.dgmix.task import (
     FinetuneTask,
@@ -30,21 +30,9 @@ from asd_tools.systems.dgmix.task import (
     warn_if_collapsed,
 )
 from asd_tools.systems.extract import extract
-from asd_tools.training import distributed
-from asd_tools.training.classes import load_classes, n_classes, read_classes, resolve_class_target, save_classes
-from asd_tools.training.experiment import claim_training_dir
+from asd_tools.training.classes import load_classes, n_classes, read_classes, resolve_class_target
 from asd_tools.training.optim import build_optimizer, build_scheduler
-from asd_tools.training.trainer import (
-    DONE,
-    LAST,
-    Trainer,
-    TrainerSettings,
-    interval_checkpoint,
-    load_weights,
-    optimiser_steps_per_epoch,
-)
-
-FINETUNE_DIR = "finetune"
+from asd_tools.training.trainer import Trainer, TrainerSettings, load_weights, optimiser_steps_per_epoch
 
 
 def make_extractor(cfg: DGMixConfig, n_outputs=None, section_head=True):
@@ -120,60 +108,50 @@ def stage_trainer(model, task, stage: StageConfig, outdir, device):
 
 PRETRAIN_SECTIONS = ("model", "frontend", "vicreg", "pretrain")  # what a pre-trained extractor is made from
 TRAINING_LISTS = ("train", "valid")
+EMBEDDING_SECTIONS = ("embed", "model", "frontend")  # what its embeddings are made with (and the weights)
 
 
-def pretrain(config_path, dumpdir, machine, expdir, device, force=False):
-    """VICReg-with-mixup pre-training; the resolved config goes to ``expdir``.
+def pretraining(cfg: DGMixConfig, corpus: Corpus, machine, expdir: Path, device) -> TrainingPhase:
+    """VICReg-with-mixup pre-training in ``expdir`` (no section head)."""
 
-    As in System 1, a folder pre-trained from other data or settings stops the run (``--force``
-    retrains after moving it aside); the other sections of the saved config follow the new config.
-    """
-    cfg = load_config(config_path, DGMixConfig)
-    inputs = {f"dump/{machine}": dump_identity(dumpdir, machine), **lists_identity(dumpdir, machine, TRAINING_LISTS)}
-    if distributed.is_main():  # under torchrun one process claims the folder and writes into it
-        claim_training_dir(Provenance(expdir, "pretrain", inputs, config_sections(cfg, PRETRAIN_SECTIONS)), force)
-    distributed.barrier()
-    torch.manual_seed(cfg.pretrain.seed)
-    model = PretrainModel(make_extractor(cfg, section_head=False), Projector())
-    task = VICRegMixupTask(cfg.pretrain, cfg.vicreg, dumpdir, machine, device)
-    trainer = stage_trainer(model, task, cfg.pretrain, expdir, device)
-    if distributed.is_main():
-        save_config(cfg, Path(expdir) / CONFIG_NAME)
-    trainer.run()
+    def build():
+        torch.manual_seed(cfg.pretrain.seed)
+        model = PretrainModel(make_extractor(cfg, section_head=False), Projector())
+        task = VICRegMixupTask(cfg.pretrain, cfg.vicreg, corpus, machine, device)
+        return stage_trainer(model, task, cfg.pretrain, expdir, device)
+
+    inputs = {f"dump/{machine}": corpus.identity(machine), **corpus.lists_identity(machine, TRAINING_LISTS)}
+    return TrainingPhase(expdir, "pretrain", inputs, config_sections(cfg, PRETRAIN_SECTIONS), build)
 
 
-def finetune(expdir, dumpdir, machine, device, force=False):
-    """Fine-tuning from the last pre-training state; publishes checkpoint-<total>epochs.pt."""
-    expdir = Path(expdir)
-    cfg = load_config(expdir / CONFIG_NAME, DGMixConfig)
+def finetuning(cfg: DGMixConfig, corpus: Corpus, machine, expdir: Path, device) -> TrainingPhase:
+    """Fine-tuning from the last pre-training state in ``expdir/finetune/``; publishes its final weights
+    as ``expdir/checkpoint-<pretrain + finetune epochs>epochs.pt``."""
     if not (expdir / DONE).exists():
         raise FileNotFoundError(f"{expdir / DONE} is missing: run pre-training (stage 3) first")
-    outdir = expdir / FINETUNE_DIR
+    outdir = expdir / FINETUNE
     published = expdir / interval_checkpoint(cfg.published_epochs())
-    # resolved first: the record and the saved config name the classes the head learns
-    cfg.finetune.class_target = resolve_class_target(cfg.finetune.class_target, dumpdir, machine)
-    inputs = {"pretrained": file_digest(expdir / LAST), **lists_identity(dumpdir, machine, TRAINING_LISTS)}
-    record = Provenance(outdir, "finetune", inputs, config_sections(cfg, ("finetune",)))
-    if record.changes() == [] and published.exists() and not force:
-        logging.info(f"{published} is up to date; skipping fine-tuning")
-        return
-    if distributed.is_main():
-        claim_training_dir(record, force)
-    distributed.barrier()
-    torch.manual_seed(cfg.finetune.seed)
-    classes = read_classes(dumpdir, machine, cfg.finetune.class_target)
-    model = make_extractor(cfg, n_classes(classes, Corpus(dumpdir).sections(machine)))
-    state = load_weights(expdir, Path(LAST).stem, "cpu")
-    load_extractor(model, state)  # the section head starts fresh
-    task = FinetuneTask(cfg.finetune, cfg.vicreg, dumpdir, machine, device, classes)
-    trainer = stage_trainer(model, task, cfg.finetune, outdir, device)
-    if not distributed.is_main():
-        trainer.run()
-        return
-    save_classes(classes, outdir)  # the head's classes, needed to embed
-    trainer.run()
-    shutil.copyfile(outdir / interval_checkpoint(cfg.finetune.epochs), published.with_suffix(".tmp"))
-    published.with_suffix(".tmp").rename(published)
+    # resolved first, in a copy: the record names the classes the head learns (the saved config keeps "auto")
+    resolved = copy.deepcopy(cfg)
+    stage = resolved.finetune
+    stage.class_target = resolve_class_target(stage.class_target, corpus, machine)
+    classes = read_classes(corpus, machine, stage.class_target)
+
+    def build():
+        torch.manual_seed(stage.seed)
+        model = make_extractor(cfg, n_classes(classes, corpus.sections(machine)))
+        load_extractor(model, load_weights(expdir, checkpoint_name(LAST), "cpu"))  # the section head starts fresh
+        task = FinetuneTask(stage, cfg.vicreg, corpus, machine, device, classes)
+        return stage_trainer(model, task, stage, outdir, device)
+
+    def publish():
+        tmp = published.with_suffix(".tmp")
+        shutil.copyfile(outdir / interval_checkpoint(stage.epochs), tmp)
+        tmp.rename(published)
+
+    inputs = {"pretrained": file_digest(expdir / LAST), **corpus.lists_identity(machine, TRAINING_LISTS)}
+    settings = config_sections(resolved, ("finetune",))
+    return TrainingPhase(outdir, "finetune", inputs, settings, build, classes, published.exists, publish)
 
 
 def extractor_weights(state):
@@ -200,40 +178,15 @@ def load_extractor(model, state):
         )
 
 
+def clip_embedding(out) -> dict:
+    """The window feature of DG-Mix: the extractor's embedding."""
+    return {"embedding": out["embedding"]}
+
+
 def clip_mean(emb: Embeddings) -> Embeddings:
     """Average the windows of each clip: one embedding per clip."""
     frame = pd.DataFrame(emb.features["embedding"]).groupby(emb.window_clip).mean()
     return Embeddings(emb.clip_id, np.arange(len(emb.clip_id)), {"embedding": frame.to_numpy(np.float32)})
-
-
-def embed(expdir, dumpdir, machine, checkpoint, device, force=False):
-    """Clip embeddings of the inlier and test clips with one checkpoint -> ``expdir/<checkpoint>/``."""
-    expdir = Path(expdir)
-    cfg = load_config(expdir / CONFIG_NAME, DGMixConfig)
-    outdir = expdir / checkpoint
-    subsets = sorted({*cfg.embed.inlier_subsets, "test"})
-    settings = config_sections(cfg, ("embed", "model", "frontend"))
-    record = embedding_record(outdir, expdir / f"{checkpoint}.pt", dumpdir, machine, subsets, settings)
-    if record.is_current(force):
-        return
-    record.invalidate()
-    corpus = Corpus(dumpdir)
-    classes = load_classes(expdir / FINETUNE_DIR, resolve_class_target(cfg.finetune.class_target, dumpdir, machine))
-    model = make_extractor(cfg, n_classes(classes, corpus.sections(machine))).to(device)
-    load_extractor(model, load_weights(expdir, checkpoint, device))
-    e = cfg.embed
-    n_split = 0 if e.pool == "first" else e.n_split  # "first": whole clip, first time position
-
-    def to_features(out):
-        return {"embedding": out["embedding"]}
-
-    for name, subsets in (("inlier", e.inlier_subsets), ("test", "test")):
-        clips = corpus.clips(machine, subsets)
-        emb = clip_mean(extract(model, clips, dumpdir, n_split, e.batch_size, device, to_features, e.num_workers))
-        warn_if_collapsed(relative_spread(emb.features["embedding"]), f"{machine}/{checkpoint}/{name}")
-        emb.save(outdir / f"{name}.npz")
-    record.write()
-    logging.info(f"{machine}/{checkpoint}: clip embeddings written to {outdir}")
 
 
 class DGMix(System):
@@ -244,13 +197,28 @@ class DGMix(System):
     config_class = DGMixConfig
     seed_keys = ("pretrain.seed", "finetune.seed")
 
-    def train(self, config_path, dumpdir, machine, machines, expdir, device, force=False):
+    def training_phases(self, cfg: DGMixConfig, corpus, machine, machines, expdir, device):
         """Pre-training, then fine-tuning (each resumes or is skipped when finished); no negatives."""
-        pretrain(config_path, dumpdir, machine, expdir, device, force)
-        finetune(expdir, dumpdir, machine, device, force)
+        yield pretraining(cfg, corpus, machine, expdir, device)
+        yield finetuning(cfg, corpus, machine, expdir, device)
 
-    def checkpoints(self, expdir):
-        return list(load_config(Path(expdir) / CONFIG_NAME, DGMixConfig).embed.checkpoints)
+    def checkpoint_names(self, cfg: DGMixConfig):
+        return list(cfg.embed.checkpoints)
 
-    def embed(self, expdir, dumpdir, machine, checkpoint, device, force=False):
-        embed(expdir, dumpdir, machine, checkpoint, device, force)
+    def embedding_settings(self, cfg: DGMixConfig):
+        return config_sections(cfg, EMBEDDING_SECTIONS)
+
+    def load_model(self, cfg: DGMixConfig, corpus, machine, expdir, checkpoint, device):
+        class_target = resolve_class_target(cfg.finetune.class_target, corpus, machine)
+        classes = load_classes(expdir / FINETUNE, class_target)
+        model = make_extractor(cfg, n_classes(classes, corpus.sections(machine))).to(device)
+        load_extractor(model, load_weights(expdir, checkpoint, device))
+        return model
+
+    def embed_clips(self, cfg: DGMixConfig, model, corpus, machine, clips, part, device):
+        """Clip embeddings: the mean of the windows' (or, with ``pool: first``, the whole clip's)."""
+        e = cfg.embed
+        n_split = 0 if e.pool == "first" else e.n_split  # "first": whole clip, first time position
+        emb = clip_mean(extract(model, clips, corpus, n_split, e.batch_size, device, clip_embedding, e.num_workers))
+        warn_if_collapsed(relative_spread(emb.features["embedding"]), f"{machine}/{part}")
+        return emb

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from asd_tools.constants import WINDOW_SAMPLES
 from asd_tools.data.corpus import Corpus
-from asd_tools.data.windows import WindowDataset, epoch_crops, window_loader, window_starts
+from asd_tools.data.windows import epoch_crops, window_loader, window_starts
 from asd_tools.training.classes import class_indices, n_classes
 from asd_tools.training.losses import mixup_consistency_loss, vicreg_mixup_loss
 
@@ -66,20 +66,19 @@ def spreads(embeddings):
 class _MixupCrops:
     """Shared data side of both stages: one machine type's clips, random crops, mixed halves."""
 
-    def __init__(self, stage, vicreg, dumpdir, machine, device, classes=None):
+    def __init__(self, stage, vicreg, corpus: Corpus, machine, device, classes=None):
         """``classes``: the attribute table of the section head (None: sections; ``training/classes.py``)."""
         self.cfg, self.vicreg, self.device = stage, vicreg, torch.device(device)
         self.separate = vicreg.mixture_pass == "separate"
         self.batch_size = stage.batch_size // stage.grad_accum  # micro-batch
-        corpus = Corpus(dumpdir)
         train, valid = corpus.clips(machine, "train"), corpus.clips(machine, "valid")
-        self.dataset = WindowDataset(train, dumpdir, WINDOW_SAMPLES)
+        self.dataset = corpus.windows(train, WINDOW_SAMPLES)
         self.lengths = train["length"].to_numpy()
         # a clip's class: its section's position among the machine type's, or its attribute class
         sections = corpus.sections(machine)
         self.n_classes = n_classes(classes, sections)
         self.classes = self.class_tensor(train, classes, sections)
-        self.valid_dataset = WindowDataset(valid, dumpdir, WINDOW_SAMPLES)
+        self.valid_dataset = corpus.windows(valid, WINDOW_SAMPLES)
         self.valid_classes = self.class_tensor(valid, classes, sections)
         starts = [int(window_starts(n, WINDOW_SAMPLES, 3)[1]) for n in valid["length"]]
         items = list(zip(range(len(valid)), starts))

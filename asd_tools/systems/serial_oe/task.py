@@ -16,7 +16,6 @@ DCASE 2025's supplemental clips (``supplemental``): clean machine clips join the
 type's) or the negatives (the other types'), noise-only clips the negatives (``training_clips``).
 """
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -29,8 +28,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 from asd_tools.audio import pitch_shift
 from asd_tools.constants import SAMPLE_RATE, SUPPLEMENTAL, WINDOW_SAMPLES
 from asd_tools.data.corpus import Corpus
-from asd_tools.data.manifest import MANIFEST_NAME, read_manifest
-from asd_tools.data.windows import WindowDataset, window_loader, window_starts
+from asd_tools.data.windows import window_loader, window_starts
 from asd_tools.systems.serial_oe.config import OETrainConfig
 from asd_tools.systems.serial_oe.sampler import OutlierExposureSampler
 from asd_tools.training.classes import class_indices, n_classes, one_hot
@@ -51,12 +49,6 @@ def target_weight(cfg: OETrainConfig, step: int, max_step: int) -> float:
     if cfg.target_weight_max_step == "placeholder":
         max_step = cfg.epochs * PLACEHOLDER_STEPS_PER_EPOCH
     return target_loss_weight(step, max_step)
-
-
-def read_stats(folder) -> dict:
-    """The normalisation statistics (mean, std) a dump folder was stored with (``data/dump.py``)."""
-    with open(Path(folder) / "stats.json") as f:
-        return json.load(f)
 
 
 def mixup_apply_rate(step: int, max_step: int) -> float:
@@ -112,10 +104,9 @@ def training_clips(corpus, supplemental, machine, others):
 
 
 class OutlierExposureTask:
-    def __init__(self, cfg: OETrainConfig, dumpdir, machine, machines, device, classes=None):
+    def __init__(self, cfg: OETrainConfig, corpus: Corpus, machine, machines, device, classes=None):
         """``classes``: the attribute table of ``train.class_target: attribute`` (None: sections)."""
         self.cfg, self.device = cfg, torch.device(device)
-        corpus = Corpus(dumpdir)
         self.sections = corpus.sections(machine)  # the section head's sections (section classes)
         self.classes, self.n_classes = classes, n_classes(classes, self.sections)
         self.batch_size = cfg.batch_size + cfg.target_batch_size
@@ -123,11 +114,9 @@ class OutlierExposureTask:
         if not others:
             raise ValueError("outlier exposure needs at least one other machine type for negatives")
         positives, negatives = training_clips(corpus, cfg.supplemental, machine, others)
-        pool = (
-            read_manifest(Path(dumpdir) / cfg.outlier_pool / MANIFEST_NAME) if cfg.outlier_pool else positives.iloc[:0]
-        )
+        pool = corpus.manifest(cfg.outlier_pool) if cfg.outlier_pool else positives.iloc[:0]
         clips = pd.concat([positives, negatives, pool], ignore_index=True)
-        self.dataset = WindowDataset(clips, dumpdir, WINDOW_SAMPLES)
+        self.dataset = corpus.windows(clips, WINDOW_SAMPLES)
         self.lengths = clips["length"].to_numpy()
         is_positive = np.arange(len(clips)) < len(positives)
         domain = clips["domain"].to_numpy()
@@ -147,19 +136,19 @@ class OutlierExposureTask:
             outliers=np.arange(n_positives + n_negatives, len(clips)),
             name=machine,
         )
-        self.renormalise = self._renormalisation(clips, dumpdir, machine)
+        self.renormalise = self._renormalisation(clips, corpus, machine)
         self._build_validation(corpus, machine, others)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.seed = cfg.seed
 
-    def _renormalisation(self, clips, dumpdir, machine):
+    def _renormalisation(self, clips, corpus: Corpus, machine):
         """Per-clip (scale, shift) that turn a clip stored with its own statistics into one normalised
         with this machine type's: x * std_own / std_m + (mean_own - mean_m) / std_m. None: keep own."""
         if self.cfg.negative_normalisation == "own":
             return None
         folders = clips["array"].map(lambda a: Path(a).parent.as_posix())  # the dump folder holding the clip
-        stats = {f: read_stats(Path(dumpdir) / f) for f in folders.unique()}
-        mine = read_stats(Path(dumpdir) / machine)
+        stats = {f: corpus.stats(f) for f in folders.unique()}
+        mine = corpus.stats(machine)
         scale = folders.map(lambda f: stats[f]["std"] / mine["std"]).to_numpy()
         shift = folders.map(lambda f: (stats[f]["mean"] - mine["mean"]) / mine["std"]).to_numpy()
         return torch.tensor(scale, dtype=torch.float32), torch.tensor(shift, dtype=torch.float32)
@@ -294,8 +283,8 @@ class OutlierExposureTask:
             count = min(len(ids), self.cfg.valid_negatives_per_machine)
             negatives.append(corpus.manifest(other).loc[list(rng.choice(ids, count, replace=False))])
         clips = pd.concat([positives, *negatives], ignore_index=True)
-        self.valid_dataset = WindowDataset(clips, corpus.dumpdir, WINDOW_SAMPLES)
-        self.valid_renormalise = self._renormalisation(clips, corpus.dumpdir, machine)
+        self.valid_dataset = corpus.windows(clips, WINDOW_SAMPLES)
+        self.valid_renormalise = self._renormalisation(clips, corpus, machine)
         centre = [int(window_starts(n, WINDOW_SAMPLES, 3)[1]) for n in clips["length"]]  # middle window
         self.valid_plan = [
             list(zip(range(i, min(i + self.batch_size, len(clips))), centre[i : i + self.batch_size]))
