@@ -37,15 +37,17 @@ TINY_RECIPES = {
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 # Step 2: the largest difference (official-score points, 0-100) allowed between the CPU and CUDA fp32 runs
-# of tiny System 1, dev and eval, for the post-process the CPU run chose. Why 2.0: with TF32 off and no random
+# of tiny System 1, dev and eval, for the post-process the CPU run chose. Why 3.0: with TF32 off and no random
 # numbers drawn on the device (dropout 0; crops, mixup and batches come from CPU generators) the two runs
 # differ only in rounding (summation order, cuFFT vs pocketfft), which changes an official score only where
 # two clips' scores are nearly tied and swap order. On the tiny set each AUC compares 2-4 normal with 2-4
 # anomalous clips of a section, so one swapped pair moves one of the 18 AUC / pAUC values of fan and valve by
-# 6-25 points and their harmonic mean by about 1-2 points: 2.0 allows one such swap. (Rounding alone, CPU with
-# 1 vs 2 threads, moved the 7-type tiny score by 0.9 points: docs/benchmarks.md.) A device bug (the front end,
-# autocast left on, broken batches) moves it further.
-FP32_TOLERANCE_POINTS = 2.0
+# 6-25 points and their harmonic mean by about 1-2 points; rounding alone (this comparison between two CPU runs
+# with 1 and 2 threads, 2026-12-07) moved the dev score by up to 1.47 points. 3.0 allows about two swaps; a
+# device bug (the front end, autocast left on, broken batches) moves it further. (Where one of the 18 values is
+# near 0 the harmonic mean is near 0 and steep: the tiny run's eval score is 0.00 on the CPU, so a swap there
+# would move it far more; the result cell shows every score.)
+FP32_TOLERANCE_POINTS = 3.0
 FP32_CHANGES = {"train.amp": False, "model.params.dropout": 0.0}
 
 TSV_COLUMNS = ["step", "check", "status", "seconds", "result", "log"]
