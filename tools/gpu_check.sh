@@ -44,13 +44,14 @@ if [[ ! "${steps}" =~ ^[1-5](,[1-5])*$ ]]; then
     exit 2
 fi
 
-# Time limits (seconds) of the steps: about 8 minutes in all (estimates; the check has not run on a GPU yet).
+# Time limits (seconds) of the steps: 8 minutes in all on one GPU, where step 5 is skipped; step 5 adds its own
+# on two. Estimates: the check has not run on a GPU yet.
 limit_data=30
-limit_recipe=60        # each system's tiny recipe in step 1
-limit_fp32=100
+limit_recipe=70        # each system's tiny recipe in step 1
+limit_fp32=120         # a tiny recipe on the CPU, then on CUDA
 limit_benchmark=80
 limit_dgmix_memory=40
-limit_ngpu=50
+limit_ngpu=60
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 outdir=$(realpath -m "${outdir}")  # before the cd below; created by the first step, not by --dry-run
@@ -81,6 +82,7 @@ run_cmd() {
         return 0
     fi
     local left=$((deadline - SECONDS))
+    last_out=${out} last_cmd="$*"  # what a failure's row names
     if [ "${left}" -le 0 ]; then echo "time limit reached before: $*" >> "${step_log}"; return 124; fi
     [ "${out}" != "${step_log}" ] && echo "output of '$*' -> ${out}" >> "${step_log}"
     if [ "${stdout}" = true ]; then
@@ -95,6 +97,7 @@ run_cmd() {
 begin() {
     step=$1 check_name=$2 limit=$3
     step_log=${logs}/step${step}_${check_name}.log started=${SECONDS} deadline=$((SECONDS + limit))
+    last_out=${step_log}
     if [ "${dry_run}" = true ]; then
         echo "step ${step} ${check_name} (limit ${limit} s, log ${step_log}):"
     else
@@ -108,14 +111,14 @@ finish() {
     [ "${dry_run}" = true ] && return 0
     if [ "${status}" = FAIL ]; then
         failed=1
-        [ $((SECONDS - started)) -ge "${limit}" ] && result="timed out after ${limit} s; ${result}"
+        [ $((SECONDS - started)) -ge "${limit}" ] && result="timed out after ${limit} s in: ${last_cmd:0:200}"
     fi
     "${check[@]}" record --tsv "${tsv}" --step "${step}" --check "${check_name}" --status "${status}" \
         --seconds "$((SECONDS - started))" --result "${result}" --log "${step_log}"
     echo "  ${status}: ${result}"
 }
-# last line of a failed step's log: the result cell of its FAIL row
-failure() { echo "${1:-failed}: $(tail -n 1 "${step_log}" 2> /dev/null | cut -c1-300)"; }
+# the last line of the failed command's output: the result cell of its step's FAIL row
+failure() { echo "${1:-failed}: $(tail -n 1 "${last_out}" 2> /dev/null | cut -c1-300)"; }
 
 step_data() {
     begin 0 tiny_data "${limit_data}"

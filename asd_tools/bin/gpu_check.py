@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from asd_tools.config import read_config, write_derived_config
+from asd_tools.config import config_to_dict, load_config, write_derived_config
 from asd_tools.utils import atomic_write_text
 
 # Step 1: how each registered system's tiny recipe is run (the wrapper in scripts/ and its tiny config).
@@ -62,10 +62,13 @@ class CheckFailed(Exception):
 
 
 def precision(config_path) -> str:
-    """What a config trains in on CUDA: the dtype of every section that turns autocast on, else fp32."""
-    data = read_config(config_path)
+    """What a config trains in on CUDA: the dtype of every section that turns autocast on, else fp32. Read
+    through its system's schema, so that a key the file leaves out counts with its default."""
+    from asd_tools.systems.registry import system_for_config
+
+    data = config_to_dict(load_config(config_path, system_for_config(config_path).config_class))
     on = [
-        f"{section}.amp: {values.get('amp_dtype', 'float16')}"
+        f"{section}.amp: {values['amp_dtype']}"
         for section, values in data.items()
         if isinstance(values, dict) and values.get("amp") is True
     ]
