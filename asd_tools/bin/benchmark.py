@@ -215,10 +215,10 @@ def serial_oe_figures(a, device, workdir):
         "threads": torch.get_num_threads(),
         "batch_size": cfg.train.batch_size,
         "num_workers": cfg.train.num_workers,  # 0: read by threads of this process
-        "reference_workers": a.reference_workers,
     }
     if a.model_only:
         return {**figures, **step_figures(trainer, a.steps), **device_figures(device)}
+    figures["reference_workers"] = a.reference_workers
     # the task's loader (a batch per read) and the per-item reference, same plan, same run; an untimed pass
     # first, so that both read from the page cache
     loader_throughput(_endless(trainer.task.batches), a.steps)
