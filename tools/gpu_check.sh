@@ -55,7 +55,6 @@ limit_ngpu=60
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 outdir=$(realpath -m "${outdir}")  # before the cd below; created by the first step, not by --dry-run
-exec 3>&1                           # run_cmd's --dry-run lines
 cd "${root}/scripts"
 # shellcheck source=../scripts/path.sh
 . ./path.sh
@@ -68,29 +67,31 @@ failed=0
 
 selected() { [[ ",${steps}," == *",$1,"* ]]; }
 
-# run_cmd [--out FILE | --stdout] <command...>: run one command of the current step, killed at the step's
-# deadline; its output is appended to the step's log (--out: to FILE; --stdout: stdout also printed, for a
-# check's result line). With --dry-run it only prints the command (on fd 3: also inside $(...)).
+# run_cmd [--out FILE | --result] <command...>: run one command of the current step, killed at the step's
+# deadline; its output is appended to the step's log (--out: to FILE; --result: its standard output, a
+# check's one line, also kept in ${check_result}). With --dry-run it only prints the command.
 run_cmd() {
-    local out=${step_log} stdout=false
+    local out=${step_log} keep=false status=0
     case "$1" in
         --out) out=$2; shift 2 ;;
-        --stdout) stdout=true; shift ;;
+        --result) keep=true; shift ;;
     esac
+    check_result=
     if [ "${dry_run}" = true ]; then
-        { printf '    $'; printf ' %q' "$@"; [ "${out}" != "${step_log}" ] && printf ' > %q' "${out}"; echo; } >&3
+        printf '    $'; printf ' %q' "$@"; [ "${out}" != "${step_log}" ] && printf ' > %q' "${out}"; echo
         return 0
     fi
     local left=$((deadline - SECONDS))
     last_out=${out} last_cmd="$*"  # what a failure's row names
     if [ "${left}" -le 0 ]; then echo "time limit reached before: $*" >> "${step_log}"; return 124; fi
     [ "${out}" != "${step_log}" ] && echo "output of '$*' -> ${out}" >> "${step_log}"
-    if [ "${stdout}" = true ]; then
-        # shellcheck disable=SC2094  # both only append to the log; nothing reads it here
-        timeout --kill-after 10 "${left}" "$@" 2>> "${step_log}" | tee -a "${step_log}"
-    else
-        timeout --kill-after 10 "${left}" "$@" >> "${out}" 2>&1
+    if [ "${keep}" = true ]; then
+        timeout --kill-after 10 "${left}" "$@" > "${step_log}.result" 2>> "${step_log}" || status=$?
+        check_result=$(cat "${step_log}.result")
+        cat "${step_log}.result" >> "${step_log}" && rm -f "${step_log}.result"
+        return "${status}"
     fi
+    timeout --kill-after 10 "${left}" "$@" >> "${out}" 2>&1
 }
 
 # begin <step> <check> <limit>: start a step (its log, its deadline); finish <status> <result>: record its row
@@ -131,7 +132,7 @@ step_data() {
 }
 
 step_recipes() {
-    local system wrapper config precision tag result plan
+    local system wrapper config precision tag plan
     if ! plan=$("${check[@]}" tiny-recipes); then  # a registered system without a tiny recipe
         begin 1 plan 1
         if [ "${dry_run}" = true ]; then echo "    plan failed: ${plan}"; failed=1; fi
@@ -143,9 +144,9 @@ step_recipes() {
         begin 1 "${system}" "${limit_recipe}"
         if run_cmd "./${wrapper}" --conf "${config}" --device cuda "${tiny_data[@]}" --expdir "${outdir}/exp_cuda" \
             --figures false &&
-            result=$(run_cmd --stdout "${check[@]}" check-recipe --expdir "${outdir}/exp_cuda" --dumpdir "${outdir}/dump_tiny" \
-                --machines "${machines}" --tag "${tag}"); then
-            finish PASS "${precision}; ${result}"
+            run_cmd --result "${check[@]}" check-recipe --expdir "${outdir}/exp_cuda" --dumpdir "${outdir}/dump_tiny" \
+                --machines "${machines}" --tag "${tag}"; then
+            finish PASS "${precision}; ${check_result}"
         else
             finish FAIL "$(failure "${precision}")"
         fi
@@ -153,7 +154,7 @@ step_recipes() {
 }
 
 step_fp32() {
-    local config=${outdir}/conf/asd_model.tiny_fp32.yaml device result
+    local config=${outdir}/conf/asd_model.tiny_fp32.yaml device
     begin 2 fp32_cpu_vs_cuda "${limit_fp32}"
     run_cmd "${check[@]}" fp32-config --config conf/tuning/asd_model.tiny.yaml --out "${config}" ||
         { finish FAIL "$(failure "fp32 config")"; return; }
@@ -162,16 +163,16 @@ step_fp32() {
         run_cmd env NVIDIA_TF32_OVERRIDE=0 ./job.sh --conf "${config}" --device "${device}" "${tiny_data[@]}" \
             --expdir "${outdir}/exp_fp32_${device}" --figures false || { finish FAIL "$(failure "${device} run")"; return; }
     done
-    if result=$(run_cmd --stdout "${check[@]}" compare --cpu "${outdir}/exp_fp32_cpu" --cuda "${outdir}/exp_fp32_cuda" \
-        --dumpdir "${outdir}/dump_tiny" --machines "${machines}" --tag asd_model.tiny_fp32); then
-        finish PASS "${result}"
+    if run_cmd --result "${check[@]}" compare --cpu "${outdir}/exp_fp32_cpu" --cuda "${outdir}/exp_fp32_cuda" \
+        --dumpdir "${outdir}/dump_tiny" --machines "${machines}" --tag asd_model.tiny_fp32; then
+        finish PASS "${check_result}"
     else
         finish FAIL "$(failure)"
     fi
 }
 
 step_benchmark() {
-    local figures=${logs}/step3_benchmark_figures.txt result
+    local figures=${logs}/step3_benchmark_figures.txt
     begin 3 benchmark_000 "${limit_benchmark}"
     if run_cmd ./asd.sh --conf conf/tuning/baseline.yaml --stage 0 --stop_stage 2 --synthetic_size small \
         --synthetic_jobs 8 --machines "${machines}" --data_root "${outdir}/data_small" \
@@ -179,15 +180,15 @@ step_benchmark() {
         run_cmd --out "${figures}" python -m asd_tools.bin.benchmark --config conf/tuning/asd_model.000.yaml \
             --dumpdir "${outdir}/dump_small" --machine fan --machines "${machines}" --device cuda --steps 20 \
             --embed_clips 100 &&
-        result=$(run_cmd --stdout "${check[@]}" benchmark-summary --kind serial_oe --log "${figures}"); then
-        finish PASS "config 000, batch 128, synthetic small fan: ${result}"
+        run_cmd --result "${check[@]}" benchmark-summary --kind serial_oe --log "${figures}"; then
+        finish PASS "config 000, batch 128, synthetic small fan: ${check_result}"
     else
         finish FAIL "$(failure)"
     fi
 }
 
 step_dgmix_memory() {
-    local accum result outs=()
+    local accum outs=()
     begin 4 dgmix_memory "${limit_dgmix_memory}"
     for accum in 1 4; do
         outs+=("${logs}/step4_grad_accum${accum}.txt")
@@ -196,15 +197,15 @@ step_dgmix_memory() {
             --dumpdir "${outdir}/dump_tiny" --machine fan --machines "${machines}" --device cuda --steps 1 \
             --grad_accum "${accum}" || true
     done
-    if result=$(run_cmd --stdout "${check[@]}" benchmark-summary --kind dgmix_memory --log "${outs[@]}"); then
-        finish PASS "dgmix.original pre-training: ${result}"
+    if run_cmd --result "${check[@]}" benchmark-summary --kind dgmix_memory --log "${outs[@]}"; then
+        finish PASS "dgmix.original pre-training: ${check_result}"
     else
         finish FAIL "$(failure)"
     fi
 }
 
 step_ngpu() {
-    local config=conf/tuning/asd_model.tiny.yaml tag=asd_model.tiny_ngpu2 result
+    local config=conf/tuning/asd_model.tiny.yaml tag=asd_model.tiny_ngpu2
     begin 5 ngpu2_nccl "${limit_ngpu}"
     if [ "${dry_run}" = true ]; then
         echo "    (runs only when two GPUs are visible; otherwise the row says skipped: 1 GPU)"
@@ -214,9 +215,9 @@ step_ngpu() {
     fi
     if run_cmd ./job.sh --conf "${config}" --tag "${tag}" --ngpu 2 --device cuda "${tiny_data[@]}" \
         --expdir "${outdir}/exp_cuda" --figures false &&
-        result=$(run_cmd --stdout "${check[@]}" check-recipe --expdir "${outdir}/exp_cuda" --dumpdir "${outdir}/dump_tiny" \
-            --machines "${machines}" --tag "${tag}"); then
-        finish PASS "2 processes (torchrun, NCCL): ${result}"
+        run_cmd --result "${check[@]}" check-recipe --expdir "${outdir}/exp_cuda" --dumpdir "${outdir}/dump_tiny" \
+            --machines "${machines}" --tag "${tag}"; then
+        finish PASS "2 processes (torchrun, NCCL): ${check_result}"
     else
         finish FAIL "$(failure)"
     fi
@@ -231,7 +232,7 @@ else
     fi
     gpu_count=${devices%% *}
     mkdir -p "${outdir}"
-    rm -f "${tsv}"
+    rm -rf "${tsv}" "${logs}"  # this run's rows and logs only (data and experiments are kept and reused)
     echo "GPU check on ${devices#* }, outdir ${outdir}"
 fi
 if selected 1 || selected 2 || selected 4 || selected 5; then step_data; fi

@@ -271,7 +271,7 @@ def dgmix_memory_summary(logs: list) -> str:
         elif out_of_memory(text):
             cells.append(f"{Path(log).stem}: out of GPU memory")
         else:
-            raise CheckFailed(f"{log}: no peak_gpu_memory_gib figure (the benchmark failed)")
+            raise CheckFailed(f"{log}: no peak_gpu_memory_gib figure (the benchmark failed or ran on the CPU)")
     return "; ".join(cells)
 
 
