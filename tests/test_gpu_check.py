@@ -16,6 +16,7 @@ import yaml
 from asd_tools.bin import gpu_check
 from asd_tools.bin.gpu_check import CheckFailed
 from asd_tools.scoring.submission import write_submission
+from asd_tools.systems.base import System
 from asd_tools.systems.registry import SYSTEMS, system_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,8 +101,8 @@ def test_dry_run_lists_every_step_with_its_commands_and_runs_nothing(dry_run):
 def test_dry_run_plans_every_registered_system_on_cuda(dry_run):
     _, result = dry_run
     steps = _plan_steps(result.stdout)
-    for name in SYSTEMS:
-        wrapper, config = gpu_check.TINY_RECIPES[name]
+    for name, cls in SYSTEMS.items():
+        wrapper, config = gpu_check.RECIPE, f"conf/tuning/{cls.tiny_config}"
         commands = steps[f"step 1 {name}"]
         assert any(c.startswith(f"./{wrapper} --conf {config} --device cuda") for c in commands)
         assert any("check-recipe" in c and f"--tag {Path(config).stem}" in c for c in commands)
@@ -124,9 +125,12 @@ def test_steps_selects_the_steps(tmp_path):
 # ---------------------------------------------------------------------------------- the plan
 
 
-def test_a_system_without_a_tiny_recipe_fails_the_plan():
-    with pytest.raises(CheckFailed, match="no tiny recipe for registered system.*new_system.*TINY_RECIPES"):
-        gpu_check.tiny_recipes(systems=[*SYSTEMS, "new_system"])
+def test_a_system_without_a_tiny_config_fails_the_plan():
+    class NewSystem(System):
+        name = "new_system"
+
+    with pytest.raises(CheckFailed, match="no tiny config for registered system.*new_system.*tiny_config"):
+        gpu_check.tiny_recipes(systems={**SYSTEMS, "new_system": NewSystem})
 
 
 def test_each_tiny_recipe_runs_its_system_and_says_its_precision():

@@ -2,7 +2,7 @@
 and reports them, so that its logic is tested on a CPU).
 
   python -m asd_tools.bin.gpu_check devices                  # the visible GPUs, or one line and exit 1
-  python -m asd_tools.bin.gpu_check tiny-recipes             # step 1's plan: system, wrapper, config, precision
+  python -m asd_tools.bin.gpu_check tiny-recipes             # step 1's plan: system, recipe, config, precision
   python -m asd_tools.bin.gpu_check fp32-config --config C --out P   # step 2's config: no autocast, no dropout
   python -m asd_tools.bin.gpu_check check-recipe --expdir E --dumpdir D --machines "fan valve" --tag T
   python -m asd_tools.bin.gpu_check compare --cpu E1 --cuda E2 --dumpdir D --machines "fan valve" --tag T
@@ -27,13 +27,9 @@ import pandas as pd
 from asd_tools.config import config_to_dict, load_config, write_derived_config
 from asd_tools.utils import atomic_write_text
 
-# Step 1: how each registered system's tiny recipe is run (the wrapper in scripts/ and its tiny config).
-# A system registered without an entry here makes the plan fail, and with it tests/test_gpu_check.py.
-TINY_RECIPES = {
-    "serial_oe": ("job.sh", "conf/tuning/asd_model.tiny.yaml"),
-    "dgmix": ("dgmix_job.sh", "conf/tuning/dgmix.tiny.yaml"),
-    "baseline": ("baseline.sh", "conf/tuning/baseline.yaml"),
-}
+# Step 1 runs every registered system's tiny recipe: asd.sh with the config that the system names as its
+# smallest (``System.tiny_config``, in conf/tuning/).
+RECIPE = "asd.sh"
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 # Step 2: the largest difference (official-score points, 0-100) allowed between the CPU and CUDA fp32 runs
@@ -75,20 +71,19 @@ def precision(config_path) -> str:
     return "autocast (" + ", ".join(on) + ")" if on else "fp32 (no autocast)"
 
 
-def tiny_recipes(systems=None, recipes=None, scripts=SCRIPTS) -> list:
-    """Step 1's plan, one (system, wrapper, config, precision) per registered system, in registry order."""
+def tiny_recipes(systems=None, scripts=SCRIPTS) -> list:
+    """Step 1's plan, one (system, recipe, config, precision) per registered system (``systems``: name ->
+    class; default the registry), in registry order."""
     if systems is None:
-        from asd_tools.systems.registry import SYSTEMS
-
-        systems = list(SYSTEMS)
-    recipes = TINY_RECIPES if recipes is None else recipes
-    missing = [name for name in systems if name not in recipes]
+        from asd_tools.systems.registry import SYSTEMS as systems
+    missing = [name for name, cls in systems.items() if not cls.tiny_config]
     if missing:
         raise CheckFailed(
-            f"no tiny recipe for registered system(s) {', '.join(missing)}: add (wrapper, tiny config) to "
-            "TINY_RECIPES in asd_tools/bin/gpu_check.py"
+            f"no tiny config for registered system(s) {', '.join(missing)}: set the class's tiny_config "
+            "(its smallest config in conf/tuning/)"
         )
-    return [(name, *recipes[name], precision(Path(scripts) / recipes[name][1])) for name in systems]
+    plan = [(name, RECIPE, f"conf/tuning/{cls.tiny_config}") for name, cls in systems.items()]
+    return [(*row, precision(Path(scripts) / row[2])) for row in plan]
 
 
 def devices_line():
@@ -320,7 +315,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("devices", help="the visible CUDA GPUs: '<count> <description>', or one line and exit 1")
-    sub.add_parser("tiny-recipes", help="step 1's plan: '<system> <wrapper> <config> <precision>' per line")
+    sub.add_parser("tiny-recipes", help="step 1's plan: '<system> <recipe> <config> <precision>' per line")
     c = sub.add_parser("fp32-config", help="write step 2's config: the given one without autocast or dropout")
     c.add_argument("--config", required=True)
     c.add_argument("--out", required=True)
