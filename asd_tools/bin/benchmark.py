@@ -1,8 +1,11 @@
-"""Benchmark System 1 on a dumped data set and print figures (no test asserts on them).
+"""Benchmark a registered system on a dumped data set and print figures (no test asserts on them).
 
-Measures, for one machine type and a config:
-  data loader alone (samples/s; also the per-item reference loader and the ratio), training steps
-  (samples/s, with AMP on CUDA), embedding extraction (windows/s), the detector stage (seconds), peak memory.
+Measures, for one machine type and a config (its ``system:`` picks the figures; ``--system`` must agree):
+  System 1 (serial_oe): data loader alone (samples/s; also the per-item reference loader and the ratio),
+  training steps with the real loader and with one batch already on the device (samples/s, with AMP on
+  CUDA; their ratio gives the loader's share of a step), embedding extraction (windows/s), the detector
+  stage (seconds), peak memory. DG-Mix: pre-training steps (samples/s), peak memory. Any other system:
+  its training stage and its embedding of every checkpoint through the System interface (seconds).
 
   python -m asd_tools.bin.benchmark --config conf/tuning/asd_model.000.yaml \
       --dumpdir dump/synthetic_small --machine fan --machines "bearing fan ..." [--device cuda]
@@ -12,14 +15,17 @@ import resource
 import tempfile
 import time
 from functools import partial
+from pathlib import Path
 
 import torch
 
 from asd_tools.backend.detect import run_detectors
+from asd_tools.backend.embeddings import Embeddings
 from asd_tools.bin.common import best_device, machines_arg, parser, run
 from asd_tools.config import load_config
 from asd_tools.data.corpus import Corpus
 from asd_tools.systems.extract import extract
+from asd_tools.systems.registry import SYSTEMS, system_name
 from asd_tools.systems.serial_oe.config import SerialOEConfig
 from asd_tools.systems.serial_oe.recipe import build_trainer, model_outputs_to_features
 from asd_tools.training.classes import read_classes, resolve_class_target
@@ -94,6 +100,35 @@ def step_throughput(trainer, warmup, steps):
     return count / (time.time() - start)
 
 
+def model_only_throughput(trainer, warmup, steps):
+    """Samples per second of ``Trainer.train_step`` on one batch moved to the device once: the step rate
+    without the loader (reads, pinning, host-to-device copies). Each step gets a copy of the batch made on
+    the device, because a task may change its batch in place (System 1's mixup)."""
+    positions, waves = next(iter(trainer.task.batches(1)))
+    waves = waves.to(trainer.device)
+    trainer.model.train()
+    start = None
+    for i in range(warmup + steps):
+        if i == warmup:
+            _sync(trainer.device)
+            start = time.time()
+        trainer.train_step((positions, waves.clone()), i)
+    _sync(trainer.device)
+    return steps * len(waves) / (time.time() - start)
+
+
+def step_figures(trainer, steps):
+    """Full training steps (the real loader) vs model-only ones (the batch already on the device), and the
+    share of a full step's time that the loader adds: 1 - full / model-only (0: the loader keeps up)."""
+    full = step_throughput(trainer, 2, steps)
+    model_only = model_only_throughput(trainer, 2, steps)
+    return {
+        "train_samples_per_s": full,
+        "train_model_only_samples_per_s": model_only,
+        "loader_share_of_step": 1 - full / model_only,
+    }
+
+
 def dgmix_figures(a, device, workdir):
     """DG-Mix pre-training: optimiser steps of batch_size clips (grad_accum micro-batches), peak memory."""
     from asd_tools.models.dgmix import PretrainModel, Projector
@@ -132,19 +167,36 @@ def main(argv=None):
     p.add_argument("--embed_clips", type=int, default=100, help="test clips embedded for the timing")
     p.add_argument("--loader_only", action="store_true", help="System 1: only the loader figures")
     p.add_argument(
+        "--model_only",
+        action="store_true",
+        help="System 1: only the training step rates, with the real loader and with the batch already on the device",
+    )
+    p.add_argument(
         "--reference_workers",
         type=int,
         default=4,
         help="workers of the per-item reference loader (4: config 000's loader before batch reads)",
     )
-    p.add_argument("--system", choices=["serial_oe", "dgmix"], default="serial_oe")
+    p.add_argument(
+        "--system",
+        choices=sorted(SYSTEMS),
+        default=None,
+        help="the registered system (default: the config's system:; given, it must be the config's)",
+    )
     p.add_argument("--grad_accum", type=int, default=None, help="dgmix: override pretrain.grad_accum")
     args = p.parse_args(argv)
+    if args.loader_only and args.model_only:
+        p.error("--loader_only and --model_only exclude each other: give one")
 
     def main_fn(a):
+        configured = system_name(a.config)
+        if a.system not in (None, configured):
+            raise ValueError(f"--system {a.system}: {a.config} is a {configured} config; give --system {configured}")
+        a.system = configured
         device = best_device(a.device)
+        figures_of = SYSTEM_FIGURES.get(a.system, stage_figures)
         with tempfile.TemporaryDirectory() as workdir:  # the trainers' folder: nothing is kept
-            _print(dgmix_figures(a, device, workdir) if a.system == "dgmix" else serial_oe_figures(a, device, workdir))
+            _print(figures_of(a, device, workdir))
 
     run(main_fn, args)
 
@@ -163,8 +215,10 @@ def serial_oe_figures(a, device, workdir):
         "threads": torch.get_num_threads(),
         "batch_size": cfg.train.batch_size,
         "num_workers": cfg.train.num_workers,  # 0: read by threads of this process
-        "reference_workers": a.reference_workers,
     }
+    if a.model_only:
+        return {**figures, **step_figures(trainer, a.steps), **device_figures(device)}
+    figures["reference_workers"] = a.reference_workers
     # the task's loader (a batch per read) and the per-item reference, same plan, same run; an untimed pass
     # first, so that both read from the page cache
     loader_throughput(_endless(trainer.task.batches), a.steps)
@@ -174,7 +228,7 @@ def serial_oe_figures(a, device, workdir):
     figures["loader_speed_up"] = figures["loader_samples_per_s"] / figures["item_loader_samples_per_s"]
     if a.loader_only:
         return {**figures, **device_figures(device)}
-    figures["train_samples_per_s"] = step_throughput(trainer, 2, a.steps)
+    figures.update(step_figures(trainer, a.steps))
     test = corpus.clips(a.machine, "test").iloc[: a.embed_clips]
     inliers = corpus.clips(a.machine, cfg.embed.inlier_subsets)
     e = cfg.embed
@@ -198,6 +252,33 @@ def serial_oe_figures(a, device, workdir):
     figures["detect_postprocesses"] = scores.shape[1] - 2
     figures["detect_test_clips"] = len(test)
     return {**figures, **device_figures(device)}
+
+
+def stage_figures(a, device, workdir):
+    """A system without figures of its own: its training stage, then its embedding of every checkpoint, timed
+    through the System interface (seconds; windows embedded per second), peak memory."""
+    system = SYSTEMS[a.system]()
+    expdir = Path(workdir) / a.machine
+    _sync(device)
+    start = time.time()
+    system.train(a.config, a.dumpdir, a.machine, a.machines, expdir, device)
+    _sync(device)
+    figures = {"train_stage_seconds": time.time() - start}
+    checkpoints = system.checkpoints(expdir)
+    start = time.time()
+    for checkpoint in checkpoints:
+        system.embed(expdir, a.dumpdir, a.machine, checkpoint, device)
+    _sync(device)
+    seconds = time.time() - start
+    windows = sum(len(Embeddings.load(path).window_clip) for path in expdir.glob("*/*.npz"))
+    figures.update(
+        embed_stage_seconds=seconds, embed_checkpoints=len(checkpoints), embed_windows_per_s=windows / seconds
+    )
+    return {**figures, **device_figures(device)}
+
+
+# the systems with figures of their own; every other registered system gets stage_figures
+SYSTEM_FIGURES = {"serial_oe": serial_oe_figures, "dgmix": dgmix_figures}
 
 
 def _print(figures):

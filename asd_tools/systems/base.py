@@ -63,6 +63,8 @@ class System:
     # Config keys ("section.key") holding the training seed: ``asd.sh --seeds`` sets them all to each seed
     # in turn. Empty for a system that trains nothing at random (its runs are identical for every seed).
     seed_keys: Tuple[str, ...] = ()
+    # Its smallest shipped config (conf/tuning/): the GPU check (tools/gpu_check.sh) runs it end to end.
+    tiny_config: str = ""
 
     # ------------------------------------------------------------------ a system's own parts
     def training_phases(

@@ -17,6 +17,7 @@ class Baseline(System):
 
     name = "baseline"
     config_class = BaselineConfig
+    tiny_config = "baseline.yaml"
 
     def checkpoint_names(self, cfg):
         return [FEATURES]

@@ -196,6 +196,7 @@ class DGMix(System):
     name = "dgmix"
     config_class = DGMixConfig
     seed_keys = ("pretrain.seed", "finetune.seed")
+    tiny_config = "dgmix.tiny.yaml"
 
     def training_phases(self, cfg: DGMixConfig, corpus, machine, machines, expdir, device):
         """Pre-training, then fine-tuning (each resumes or is skipped when finished); no negatives."""

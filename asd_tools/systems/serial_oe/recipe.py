@@ -130,6 +130,7 @@ class SerialOE(System):
     name = "serial_oe"
     config_class = SerialOEConfig
     seed_keys = ("train.seed",)
+    tiny_config = "asd_model.tiny.yaml"
 
     def training_phases(self, cfg: SerialOEConfig, corpus, machine, machines, expdir, device):
         """One phase. ``class_target`` is resolved from the corpus first: the record and the saved config
