@@ -13,9 +13,9 @@ from asd_tools.bin import detect as detect_bin
 from asd_tools.bin import embed as embed_bin
 from asd_tools.bin import train as train_bin
 from asd_tools.config import ConfigError, load_config, save_config
+from asd_tools.data.corpus import Corpus
 from asd_tools.systems import registry
 from asd_tools.systems.base import System
-from asd_tools.data.corpus import Corpus
 from asd_tools.systems.baseline.config import BaselineConfig
 from asd_tools.systems.baseline.recipe import Baseline
 from asd_tools.systems.dgmix.config import DGMixConfig
@@ -126,7 +126,11 @@ def test_a_registered_system_runs_through_the_shared_entry_points(tiny_dump, tmp
     embed_bin.main(common)
     corpus = Corpus(tiny_dump)
     n_inliers, n_test = len(corpus.ids("fan", "train")), len(corpus.ids("fan", "test"))
-    assert ToySystem.calls == [("load", "fan", "stats", "cpu"), ("embed", "inlier", n_inliers), ("embed", "test", n_test)]
+    assert ToySystem.calls == [
+        ("load", "fan", "stats", "cpu"),
+        ("embed", "inlier", n_inliers),
+        ("embed", "test", n_test),
+    ]
     test = Embeddings.load(expdir / "stats/test.npz")
     assert test.features["embedding"].shape == (n_test, 2) and np.isfinite(test.features["embedding"]).all()
     embed_bin.main(common)  # the core's record: current, nothing recomputed
