@@ -16,7 +16,7 @@ from functools import partial
 import torch
 
 from asd_tools.backend.detect import run_detectors
-from asd_tools.bin.common import best_device, machines_arg, parser, run
+from asd_tools.bin.common import best_device, bool_arg, machines_arg, parser, run
 from asd_tools.config import load_config
 from asd_tools.data.corpus import Corpus
 from asd_tools.systems.extract import extract
@@ -132,6 +132,12 @@ def main(argv=None):
     p.add_argument("--embed_clips", type=int, default=100, help="test clips embedded for the timing")
     p.add_argument("--loader_only", action="store_true", help="System 1: only the loader figures")
     p.add_argument(
+        "--warm_up",
+        type=bool_arg,
+        default=True,
+        help="false: time the loader's first pass (cold-cache figures, after `echo 3 > /proc/sys/vm/drop_caches`)",
+    )
+    p.add_argument(
         "--reference_workers",
         type=int,
         default=4,
@@ -166,8 +172,9 @@ def serial_oe_figures(a, device, workdir):
         "reference_workers": a.reference_workers,
     }
     # the task's loader (a batch per read) and the per-item reference, same plan, same run; an untimed pass
-    # first, so that both read from the page cache
-    loader_throughput(_endless(trainer.task.batches), a.steps)
+    # first, so that both read from the page cache (unless --warm_up false)
+    if a.warm_up:
+        loader_throughput(_endless(trainer.task.batches), a.steps)
     figures["loader_samples_per_s"] = loader_throughput(_endless(trainer.task.batches), a.steps)
     reference = _endless(partial(item_loader, trainer.task, a.reference_workers))
     figures["item_loader_samples_per_s"] = loader_throughput(reference, a.steps)
