@@ -1,7 +1,6 @@
 """Facts every stage and every data set share; what differs per year lives in ``datasets/registry.py``."""
 
 SAMPLE_RATE = 16_000
-CLIP_SECONDS = 10.0  # the usual clip length (other lengths are kept, with a warning)
 WINDOW_SECONDS = 2.0  # the feature extractors' input length
 WINDOW_SAMPLES = int(WINDOW_SECONDS * SAMPLE_RATE)
 

@@ -4,6 +4,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -42,12 +43,35 @@ def _new_temporary(path: Path) -> Path:
     0600, which would make every output private to whoever wrote it. O_EXCL never reuses a name.
     """
     while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(TEMPORARY_TOKEN_BYTES)}.tmp")
         try:
             os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             return tmp
         except FileExistsError:
             continue
+
+
+TEMPORARY_TOKEN_BYTES = 4  # the random part of a temporary's name: 8 hex digits
+
+
+def remove_stale_temporaries(paths) -> tuple:
+    """Remove the temporary files that a killed ``atomic_path`` left beside each of ``paths``; return
+    (files removed, bytes freed).
+
+    Only names ``atomic_path`` makes for exactly these outputs (``.<name>.<8 hex digits>.tmp``) are
+    touched, never another file. Call it only where no other run can be writing the same outputs.
+    """
+    count = freed = 0
+    for path in map(Path, paths):
+        pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{{2 * TEMPORARY_TOKEN_BYTES}}}\.tmp")
+        if not path.parent.is_dir():
+            continue
+        for stale in path.parent.iterdir():
+            if pattern.fullmatch(stale.name) and stale.is_file() and not stale.is_symlink():
+                freed += stale.stat().st_size
+                stale.unlink()
+                count += 1
+    return count, freed
 
 
 def atomic_write_text(path, text: str) -> None:

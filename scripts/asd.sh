@@ -37,6 +37,8 @@ ngpu=1                 # processes that train each model together (stage 3): > 1
 ground_truth_dir=      # evaluator ground truth for scoring (default: <data root>/ground_truth of the dump)
 figures=true           # false: scoring draws no figures (ROC, histograms, t-SNE, training curves; about half its time)
 force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
+dump_conf=conf/dump.yaml  # the dump stage's settings (short_clips: warning or error)
+verify=false           # true: stages 2-6 re-hash the dump's arrays against its record (always done when a size or time changed)
 
 valid_stages="0-6"
 help_message="Usage: $0 [options]   e.g. $0 --conf conf/tuning/baseline.yaml --machines \"fan valve\""
@@ -50,6 +52,10 @@ if [[ ! "${ngpu}" =~ ^[1-9][0-9]*$ ]]; then echo "$0: --ngpu must be a positive 
 if [[ ! "${seeds}" =~ ^[[:space:]]*([0-9]+[[:space:]]*)*$ ]]; then
     echo "$0: --seeds takes non-negative integers, e.g. --seeds \"0 1 2\", not '${seeds}'" >&2; exit 1
 fi
+case "${verify}" in
+    true | false) ;;
+    *) echo "$0: --verify must be true or false, not '${verify}'" >&2; exit 1 ;;
+esac
 case "${fold_rule}" in
     int | round) ;;
     *) echo "$0: --fold_rule must be 'int' or 'round', not '${fold_rule}'" >&2; exit 1 ;;
@@ -81,7 +87,7 @@ if in_stages 1; then
     log "Stage 1: dump ${data_root} -> ${dumpdir} (log: ${dumpdir}/dump.log)"
     ${train_cmd} "${dumpdir}/dump.log" python -m asd_tools.bin.dump \
         --data_root "${data_root}" --dumpdir "${dumpdir}" --machines "${machines}" --layout "${layout}" \
-        "${force_flag[@]}"
+        --config "${dump_conf}" "${force_flag[@]}"
     if [ -n "${outlier_pool}" ]; then
         if [ "${outlier_pool}" = synthetic ]; then
             pool_args=(--folder "${data_root}/outlier_pool" --synthetic 40)
@@ -98,7 +104,7 @@ if in_stages 2; then
     log "Stage 2: train/valid/test lists in ${dumpdir}/<machine>/lists (log: ${dumpdir}/lists.log)"
     ${train_cmd} "${dumpdir}/lists.log" python -m asd_tools.bin.make_lists \
         --dumpdir "${dumpdir}" --machines "${machines}" --valid_ratio "${valid_ratio}" --fold_rule "${fold_rule}" \
-        --seed "${split_seed}" "${force_flag[@]}"
+        --seed "${split_seed}" --verify "${verify}" "${force_flag[@]}"
 fi
 
 # Stages 3-5: each one job per machine type (an array job; logs train.log, embed.log, detect.log in each
@@ -146,12 +152,14 @@ if [ "${stop_stage}" -ge 3 ] && [ "${stage}" -le 5 ]; then
         seed_failed=${#failed[@]}
         machine_stage 3 "training ${run_tag}" train.log "${cuda_cmd}" --gpu "${ngpu}" --tasks "${ngpu}" -- \
             "${trainer[@]}" --config "${conf}" --dumpdir "${dumpdir}" --machine MACHINE --machines "${machines}" \
-            --expdir "${expdir}/MACHINE/${run_tag}" --device "${device}" "${seed_flag[@]}" "${force_flag[@]}"
+            --expdir "${expdir}/MACHINE/${run_tag}" --device "${device}" --verify "${verify}" "${seed_flag[@]}" \
+            "${force_flag[@]}"
         machine_stage 4 "embeddings for every checkpoint" embed.log "${cuda_cmd}" --gpu 1 -- python -m asd_tools.bin.embed \
             --dumpdir "${dumpdir}" --machine MACHINE --expdir "${expdir}/MACHINE/${run_tag}" --device "${device}" \
-            "${force_flag[@]}"
+            --verify "${verify}" "${force_flag[@]}"
         machine_stage 5 "detectors on every checkpoint" detect.log "${train_cmd}" -- python -m asd_tools.bin.detect \
-            --dumpdir "${dumpdir}" --machine MACHINE --expdir "${expdir}/MACHINE/${run_tag}" "${force_flag[@]}"
+            --dumpdir "${dumpdir}" --machine MACHINE --expdir "${expdir}/MACHINE/${run_tag}" --verify "${verify}" \
+            "${force_flag[@]}"
         for ((i = seed_failed; i < ${#failed[@]}; i++)); do
             [ "${seed}" != none ] && failed[i]="${failed[i]} (seed ${seed})"
         done
@@ -163,7 +171,7 @@ if [ "${stop_stage}" -ge 3 ] && [ "${stage}" -le 5 ]; then
 fi
 
 if in_stages 6; then
-    args=(--expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag "${tag}")
+    args=(--expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag "${tag}" --verify "${verify}")
     # The results folder depends on the machine set: asked of the scorer, which also checks the names.
     results=$(python -m asd_tools.bin.score "${args[@]}" --where)
     [ -n "${ground_truth_dir}" ] && args+=(--ground_truth_dir "${ground_truth_dir}")

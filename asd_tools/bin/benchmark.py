@@ -21,7 +21,7 @@ import torch
 
 from asd_tools.backend.detect import run_detectors
 from asd_tools.backend.embeddings import Embeddings
-from asd_tools.bin.common import best_device, machines_arg, parser, run
+from asd_tools.bin.common import best_device, bool_arg, machines_arg, parser, run
 from asd_tools.config import load_config
 from asd_tools.data.corpus import Corpus
 from asd_tools.systems.extract import extract
@@ -172,6 +172,12 @@ def main(argv=None):
         help="System 1: only the training step rates, with the real loader and with the batch already on the device",
     )
     p.add_argument(
+        "--warm_up",
+        type=bool_arg,
+        default=True,
+        help="false: time the loader's first pass (cold-cache figures, after `echo 3 > /proc/sys/vm/drop_caches`)",
+    )
+    p.add_argument(
         "--reference_workers",
         type=int,
         default=4,
@@ -220,8 +226,9 @@ def serial_oe_figures(a, device, workdir):
         return {**figures, **step_figures(trainer, a.steps), **device_figures(device)}
     figures["reference_workers"] = a.reference_workers
     # the task's loader (a batch per read) and the per-item reference, same plan, same run; an untimed pass
-    # first, so that both read from the page cache
-    loader_throughput(_endless(trainer.task.batches), a.steps)
+    # first, so that both read from the page cache (unless --warm_up false)
+    if a.warm_up:
+        loader_throughput(_endless(trainer.task.batches), a.steps)
     figures["loader_samples_per_s"] = loader_throughput(_endless(trainer.task.batches), a.steps)
     reference = _endless(partial(item_loader, trainer.task, a.reference_workers))
     figures["item_loader_samples_per_s"] = loader_throughput(reference, a.steps)

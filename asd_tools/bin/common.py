@@ -3,8 +3,10 @@
 import argparse
 import errno
 import logging
+import os
 import sys
 
+from asd_tools.data.dump_arrays import VERIFY_ENV
 from asd_tools.datasets.registry import DATASET_SPECS, DEFAULT, all_machine_types
 from asd_tools.utils import setup_logging
 
@@ -24,6 +26,17 @@ def experiment_args(p: argparse.ArgumentParser, checkpoints=False) -> None:
     p.add_argument("--expdir", required=True, help="exp/<data>/<machine>/<tag> (gets or holds config.yaml)")
     if checkpoints:
         p.add_argument("--checkpoints", nargs="*", default=None, help="checkpoint names (default: every one)")
+    verify_arg(p)
+
+
+def verify_arg(p: argparse.ArgumentParser) -> None:
+    """``--verify true``: check the content digest of every dump array the stage opens, not only its size."""
+    p.add_argument(
+        "--verify",
+        type=bool_arg,
+        default=False,
+        help="true: re-hash the dump's arrays against their record (by default only when a size or time changed)",
+    )
 
 
 def bool_arg(value: str) -> bool:
@@ -111,6 +124,8 @@ def os_error_line(err: OSError) -> str:
 def run(main_fn, args):
     """Set up logging, run, and turn expected errors into one clear line and exit code 1."""
     setup_logging(args.log, args.verbose)
+    if getattr(args, "verify", False):  # an environment variable, so that worker processes inherit it
+        os.environ[VERIFY_ENV] = "true"
     try:
         main_fn(args)
     except (ValueError, KeyError, FileNotFoundError, FileExistsError, ConnectionError) as err:

@@ -1,6 +1,6 @@
 """Stage 2: split each machine type's training clips into train / valid lists (+ test list)."""
 
-from asd_tools.bin.common import machines_arg, parser, run
+from asd_tools.bin.common import machines_arg, parser, run, verify_arg
 from asd_tools.data.split import FOLD_RULES, write_lists
 
 
@@ -17,6 +17,7 @@ def main(argv=None):
         help="folds from valid_ratio: int = int(1 / valid_ratio) (the original), round = round(1 / valid_ratio)",
     )
     p.add_argument("--force", action="store_true")
+    verify_arg(p)
     args = p.parse_args(argv)
     run(
         lambda a: [

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from asd_tools.artefacts import CLIP_SCORES
-from asd_tools.bin.common import bool_arg, machines_arg, parser, run, seeds_arg
+from asd_tools.bin.common import bool_arg, machines_arg, parser, run, seeds_arg, verify_arg
 from asd_tools.data.corpus import Corpus
 from asd_tools.data.ground_truth import default_ground_truth_dir, ground_truth_inputs, labelled_manifest
 from asd_tools.provenance import Provenance, file_digest
@@ -103,6 +103,7 @@ def main(argv=None):
         help="true: draw ROC curves, histograms, t-SNE maps and training curves into report.md (about half the time)",
     )
     p.add_argument("--force", action="store_true", help="re-score even when the tables are current")
+    verify_arg(p)
     p.add_argument("--where", action="store_true", help="print the results folder of this experiment and exit")
     p.add_argument(
         "--seeds",

@@ -63,9 +63,10 @@ class WindowDataset(torch.utils.data.Dataset):
         """``items``: (clip position, start) pairs -> (positions, waves): a (B,) tensor and a (B, W) float32
         tensor, W the window (whole-clip mode, window 0: the clips' common length, which they must share).
 
-        Each window is one contiguous slice of the memory map copied straight into a preallocated batch
-        buffer (page-locked with ``pin_memory``, so the copy to a GPU can overlap compute): no per-window
-        array, tensor or collate step (the per-item path's cost).
+        Each window is one contiguous slice of the memory map copied (and, for a 16-bit PCM dump,
+        normalised) straight into a preallocated batch buffer (page-locked with ``pin_memory``, so the
+        copy to a GPU can overlap compute): no per-window array, tensor or collate step (the per-item
+        path's cost).
         """
         items = np.asarray(items, dtype=np.int64).reshape(-1, 2)
         positions, starts = items[:, 0], items[:, 1]
@@ -80,9 +81,8 @@ class WindowDataset(torch.utils.data.Dataset):
         out = waves.numpy()
         first = self.offsets[positions] + starts
         count = np.minimum(available, width)
-        arrays = [self.store.array(name) for name in self.arrays]
         for row, (code, begin, n) in enumerate(zip(self.array_code[positions], first, count)):
-            out[row, :n] = arrays[code][begin : begin + n]
+            self.store.copy(self.arrays[code], begin, out[row, :n])  # int16 PCM is normalised in this copy
             out[row, n:] = 0.0  # a window past the clip's end is zero-padded
         return torch.from_numpy(positions), waves
 
