@@ -17,7 +17,7 @@ submission files. Output rows: test clips (subset ``test``) and reference clips
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import ClassVar, Dict, List, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ from asd_tools.backend.detectors import (
     pool_windows,
 )
 from asd_tools.backend.embeddings import Embeddings
-from asd_tools.config import choice, config_to_dict, from_dict, read_config
+from asd_tools.config import AT_LEAST_0, AT_LEAST_1, Range, choice, config_to_dict, from_dict, read_config
 from asd_tools.data.corpus import Corpus, manifest_sections
 from asd_tools.provenance import Provenance, file_digest
 from asd_tools.utils import progress, write_csv
@@ -53,6 +53,8 @@ SECTION_LOGIT = "section_logit"
 @dataclass
 class DetectConfig:
     """Which post-processes the detector stage computes."""
+
+    RANGES: ClassVar[Dict[str, Range]] = {"ks": AT_LEAST_1, "reference_folds": Range(2), "seed": AT_LEAST_0}
 
     # Detectors and their parameter grids (a parameter the config leaves out takes the values the
     # detector class declares in its GRID), in one of two forms:
@@ -96,8 +98,6 @@ class DetectConfig:
             choice(name, INLIER_SETS, "inlier_sets")
         for name in self.poolings:
             check_pooling(name)
-        if self.reference_folds < 2:
-            raise ValueError("reference_folds must be at least 2")
 
     def detector_settings(self) -> list:
         """Every (detector, parameters) pair the stage fits: config order, then grid order."""
