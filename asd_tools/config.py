@@ -137,6 +137,38 @@ def _check_type(value, kind, where):
 BASE_KEY = "base"
 
 
+class StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error: PyYAML keeps
+    the last value silently, so an edit above a forgotten duplicate would have no effect."""
+
+    def construct_mapping(self, node, deep=False):
+        lines = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, typing.Hashable) and key in lines:
+                raise ConfigError(
+                    f"{key_node.start_mark.name}: key '{key}' is given twice in one mapping, on lines {lines[key]} "
+                    f"and {line}; keep one of them"
+                )
+            lines[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(path):
+    """The data of YAML file ``path``; a syntax error or a repeated key is one line naming the file and line."""
+    with open(path) as f:
+        try:
+            return yaml.load(f, Loader=StrictLoader)
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark or err.context_mark
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+            context = f" ({err.context}, line {err.context_mark.line + 1})" if err.context and err.context_mark else ""
+            raise ConfigError(f"{path}: not valid YAML at {where}: {err.problem}{context}") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+
+
 def read_config(path):
     """The YAML config at ``path`` as plain data, its ``base:`` chain merged in (no ``base`` key left).
 
@@ -154,8 +186,7 @@ def _resolve(path: Path, chain: tuple):
     if path.resolve() in [p.resolve() for p in chain]:
         cycle = " -> ".join(str(p) for p in (*chain, path))
         raise ConfigError(f"config bases form a cycle: {cycle}; remove or change one of these '{BASE_KEY}:' lines")
-    with open(path) as f:
-        data = yaml.safe_load(f)
+    data = load_yaml(path)
     if not isinstance(data, dict) or BASE_KEY not in data:
         return data
     data = dict(data)

@@ -63,6 +63,9 @@ if [ "${stop_stage}" -ge 3 ] && [ ! -f "${conf}" ]; then
     echo "$0: config ${conf} does not exist (see conf/tuning/)" >&2
     exit 1
 fi
+if [ "${stop_stage}" -ge 3 ] && [ "${stage}" -le 5 ]; then
+    python -m asd_tools.bin.check_config --config "${conf}" || exit 1  # one line, before the first stage
+fi
 
 if in_stages 0; then
     if [ "${data}" = synthetic ]; then
@@ -103,9 +106,10 @@ fi
 
 # Stages 3-5: each one job per machine type (an array job; logs train.log, embed.log, detect.log in each
 # machine type's experiment folder), up to nj at once. A machine type whose stage fails is left out of
-# the later stages while the others run to their end; the failed ones are named together at the end.
+# the later stages while the others run to their end; the failed ones are named together at the end,
+# each with the stage that failed.
 running=()  # machine types still running (per seed): left out of later stages once one fails
-failed=()
+failed=()   # "stage <number> (<log name>) for <machine>[ (seed N)]"
 # machine_stage <number> <what> <log name> <backend> [--gpu 1] -- <command with MACHINE for the machine type>
 machine_stage() {
     local number=$1 what=$2 log_name=$3 backend=$4 options=() ok=() machine
@@ -124,7 +128,7 @@ machine_stage() {
         if tail -c +$((sizes[i] + 1)) "${log_file}" 2> /dev/null | tail -n 1 | grep -q 'with status 0$'; then
             ok+=("${machine}")
         else
-            failed+=("${machine}")
+            failed+=("stage ${number} (${log_name%.log}) for ${machine}")
         fi
     done
     running=("${ok[@]}")
@@ -157,18 +161,19 @@ if [ "${stop_stage}" -ge 3 ] && [ "${stage}" -le 5 ]; then
         done
     done
     if [ "${#failed[@]}" -gt 0 ]; then
-        echo "$0: stages ${stage}-$((stop_stage < 5 ? stop_stage : 5)) failed for ${failed[*]} (see their logs above)" >&2
+        echo "$0: failed: $(printf '%s; ' "${failed[@]}" | sed 's/; $//') (see their logs above)" >&2
         exit 1
     fi
 fi
 
 if in_stages 6; then
     args=(--expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag "${tag}")
-    # The results folder depends on the machine set: asked of the scorer, which also checks the names.
-    results=$(python -m asd_tools.bin.score "${args[@]}" --where)
     [ -n "${ground_truth_dir}" ] && args+=(--ground_truth_dir "${ground_truth_dir}")
     [ "${force}" = true ] && args+=(--force)
     [ -n "${seeds}" ] && args+=(--seeds "${seeds}")
+    # The results folder depends on the machine set: asked of the scorer, which also checks the names and
+    # that the experiment exists (a mistyped --tag stops here, before any results folder is made).
+    results=$(python -m asd_tools.bin.score "${args[@]}" --where)
     log "Stage 6: scoring every checkpoint of ${tag}${seeds:+, seeds ${seeds}} (log: ${results}/score.log)"
     ${train_cmd} "${results}/score.log" python -m asd_tools.bin.score "${args[@]}" --figures "${figures}"
     if [ -n "${seeds}" ]; then

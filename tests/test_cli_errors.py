@@ -108,3 +108,24 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_files(tmp_path):
     )
     assert_one_line_error(result, str(dumpdir / "fan" / "train.npy"), "File too large", "--dumpdir")
     assert [p for p in dumpdir.rglob("*") if p.is_file()] == []
+
+
+def test_a_mistyped_tag_stops_the_scorer_before_the_recipe_makes_a_results_folder(tiny_dump, tmp_path):
+    """Issue 36, fault 9: asd.sh asks ``score --where`` for the results folder (where score.log goes)
+    first; a tag with no experiment must fail there, so that no folder is made for it."""
+    (tmp_path / "fan" / "asd_model.tiny").mkdir(parents=True)
+    result = cli(
+        "score",
+        *("--dumpdir", str(tiny_dump), "--expdir", str(tmp_path), "--machines", "fan valve"),
+        *("--tag", "asd_model.tinny", "--where"),
+    )
+    assert_one_line_error(result, "no experiment 'asd_model.tinny' for fan", "experiments there: asd_model.tiny")
+    assert result.stdout == "" and sorted(p.name for p in tmp_path.iterdir()) == ["fan"]
+
+
+def test_a_command_line_mistake_is_one_line_without_the_usage_text():
+    result = cli("make_lists", "--dumpdir", "d", "--machines", "Fan", "--valid_ratio", "0.15", "--seed", "0")
+    assert result.returncode == 2 and "usage" not in result.stderr.lower()
+    assert result.stderr.strip().splitlines() == [
+        result.stderr.strip()
+    ] and "'Fan' (did you mean 'fan'?)" in result.stderr

@@ -444,3 +444,26 @@ def test_every_numeric_key_of_every_schema_declares_its_range():
         if _is_numeric(typing.get_type_hints(cls)[f.name]) and f.name not in getattr(cls, "RANGES", {})
     ]
     assert len(schemas) > 8 and missing == []
+
+
+# ------------------------------------------------------------------ YAML mistakes (issue 36, fault 9)
+
+
+def test_a_key_given_twice_is_an_error_naming_it_and_both_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("system: baseline\nlogmel:\n  n_mels: 64\n  n_fft: 1024\n  n_mels: 128\ndetect: {}\n")
+    with pytest.raises(ConfigError) as err:
+        read_config(path)
+    assert str(err.value) == f"{path}: key 'n_mels' is given twice in one mapping, on lines 3 and 5; keep one of them"
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [("logmel: {n_mels: 64\ndetect: {}\n", "line 2, column 7"), ("a: 1\n  b: 2\n", "line 2, column 4")],
+)
+def test_a_yaml_syntax_error_is_one_line_naming_the_file_and_the_line(tmp_path, text, where):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        read_config(path)
+    assert str(err.value).startswith(f"{path}: not valid YAML at {where}: ") and "\n" not in str(err.value)
