@@ -128,7 +128,8 @@ def _one_line(result):
 
 
 def _dirs(tmp_path):
-    return ["--data_root", str(tmp_path / "data"), "--dumpdir", str(tmp_path / "dump"), "--expdir", str(tmp_path / "exp")]
+    """--data_root, --dumpdir and --expdir in ``tmp_path``."""
+    return [arg for name in ("data_root", "dumpdir", "expdir") for arg in (f"--{name}", str(tmp_path / name))]
 
 
 def test_a_mistyped_machine_type_stops_before_any_stage_with_one_line(tmp_path):
