@@ -26,6 +26,7 @@ if [ -n "${job_var}" ]; then
     # A background job of a script ignores Ctrl-C, so an interrupt stops each job whole here (TERM to its
     # process group) and the folder goes only after they have ended: else they would go on working and
     # then fail to write into the removed folder ("<folder>/<name>: No such file or directory").
+    # shellcheck disable=SC2329  # called by the traps below
     stop_jobs() {
         local pid
         for pid in $(jobs -p); do kill -TERM -- "-${pid}" 2> /dev/null || true; done
