@@ -37,6 +37,7 @@ ngpu=1                 # processes that train each model together (stage 3): > 1
 ground_truth_dir=      # evaluator ground truth for scoring (default: <data root>/ground_truth of the dump)
 figures=true           # false: scoring draws no figures (ROC, histograms, t-SNE, training curves; about half its time)
 force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
+wait_lock=false        # true: a stage that finds another run working in its folder (dump, experiment) waits for it; false: stops, naming it
 
 valid_stages="0-6"
 help_message="Usage: $0 [options]   e.g. $0 --conf conf/tuning/baseline.yaml --machines \"fan valve\""
@@ -50,6 +51,10 @@ if [[ ! "${ngpu}" =~ ^[1-9][0-9]*$ ]]; then echo "$0: --ngpu must be a positive 
 if [[ ! "${seeds}" =~ ^[[:space:]]*([0-9]+[[:space:]]*)*$ ]]; then
     echo "$0: --seeds takes non-negative integers, e.g. --seeds \"0 1 2\", not '${seeds}'" >&2; exit 1
 fi
+case "${wait_lock}" in
+    true | false) lock_flag=(--wait_lock "${wait_lock}") ;;
+    *) echo "$0: --wait_lock must be true or false, not '${wait_lock}'" >&2; exit 1 ;;
+esac
 case "${fold_rule}" in
     int | round) ;;
     *) echo "$0: --fold_rule must be 'int' or 'round', not '${fold_rule}'" >&2; exit 1 ;;
@@ -84,7 +89,7 @@ if in_stages 1; then
     log "Stage 1: dump ${data_root} -> ${dumpdir} (log: ${dumpdir}/dump.log)"
     ${train_cmd} "${dumpdir}/dump.log" python -m asd_tools.bin.dump \
         --data_root "${data_root}" --dumpdir "${dumpdir}" --machines "${machines}" --layout "${layout}" \
-        "${force_flag[@]}"
+        "${force_flag[@]}" "${lock_flag[@]}"
     if [ -n "${outlier_pool}" ]; then
         if [ "${outlier_pool}" = synthetic ]; then
             pool_args=(--folder "${data_root}/outlier_pool" --synthetic 40)
@@ -93,7 +98,7 @@ if in_stages 1; then
         fi
         log "Stage 1: outlier pool -> ${dumpdir}/outlier_pool (log: ${dumpdir}/dump_pool.log)"
         ${train_cmd} "${dumpdir}/dump_pool.log" python -m asd_tools.bin.dump_pool "${pool_args[@]}" \
-            --dumpdir "${dumpdir}" "${force_flag[@]}"
+            --dumpdir "${dumpdir}" "${force_flag[@]}" "${lock_flag[@]}"
     fi
 fi
 
@@ -101,7 +106,7 @@ if in_stages 2; then
     log "Stage 2: train/valid/test lists in ${dumpdir}/<machine>/lists (log: ${dumpdir}/lists.log)"
     ${train_cmd} "${dumpdir}/lists.log" python -m asd_tools.bin.make_lists \
         --dumpdir "${dumpdir}" --machines "${machines}" --valid_ratio "${valid_ratio}" --fold_rule "${fold_rule}" \
-        --seed "${split_seed}" "${force_flag[@]}"
+        --seed "${split_seed}" "${force_flag[@]}" "${lock_flag[@]}"
 fi
 
 # Stages 3-5: each one job per machine type (an array job; logs train.log, embed.log, detect.log in each
@@ -150,12 +155,14 @@ if [ "${stop_stage}" -ge 3 ] && [ "${stage}" -le 5 ]; then
         seed_failed=${#failed[@]}
         machine_stage 3 "training ${run_tag}" train.log "${cuda_cmd}" --gpu "${ngpu}" --tasks "${ngpu}" -- \
             "${trainer[@]}" --config "${conf}" --dumpdir "${dumpdir}" --machine MACHINE --machines "${machines}" \
-            --expdir "${expdir}/MACHINE/${run_tag}" --device "${device}" "${seed_flag[@]}" "${force_flag[@]}"
+            --expdir "${expdir}/MACHINE/${run_tag}" --device "${device}" "${seed_flag[@]}" "${force_flag[@]}" \
+            "${lock_flag[@]}"
         machine_stage 4 "embeddings for every checkpoint" embed.log "${cuda_cmd}" --gpu 1 -- python -m asd_tools.bin.embed \
             --dumpdir "${dumpdir}" --machine MACHINE --expdir "${expdir}/MACHINE/${run_tag}" --device "${device}" \
-            "${force_flag[@]}"
+            "${force_flag[@]}" "${lock_flag[@]}"
         machine_stage 5 "detectors on every checkpoint" detect.log "${train_cmd}" -- python -m asd_tools.bin.detect \
-            --dumpdir "${dumpdir}" --machine MACHINE --expdir "${expdir}/MACHINE/${run_tag}" "${force_flag[@]}"
+            --dumpdir "${dumpdir}" --machine MACHINE --expdir "${expdir}/MACHINE/${run_tag}" "${force_flag[@]}" \
+            "${lock_flag[@]}"
         for ((i = seed_failed; i < ${#failed[@]}; i++)); do
             [ "${seed}" != none ] && failed[i]="${failed[i]} (seed ${seed})"
         done

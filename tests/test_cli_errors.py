@@ -129,3 +129,50 @@ def test_a_command_line_mistake_is_one_line_without_the_usage_text():
     assert result.stderr.strip().splitlines() == [
         result.stderr.strip()
     ] and "'Fan' (did you mean 'fan'?)" in result.stderr
+
+
+HOLD_LOCK = (
+    "import sys, time\n"
+    "from asd_tools.utils import folder_lock\n"
+    "with folder_lock(sys.argv[1]):\n"
+    "    print('locked', flush=True)\n"
+    "    time.sleep(float(sys.argv[2]))\n"
+    "print('released', flush=True)\n"
+)
+
+
+def _holder(folder, seconds):
+    """Another run holding ``folder``'s lock for ``seconds`` (returned once it holds it)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(folder), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_second_run_in_a_locked_folder_names_the_first_or_waits_and_a_killed_ones_lock_is_taken_over(
+    tmp_path, caplog
+):
+    """Issue 36, fault 7: two identical runs never both work in one experiment (or dump) folder."""
+    from asd_tools.utils import LOCK_NAME, FolderLocked, folder_lock
+
+    first = _holder(tmp_path, 60)
+    result = cli("detect", "--dumpdir", "dump", "--machine", "fan", "--expdir", str(tmp_path))
+    running = f"another run (pid {first.pid}, since "
+    assert_one_line_error(result, running, f"is working in {tmp_path}", "--wait_lock true")
+    first.kill()  # kill -9: the kernel releases the lock; the file it wrote stays
+    first.wait()
+    with caplog.at_level("WARNING"), folder_lock(tmp_path):
+        assert f"pid {os.getpid()}," in (tmp_path / LOCK_NAME).read_text()
+    assert f"took over the lock of a run that ended without releasing it (pid {first.pid}, since " in caplog.text
+    assert not (tmp_path / LOCK_NAME).exists()  # released and removed
+    second = _holder(tmp_path, 3)
+    with pytest.raises(FolderLocked):
+        with folder_lock(tmp_path):
+            pass
+    with folder_lock(tmp_path, wait=True):  # waits for the holder to release it
+        assert second.stdout.readline().strip() == "released"
+    second.wait()

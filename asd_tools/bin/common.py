@@ -35,6 +35,16 @@ def experiment_args(p: argparse.ArgumentParser, checkpoints=False) -> None:
         p.add_argument("--checkpoints", nargs="*", default=None, help="checkpoint names (default: every one)")
 
 
+def lock_arg(p: argparse.ArgumentParser) -> None:
+    """``--wait_lock``: what a stage does when another run works in its folder (utils.folder_lock)."""
+    p.add_argument(
+        "--wait_lock",
+        type=bool_arg,
+        default=False,
+        help="true: wait for another run working in the same folder; false: stop, naming it",
+    )
+
+
 def bool_arg(value: str) -> bool:
     """``true`` / ``false`` as the shell scripts write them."""
     if value.lower() in ("true", "false"):

@@ -1,7 +1,8 @@
 """Stage 1: validate, normalise and dump the clips of each machine type; write the manifest."""
 
-from asd_tools.bin.common import layout_arg, machines_arg, parser, run
+from asd_tools.bin.common import layout_arg, lock_arg, machines_arg, parser, run
 from asd_tools.data.dump import dump_machine
+from asd_tools.utils import folder_lock
 
 
 def main(argv=None):
@@ -11,11 +12,13 @@ def main(argv=None):
     p.add_argument("--machines", type=machines_arg, required=True)
     layout_arg(p)
     p.add_argument("--force", action="store_true", help="re-dump even when the dump is current")
+    lock_arg(p)
     args = p.parse_args(argv)
 
     def main_fn(a):
-        for machine in a.machines:
-            dump_machine(a.data_root, machine, a.dumpdir, a.force, a.layout)
+        with folder_lock(a.dumpdir, a.wait_lock):
+            for machine in a.machines:
+                dump_machine(a.data_root, machine, a.dumpdir, a.force, a.layout)
 
     run(main_fn, args)
 

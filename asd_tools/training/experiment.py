@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from asd_tools.provenance import Provenance
+from asd_tools.utils import LOCK_NAME
 
 REPLACED_PREFIX = "replaced-"
 
@@ -27,7 +28,7 @@ def move_aside(folder: Path, quiet=False) -> Path:
     target = folder / f"{REPLACED_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}"
     target.mkdir()
     for path in sorted(folder.iterdir()):
-        if path == target or path.name.startswith(REPLACED_PREFIX) or path.suffix == ".log":
+        if path == target or path.name.startswith(REPLACED_PREFIX) or path.suffix == ".log" or path.name == LOCK_NAME:
             continue
         path.rename(target / path.name)
     if not quiet:
