@@ -4,6 +4,8 @@ Provides the mel-spectrogram front end used by every system, resampling for the 
 stage, and torchaudio's Conformer block for the Conformer extractor.
 """
 
+import warnings
+
 import torch
 import torchaudio
 
@@ -26,6 +28,27 @@ def mel_spectrogram(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, power=
         center=True,
         pad_mode="reflect",
     )
+
+
+def has_empty_mel_band(sample_rate, n_fft, n_mels, f_min, f_max) -> bool:
+    """Whether a mel band of this front end takes no FFT bin: its output would be zero whatever the sound
+    (torchaudio only warns). More bands than the FFT resolves between f_min and f_max cause it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bank = torchaudio.functional.melscale_fbanks(n_fft // 2 + 1, f_min, f_max, n_mels, sample_rate)
+    return bool((bank.max(dim=0).values == 0).any())
+
+
+def most_mel_bands(sample_rate, n_fft, f_min, f_max) -> int:
+    """The most mel bands that each take an FFT bin (the limit of ``has_empty_mel_band``), by bisection."""
+    low, high = 1, n_fft // 2 + 1  # low has none empty; the answer is at most the bin count
+    while low < high:
+        middle = (low + high + 1) // 2
+        if has_empty_mel_band(sample_rate, n_fft, middle, f_min, f_max):
+            high = middle - 1
+        else:
+            low = middle
+    return low
 
 
 LOG_FLOOR = 1e-6  # added before the log so that silent bins stay finite

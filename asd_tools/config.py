@@ -5,7 +5,9 @@ the config's folder) names the config it starts from, and its own keys are deep-
 (mappings key by key, anything else replaced); bases may have bases. ``read_config`` does this,
 and every config is read through it.
 
-A key that no schema field reads is an error naming the key and the valid ones; so is a
+A key that no schema field reads is an error naming the key and the valid ones; so is a number
+outside the range its schema declares (``RANGES``: every numeric key has one, e.g. ``epochs`` >= 1),
+named with its value and that range; so is a
 missing section that a schema lists in ``REQUIRED_SECTIONS`` (an empty file would otherwise
 run the schema's defaults: for System 1 and DG-Mix the original full-size GPU recipe). The
 resolved config (bases merged, every default filled in, no ``base`` key) is saved into the
@@ -14,7 +16,9 @@ experiment folder and later stages read that copy.
 
 import dataclasses
 import inspect
+import math
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -24,6 +28,48 @@ from asd_tools.utils import atomic_write_text
 
 class ConfigError(ValueError):
     """A config file with an unknown key, a wrong type or a bad value."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """The numbers a config key accepts: from ``low`` to ``high``, either end excluded when open.
+
+    A schema declares one per numeric key in its class attribute ``RANGES`` ({field: Range}); for a
+    list of numbers (e.g. ``save_epochs``) each element must lie in it. ``from_dict`` checks them, so
+    an impossible value (``epochs: 0``, ``batch_size: -4``) stops at load with one line naming the
+    key, rather than later inside torch with a message that names none.
+    """
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.low == -math.inf:
+            return f"{'<' if self.high_open else '<='} {self.high:g}"
+        return f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+
+AT_LEAST_0 = Range(0)  # counts and seeds; 0 often means "off"
+AT_LEAST_1 = Range(1)  # epochs, sizes, intervals
+POSITIVE = Range(0, low_open=True)  # Beta parameters, frequencies
+FRACTION = Range(0, 1)  # shares and ratios, ends included
+
+
+def check_range(value, allowed: Range, where: str) -> None:
+    """``value`` (a number, a list of numbers or None) within ``allowed``, else one line naming the key."""
+    for item in value if isinstance(value, list) else [value]:
+        if item is not None and item not in allowed:
+            shown = f"{value!r}" if item is value else f"{item!r} in {value!r}"
+            raise ConfigError(f"{where}: {shown} is out of range; allowed: {allowed}")
 
 
 def from_dict(cls, data, where="config"):
@@ -46,6 +92,8 @@ def from_dict(cls, data, where="config"):
             kwargs[name] = from_dict(kind, value, f"{where}.{name}")
         else:
             kwargs[name] = _check_type(value, kind, f"{where}.{name}")
+            if name in getattr(cls, "RANGES", {}):
+                check_range(kwargs[name], cls.RANGES[name], f"{where}.{name}")
     required = getattr(cls, "REQUIRED_SECTIONS", ())
     missing = [name for name in required if name not in data]
     if missing:
@@ -89,6 +137,38 @@ def _check_type(value, kind, where):
 BASE_KEY = "base"
 
 
+class StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error: PyYAML keeps
+    the last value silently, so an edit above a forgotten duplicate would have no effect."""
+
+    def construct_mapping(self, node, deep=False):
+        lines = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, typing.Hashable) and key in lines:
+                raise ConfigError(
+                    f"{key_node.start_mark.name}: key '{key}' is given twice in one mapping, on lines {lines[key]} "
+                    f"and {line}; keep one of them"
+                )
+            lines[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(path):
+    """The data of YAML file ``path``; a syntax error or a repeated key is one line naming the file and line."""
+    with open(path) as f:
+        try:
+            return yaml.load(f, Loader=StrictLoader)
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark or err.context_mark
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+            context = f" ({err.context}, line {err.context_mark.line + 1})" if err.context and err.context_mark else ""
+            raise ConfigError(f"{path}: not valid YAML at {where}: {err.problem}{context}") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+
+
 def read_config(path):
     """The YAML config at ``path`` as plain data, its ``base:`` chain merged in (no ``base`` key left).
 
@@ -106,8 +186,7 @@ def _resolve(path: Path, chain: tuple):
     if path.resolve() in [p.resolve() for p in chain]:
         cycle = " -> ".join(str(p) for p in (*chain, path))
         raise ConfigError(f"config bases form a cycle: {cycle}; remove or change one of these '{BASE_KEY}:' lines")
-    with open(path) as f:
-        data = yaml.safe_load(f)
+    data = load_yaml(path)
     if not isinstance(data, dict) or BASE_KEY not in data:
         return data
     data = dict(data)

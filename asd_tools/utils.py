@@ -1,6 +1,7 @@
 """Small shared helpers: atomic writes, logging set-up, console and progress bars, harmonic mean."""
 
 import contextlib
+import fcntl
 import functools
 import logging
 import os
@@ -8,6 +9,7 @@ import re
 import secrets
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -221,3 +223,60 @@ def _new_temporary_dir(path: Path, suffix: str) -> Path:
             return tmp
         except FileExistsError:
             continue
+
+
+LOCK_NAME = ".asd_lock"  # in a locked folder while a run works in it
+
+
+class FolderLocked(ValueError):
+    """Another live run holds the lock of a folder."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder, wait=False, option="--wait_lock true"):
+    """Hold ``folder``'s lock while a stage works in it, so that two identical runs never both work there.
+
+    An ``fcntl.flock`` on ``<folder>/.asd_lock``, which holds the holder's pid and start time: the
+    kernel releases it when the process ends, ``kill -9`` included. A second run stops naming the
+    first (``FolderLocked``), or with ``wait`` waits for it. A lock file left by a run that ended
+    without removing it (killed) is taken over with a note. The file is removed on release; a run
+    that locked a file just removed checks the path's identity and takes the lock afresh.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _acquire(fd, path, folder, wait, option)
+        except BaseException:
+            os.close(fd)
+            raise
+        if os.path.exists(path) and os.path.samestat(os.fstat(fd), os.stat(path)):
+            break  # else the holder removed the file as it released it: lock the new one
+        os.close(fd)
+    try:
+        left = os.read(fd, 200).decode(errors="replace").strip()
+        if left:
+            logging.warning(f"{folder}: took over the lock of a run that ended without releasing it ({left})")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        os.close(fd)
+
+
+def _acquire(fd, path, folder, wait, option):
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        holder = Path(path).read_text(errors="replace").strip() or "pid unknown"
+    if not wait:
+        raise FolderLocked(
+            f"another run ({holder}) is working in {folder}; wait for it to end, or re-run with {option} to wait"
+        )
+    logging.warning(f"another run ({holder}) is working in {folder}; waiting for it ({option})")
+    fcntl.flock(fd, fcntl.LOCK_EX)

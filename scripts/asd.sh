@@ -39,6 +39,7 @@ figures=true           # false: scoring draws no figures (ROC, histograms, t-SNE
 force=false            # true: redo every stage even when its record says it is current (a trained model is moved aside)
 dump_conf=conf/dump.yaml  # the dump stage's settings (short_clips: warning or error)
 verify=false           # true: stages 2-6 re-hash the dump's arrays against its record (always done when a size or time changed)
+wait_lock=false        # true: a stage that finds another run working in its folder (dump, experiment) waits for it; false: stops, naming it
 
 valid_stages="0-6"
 help_message="Usage: $0 [options]   e.g. $0 --conf conf/tuning/baseline.yaml --machines \"fan valve\""
@@ -56,6 +57,10 @@ case "${verify}" in
     true | false) ;;
     *) echo "$0: --verify must be true or false, not '${verify}'" >&2; exit 1 ;;
 esac
+case "${wait_lock}" in
+    true | false) lock_flag=(--wait_lock "${wait_lock}") ;;
+    *) echo "$0: --wait_lock must be true or false, not '${wait_lock}'" >&2; exit 1 ;;
+esac
 case "${fold_rule}" in
     int | round) ;;
     *) echo "$0: --fold_rule must be 'int' or 'round', not '${fold_rule}'" >&2; exit 1 ;;
@@ -68,6 +73,9 @@ in_stages() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 if [ "${stop_stage}" -ge 3 ] && [ ! -f "${conf}" ]; then
     echo "$0: config ${conf} does not exist (see conf/tuning/)" >&2
     exit 1
+fi
+if [ "${stop_stage}" -ge 3 ] && [ "${stage}" -le 5 ]; then
+    python -m asd_tools.bin.check_config --config "${conf}" || exit 1  # one line, before the first stage
 fi
 
 if in_stages 0; then
@@ -87,7 +95,7 @@ if in_stages 1; then
     log "Stage 1: dump ${data_root} -> ${dumpdir} (log: ${dumpdir}/dump.log)"
     ${train_cmd} "${dumpdir}/dump.log" python -m asd_tools.bin.dump \
         --data_root "${data_root}" --dumpdir "${dumpdir}" --machines "${machines}" --layout "${layout}" \
-        --config "${dump_conf}" "${force_flag[@]}"
+        --config "${dump_conf}" "${force_flag[@]}" "${lock_flag[@]}"
     if [ -n "${outlier_pool}" ]; then
         if [ "${outlier_pool}" = synthetic ]; then
             pool_args=(--folder "${data_root}/outlier_pool" --synthetic 40)
@@ -96,7 +104,7 @@ if in_stages 1; then
         fi
         log "Stage 1: outlier pool -> ${dumpdir}/outlier_pool (log: ${dumpdir}/dump_pool.log)"
         ${train_cmd} "${dumpdir}/dump_pool.log" python -m asd_tools.bin.dump_pool "${pool_args[@]}" \
-            --dumpdir "${dumpdir}" "${force_flag[@]}"
+            --dumpdir "${dumpdir}" "${force_flag[@]}" "${lock_flag[@]}"
     fi
 fi
 
@@ -104,14 +112,15 @@ if in_stages 2; then
     log "Stage 2: train/valid/test lists in ${dumpdir}/<machine>/lists (log: ${dumpdir}/lists.log)"
     ${train_cmd} "${dumpdir}/lists.log" python -m asd_tools.bin.make_lists \
         --dumpdir "${dumpdir}" --machines "${machines}" --valid_ratio "${valid_ratio}" --fold_rule "${fold_rule}" \
-        --seed "${split_seed}" --verify "${verify}" "${force_flag[@]}"
+        --seed "${split_seed}" --verify "${verify}" "${force_flag[@]}" "${lock_flag[@]}"
 fi
 
 # Stages 3-5: each one job per machine type (an array job; logs train.log, embed.log, detect.log in each
 # machine type's experiment folder), up to nj at once. A machine type whose stage fails is left out of
-# the later stages while the others run to their end; the failed ones are named together at the end.
+# the later stages while the others run to their end; the failed ones are named together at the end,
+# each with the stage that failed.
 running=()  # machine types still running (per seed): left out of later stages once one fails
-failed=()
+failed=()   # "stage <number> (<log name>) for <machine>[ (seed N)]"
 # machine_stage <number> <what> <log name> <backend> [--gpu 1] -- <command with MACHINE for the machine type>
 machine_stage() {
     local number=$1 what=$2 log_name=$3 backend=$4 options=() ok=() machine
@@ -130,7 +139,7 @@ machine_stage() {
         if tail -c +$((sizes[i] + 1)) "${log_file}" 2> /dev/null | tail -n 1 | grep -q 'with status 0$'; then
             ok+=("${machine}")
         else
-            failed+=("${machine}")
+            failed+=("stage ${number} (${log_name%.log}) for ${machine}")
         fi
     done
     running=("${ok[@]}")
@@ -153,30 +162,31 @@ if [ "${stop_stage}" -ge 3 ] && [ "${stage}" -le 5 ]; then
         machine_stage 3 "training ${run_tag}" train.log "${cuda_cmd}" --gpu "${ngpu}" --tasks "${ngpu}" -- \
             "${trainer[@]}" --config "${conf}" --dumpdir "${dumpdir}" --machine MACHINE --machines "${machines}" \
             --expdir "${expdir}/MACHINE/${run_tag}" --device "${device}" --verify "${verify}" "${seed_flag[@]}" \
-            "${force_flag[@]}"
+            "${force_flag[@]}" "${lock_flag[@]}"
         machine_stage 4 "embeddings for every checkpoint" embed.log "${cuda_cmd}" --gpu 1 -- python -m asd_tools.bin.embed \
             --dumpdir "${dumpdir}" --machine MACHINE --expdir "${expdir}/MACHINE/${run_tag}" --device "${device}" \
-            --verify "${verify}" "${force_flag[@]}"
+            --verify "${verify}" "${force_flag[@]}" "${lock_flag[@]}"
         machine_stage 5 "detectors on every checkpoint" detect.log "${train_cmd}" -- python -m asd_tools.bin.detect \
             --dumpdir "${dumpdir}" --machine MACHINE --expdir "${expdir}/MACHINE/${run_tag}" --verify "${verify}" \
-            "${force_flag[@]}"
+            "${force_flag[@]}" "${lock_flag[@]}"
         for ((i = seed_failed; i < ${#failed[@]}; i++)); do
             [ "${seed}" != none ] && failed[i]="${failed[i]} (seed ${seed})"
         done
     done
     if [ "${#failed[@]}" -gt 0 ]; then
-        echo "$0: stages ${stage}-$((stop_stage < 5 ? stop_stage : 5)) failed for ${failed[*]} (see their logs above)" >&2
+        echo "$0: failed: $(printf '%s; ' "${failed[@]}" | sed 's/; $//') (see their logs above)" >&2
         exit 1
     fi
 fi
 
 if in_stages 6; then
     args=(--expdir "${expdir}" --dumpdir "${dumpdir}" --machines "${machines}" --tag "${tag}" --verify "${verify}")
-    # The results folder depends on the machine set: asked of the scorer, which also checks the names.
-    results=$(python -m asd_tools.bin.score "${args[@]}" --where)
     [ -n "${ground_truth_dir}" ] && args+=(--ground_truth_dir "${ground_truth_dir}")
     [ "${force}" = true ] && args+=(--force)
     [ -n "${seeds}" ] && args+=(--seeds "${seeds}")
+    # The results folder depends on the machine set: asked of the scorer, which also checks the names and
+    # that the experiment exists (a mistyped --tag stops here, before any results folder is made).
+    results=$(python -m asd_tools.bin.score "${args[@]}" --where)
     log "Stage 6: scoring every checkpoint of ${tag}${seeds:+, seeds ${seeds}} (log: ${results}/score.log)"
     ${train_cmd} "${results}/score.log" python -m asd_tools.bin.score "${args[@]}" --figures "${figures}"
     if [ -n "${seeds}" ]; then

@@ -108,3 +108,71 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_files(tmp_path):
     )
     assert_one_line_error(result, str(dumpdir / "fan" / "train.npy"), "File too large", "--dumpdir")
     assert [p for p in dumpdir.rglob("*") if p.is_file()] == []
+
+
+def test_a_mistyped_tag_stops_the_scorer_before_the_recipe_makes_a_results_folder(tiny_dump, tmp_path):
+    """Issue 36, fault 9: asd.sh asks ``score --where`` for the results folder (where score.log goes)
+    first; a tag with no experiment must fail there, so that no folder is made for it."""
+    (tmp_path / "fan" / "asd_model.tiny").mkdir(parents=True)
+    result = cli(
+        "score",
+        *("--dumpdir", str(tiny_dump), "--expdir", str(tmp_path), "--machines", "fan valve"),
+        *("--tag", "asd_model.tinny", "--where"),
+    )
+    assert_one_line_error(result, "no experiment 'asd_model.tinny' for fan", "experiments there: asd_model.tiny")
+    assert result.stdout == "" and sorted(p.name for p in tmp_path.iterdir()) == ["fan"]
+
+
+def test_a_command_line_mistake_is_one_line_without_the_usage_text():
+    result = cli("make_lists", "--dumpdir", "d", "--machines", "Fan", "--valid_ratio", "0.15", "--seed", "0")
+    assert result.returncode == 2 and "usage" not in result.stderr.lower()
+    assert result.stderr.strip().splitlines() == [
+        result.stderr.strip()
+    ] and "'Fan' (did you mean 'fan'?)" in result.stderr
+
+
+HOLD_LOCK = (
+    "import sys, time\n"
+    "from asd_tools.utils import folder_lock\n"
+    "with folder_lock(sys.argv[1]):\n"
+    "    print('locked', flush=True)\n"
+    "    time.sleep(float(sys.argv[2]))\n"
+    "print('released', flush=True)\n"
+)
+
+
+def _holder(folder, seconds):
+    """Another run holding ``folder``'s lock for ``seconds`` (returned once it holds it)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(folder), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_second_run_in_a_locked_folder_names_the_first_or_waits_and_a_killed_ones_lock_is_taken_over(
+    tmp_path, caplog
+):
+    """Issue 36, fault 7: two identical runs never both work in one experiment (or dump) folder."""
+    from asd_tools.utils import LOCK_NAME, FolderLocked, folder_lock
+
+    first = _holder(tmp_path, 60)
+    result = cli("detect", "--dumpdir", "dump", "--machine", "fan", "--expdir", str(tmp_path))
+    running = f"another run (pid {first.pid}, since "
+    assert_one_line_error(result, running, f"is working in {tmp_path}", "--wait_lock true")
+    first.kill()  # kill -9: the kernel releases the lock; the file it wrote stays
+    first.wait()
+    with caplog.at_level("WARNING"), folder_lock(tmp_path):
+        assert f"pid {os.getpid()}," in (tmp_path / LOCK_NAME).read_text()
+    assert f"took over the lock of a run that ended without releasing it (pid {first.pid}, since " in caplog.text
+    assert not (tmp_path / LOCK_NAME).exists()  # released and removed
+    second = _holder(tmp_path, 3)
+    with pytest.raises(FolderLocked):
+        with folder_lock(tmp_path):
+            pass
+    with folder_lock(tmp_path, wait=True):  # waits for the holder to release it
+        assert second.stdout.readline().strip() == "released"
+    second.wait()

@@ -1,4 +1,6 @@
+import dataclasses
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Union
 
@@ -14,6 +16,7 @@ from asd_tools.config import (
     load_config,
     read_config,
     save_config,
+    set_keys,
 )
 from asd_tools.systems.baseline.config import BaselineConfig
 from asd_tools.systems.dgmix.config import DGMixConfig
@@ -368,3 +371,99 @@ def test_dgmix_fine_tuning_saves_the_checkpoint_it_publishes(tmp_path):
         "finetune.save_epochs [2] lacks finetune.epochs (5)",
         "checkpoint-35epochs",
     )
+
+
+# ------------------------------------------------------------------ ranges of numeric keys (issue 36, fault 2)
+
+OUT_OF_RANGE = [
+    ("asd_model.tiny.yaml", "train.epochs", 0, "train.epochs: 0 is out of range; allowed: >= 1"),
+    ("asd_model.tiny.yaml", "train.epochs", -3, "train.epochs: -3 is out of range; allowed: >= 1"),
+    ("asd_model.tiny.yaml", "train.batch_size", 0, "train.batch_size: 0 is out of range; allowed: >= 2"),
+    ("asd_model.tiny.yaml", "train.grad_accum", 0, "train.grad_accum: 0 is out of range; allowed: >= 1"),
+    ("asd_model.tiny.yaml", "train.mixup_alpha", 0, "train.mixup_alpha: 0.0 is out of range; allowed: > 0"),
+    ("asd_model.tiny.yaml", "train.target_mix_ratio", 1.5, "target_mix_ratio: 1.5 is out of range; allowed: [0, 1]"),
+    ("asd_model.tiny.yaml", "train.log_interval_epochs", 0, "train.log_interval_epochs: 0 is out of range"),
+    ("asd_model.tiny.yaml", "embed.batch_size", 0, "embed.batch_size: 0 is out of range; allowed: >= 1"),
+    ("asd_model.tiny.yaml", "embed.n_split", -1, "embed.n_split: -1 is out of range; allowed: >= 0"),
+    ("asd_model.tiny.yaml", "frontend.hop_length", -256, "frontend.hop_length: -256 is out of range; allowed: >= 1"),
+    ("asd_model.tiny.yaml", "frontend.n_mels", 0, "frontend.n_mels: 0 is out of range; allowed: >= 1"),
+    ("asd_model.tiny.yaml", "frontend.n_mels", 2000, "n_mels: 2000 is out of range; allowed: [1, "),
+    ("asd_model.tiny.yaml", "frontend.f_max", 12000, "f_max: 12000.0: need f_min < f_max <= 8000 Hz"),
+    ("asd_model.tiny.yaml", "detect.ks", [1, 0], "detect.ks: 0 in [1, 0] is out of range; allowed: >= 1"),
+    ("asd_model.tiny.yaml", "detect.seed", -1, "detect.seed: -1 is out of range; allowed: >= 0"),
+    ("dgmix.tiny.yaml", "pretrain.epochs", 0, "pretrain.epochs: 0 is out of range; allowed: >= 1"),
+    ("dgmix.tiny.yaml", "pretrain.grad_accum", 0, "pretrain.grad_accum: 0 is out of range; allowed: >= 1"),
+    ("dgmix.tiny.yaml", "pretrain.save_epochs", [0, 1], "pretrain.save_epochs: 0 in [0, 1] is out of range"),
+    ("dgmix.tiny.yaml", "finetune.batch_size", 0, "finetune.batch_size: 0 is out of range; allowed: >= 2"),
+    ("dgmix.tiny.yaml", "model.final_groups", 0, "model.final_groups: 0 is out of range; allowed: >= 1"),
+    ("dgmix.tiny.yaml", "vicreg.mixup_alpha", -1, "vicreg.mixup_alpha: -1.0 is out of range; allowed: > 0"),
+    ("dgmix.tiny.yaml", "embed.batch_size", 0, "embed.batch_size: 0 is out of range; allowed: >= 1"),
+    ("baseline.yaml", "logmel.n_fft", 0, "logmel.n_fft: 0 is out of range; allowed: >= 2"),
+    ("baseline.yaml", "logmel.n_mels", 600, "n_mels: 600 is out of range; allowed: [1, "),
+    ("baseline.yaml", "detect.reference_folds", 1, "detect.reference_folds: 1 is out of range; allowed: >= 2"),
+]
+
+
+@pytest.mark.parametrize("name, key, value, message", OUT_OF_RANGE, ids=lambda v: str(v))
+def test_an_impossible_number_is_refused_at_load_naming_the_key_its_value_and_the_range(
+    tmp_path, name, key, value, message
+):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(set_keys(read_config(CONF / name), {key: value})))
+    with pytest.raises(ConfigError) as err:
+        load_config(path, schema_of(path))
+    assert str(err.value).startswith(f"{path}") and message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def _schemas(cls, seen):
+    if cls not in seen:
+        seen.append(cls)
+        for f in dataclasses.fields(cls):
+            kind = typing.get_type_hints(cls)[f.name]
+            if dataclasses.is_dataclass(kind):
+                _schemas(kind, seen)
+    return seen
+
+
+def _is_numeric(kind):
+    kinds = typing.get_args(kind) or (kind,)
+    return any(k in (int, float) or _is_numeric(k) for k in kinds if k is not kind) or kind in (int, float)
+
+
+def test_every_numeric_key_of_every_schema_declares_its_range():
+    from asd_tools.systems.registry import SYSTEMS
+
+    schemas = []
+    for system in SYSTEMS.values():
+        _schemas(system.config_class, schemas)
+    missing = [
+        f"{cls.__name__}.{f.name}"
+        for cls in schemas
+        for f in dataclasses.fields(cls)
+        if _is_numeric(typing.get_type_hints(cls)[f.name]) and f.name not in getattr(cls, "RANGES", {})
+    ]
+    assert len(schemas) > 8 and missing == []
+
+
+# ------------------------------------------------------------------ YAML mistakes (issue 36, fault 9)
+
+
+def test_a_key_given_twice_is_an_error_naming_it_and_both_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("system: baseline\nlogmel:\n  n_mels: 64\n  n_fft: 1024\n  n_mels: 128\ndetect: {}\n")
+    with pytest.raises(ConfigError) as err:
+        read_config(path)
+    assert str(err.value) == f"{path}: key 'n_mels' is given twice in one mapping, on lines 3 and 5; keep one of them"
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [("logmel: {n_mels: 64\ndetect: {}\n", "line 2, column 7"), ("a: 1\n  b: 2\n", "line 2, column 4")],
+)
+def test_a_yaml_syntax_error_is_one_line_naming_the_file_and_the_line(tmp_path, text, where):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        read_config(path)
+    assert str(err.value).startswith(f"{path}: not valid YAML at {where}: ") and "\n" not in str(err.value)

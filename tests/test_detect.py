@@ -129,3 +129,47 @@ def test_column_names_carry_the_pooling_and_section_logit_follows():
     expected = (original_max(test) - ref.mean()) / (ref.std() + 1e-12)
     got = scores.loc[scores.subset == "test", "section_logit_min_anomaly"].to_numpy()
     assert got == pytest.approx(expected)
+
+
+def _small_section_embeddings():
+    """Section 00: 8 inlier clips of 3 windows; section 01: 2 inlier clips of one window each (a small subset)."""
+    rng = np.random.default_rng(0)
+    sections = [0] * 10 + [1] * 4
+    clip_info = pd.DataFrame({"section": sections, "domain": "source"}, index=[f"c{i}" for i in range(14)])
+
+    def emb(ids, n_win):
+        features = {"embedding": rng.normal(size=(sum(n_win), 4))}
+        return Embeddings(np.array(ids), np.repeat(np.arange(len(ids)), n_win), features)
+
+    inlier = emb([f"c{i}" for i in (*range(8), 10, 11)], [3] * 8 + [1, 1])
+    test = emb(["c8", "c9", "c12", "c13"], [3, 3, 1, 1])
+    return inlier, test, clip_info
+
+
+def test_too_few_inliers_for_a_detector_stop_the_stage_naming_section_count_and_need():
+    """Issue 36, fault 8: before any fit, not a RuntimeError from inside GMM after the others were fitted."""
+    inlier, test, clip_info = _small_section_embeddings()
+    cfg = DetectConfig(detectors=["gmm", "knn", "lof"], ks=[1], inlier_sets=["all"], feature_sets={"e": ["embedding"]})
+    with pytest.raises(ValueError) as err:
+        run_detectors(inlier, test, clip_info, cfg, machine="fan")
+    message = str(err.value)
+    assert message.startswith("fan: too few inliers for the detector grid: section 01, inlier set 'all': ")
+    assert "2 inlier clips (1 windows in the smallest cross-fitted fit), 2 needed by gmm_k1, lof_k1" in message
+    assert "section 00" not in message and "detect.too_few_inliers: skip" in message and "\n" not in message
+
+
+def test_too_few_inliers_skip_leaves_those_detectors_out_with_a_note(caplog):
+    inlier, test, clip_info = _small_section_embeddings()
+    cfg = DetectConfig(
+        detectors=["gmm", "knn", "lof"],
+        ks=[1],
+        inlier_sets=["all"],
+        feature_sets={"e": ["embedding"]},
+        too_few_inliers="skip",
+    )
+    with caplog.at_level("WARNING"):
+        scores = run_detectors(inlier, test, clip_info, cfg, machine="fan")
+    assert {c.split("_all_")[0] for c in scores.columns if "_all_" in c} == {"knn_k1"}
+    assert "fan: left out ['gmm_k1', 'lof_k1'] (detect.too_few_inliers: skip)" in caplog.text
+    with pytest.raises(ConfigError, match="too_few_inliers: 'ask' is not one of"):
+        from_dict(DetectConfig, {"too_few_inliers": "ask"})

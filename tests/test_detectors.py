@@ -138,7 +138,7 @@ def test_the_mapping_form_reads_from_yaml_and_names_a_parameterless_detector_bar
         ({"detectors": {"knn": [1, 2]}}, r"detectors\.knn: expected a mapping parameter -> list of values"),
         ({"detectors": {"lof": {"k": [0]}}}, r"detectors\.lof: k must be a positive integer, got 0"),
         ({"detectors": {"lof": {"k": [1.5]}}}, r"detectors\.lof: k must be a positive integer, got 1\.5"),
-        ({"detectors": ["gmm"], "ks": [1, 0]}, r"ks: k must be a positive integer, got 0"),
+        ({"detectors": ["gmm"], "ks": [1, 0]}, r"ks: 0 in \[1, 0\] is out of range; allowed: >= 1"),
         ({"detectors": {"knn": {"k": [1]}}, "ks": [1]}, "ks belongs to the list form of detectors"),
         ({"detectors": ["knn"], "ks": [1, 1]}, r"\['knn_k1'\] would be computed twice"),
         ({"detectors": ["knn", "knn"], "ks": [1]}, r"\['knn_k1'\] would be computed twice"),

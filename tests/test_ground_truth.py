@@ -56,7 +56,11 @@ def test_malformed_ground_truth_names_the_file_and_line(tmp_path, lines, message
 def test_machine_set_names():
     assert machine_set_name(["valve", "fan"]) == "only_fan+valve"
     assert machine_set_name("bearing fan gearbox slider ToyCar ToyTrain valve".split()) == "all"
-    for bad, message in (([], "no machine types"), (["Fan"], "unknown machine types"), (["fan", "fan"], "twice")):
+    for bad, message in (
+        ([], "no machine types"),
+        (["Fan"], r"unknown machine type\(s\) 'Fan' \(did you mean 'fan'\?\)"),
+        (["fan", "fan"], "twice"),
+    ):
         with pytest.raises(ValueError, match=message):
             machine_set_name(bad)
 
@@ -141,12 +145,13 @@ def test_score_script_names_what_is_missing(tiny_job, tmp_path):
     common = ["--expdir", str(folder / "exp"), "--dumpdir", str(folder / "dump")]
     for machines, tag, message in (
         ("fan valve", "asd_model.tinny", "no experiment 'asd_model.tinny' for fan (experiments there: "),
-        ("Fan", TAG, "unknown machine types ['Fan']"),
+        ("Fan", TAG, "unknown machine type(s) 'Fan' (did you mean 'fan'?)"),
         ("", TAG, "no experiment 'asd_model.tiny' for bearing"),  # empty: every machine type of the data set
     ):
         result = _run_script("asd.sh", "--stage", "6", *common, "--machines", machines, "--tag", tag)
         assert result.returncode != 0 and message in result.stderr, result.stderr
         assert tag == TAG or TAG in result.stderr  # the experiments that are there are named
+        assert not (folder / "exp" / "only_fan+valve" / "asd_model.tinny").exists()  # no results folder for it
 
 
 def _run_script(*args):

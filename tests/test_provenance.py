@@ -131,3 +131,23 @@ def test_outputs_without_a_record_are_not_trusted(tmp_path):
     (tmp_path / "checkpoint-last.pt").write_bytes(b"made by an older version")
     with pytest.raises(StaleExperiment, match="no provenance_train.json"):
         claim_training_dir(Provenance(tmp_path, "train", {}, {}), force=False)
+
+
+def test_a_folder_killed_before_its_first_checkpoint_restarts_with_the_new_settings(tmp_path, caplog):
+    """Issue 36, fault 1: a record, config, log and TensorBoard files but no checkpoint hold no model."""
+    Provenance(tmp_path, "train", {}, {"train": {"epochs": 2}}).write()
+    (tmp_path / "config.yaml").write_text("train: {epochs: 2}\n")
+    (tmp_path / "train.log").write_text("killed\n")
+    (tmp_path / "tensorboard").mkdir()
+    (tmp_path / "tensorboard" / "events.out").write_bytes(b"x")
+    edited = Provenance(tmp_path, "train", {}, {"train": {"epochs": 3}})
+    with caplog.at_level("WARNING"):
+        claim_training_dir(edited, force=False)
+    assert edited.changes() == []  # the record now describes the run about to start
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "no model there yet" in warnings[0] and "afresh" in warnings[0]
+    assert not (tmp_path / "tensorboard").exists() and (tmp_path / "train.log").exists()
+    # a folder with a checkpoint still stops the run
+    (tmp_path / "checkpoint-last.pt").write_bytes(b"a model")
+    with pytest.raises(StaleExperiment, match="holds a model"):
+        claim_training_dir(Provenance(tmp_path, "train", {}, {"train": {"epochs": 4}}), force=False)

@@ -127,5 +127,6 @@ def test_parallel_machine_types_give_the_sequential_scores_and_name_the_failed_o
         text=True,
     )
     assert failing.returncode == 1
-    assert "stages 3-5 failed for bearing (see their logs above)" in failing.stderr
+    # the stage that failed (the baseline trains nothing: its first stage with work is 4), not "stages 3-5"
+    assert "failed: stage 4 (embed) for bearing (see their logs above)" in failing.stderr
     assert (tmp_path / "bad/fan/baseline/features/scores.csv").exists()  # the other machine type finished

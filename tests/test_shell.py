@@ -117,3 +117,60 @@ def test_bench_helpers_time_a_run_read_its_scores_and_name_a_failure(tmp_path):
     assert "seconds=0" in result.stdout or "seconds=1" in result.stdout
     assert "| local | 2 | asd_model.tiny/checkpoint-best | dev 51.20, eval 49.00 | s |" in result.stdout
     assert "failed: sh -c echo boom; exit 3" in result.stderr and "boom" in result.stderr
+
+
+def _one_line(result):
+    """The one line a recipe prints for a mistake it catches before any stage: no usage text, no traceback."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode != 0 and len(lines) == 1, result.stderr
+    assert "usage" not in result.stderr.lower() and "Traceback" not in result.stderr
+    return lines[0]
+
+
+def _dirs(tmp_path):
+    """--data_root, --dumpdir and --expdir in ``tmp_path``."""
+    return [arg for name in ("data_root", "dumpdir", "expdir") for arg in (f"--{name}", str(tmp_path / name))]
+
+
+def test_a_mistyped_machine_type_stops_before_any_stage_with_one_line(tmp_path):
+    """Issue 36, fault 9: --machines Fan suggests fan, in one line, before stage 0 makes anything."""
+    dirs = _dirs(tmp_path)
+    line = _one_line(_run("./asd.sh", "--machines", "Fan valve", "--synthetic_size", "tiny", *dirs))
+    assert "unknown machine type(s) 'Fan' (did you mean 'fan'?) in dcase2022; known: " in line
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_config_that_does_not_load_stops_before_any_stage_with_one_line(tmp_path):
+    """Issue 36, fault 9: a YAML syntax error in --conf is one line before stage 0, not a traceback in stage 3's log."""
+    conf = tmp_path / "broken.yaml"
+    conf.write_text("system: baseline\nlogmel: {n_mels: 64\ndetect: {}\n")
+    dirs = _dirs(tmp_path)
+    line = _one_line(_run("./asd.sh", "--conf", str(conf), "--machines", "fan", "--synthetic_size", "tiny", *dirs))
+    assert f"{conf}: not valid YAML at line 3, column 7" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.yaml"]
+
+
+def test_an_interrupted_job_array_stops_its_jobs_before_removing_their_status_folder(tmp_path):
+    """Issue 36, fault 9: Ctrl-C (SIGINT to the recipe's process group) during a stage of several machine
+    types. The jobs (background jobs of a script, which ignore SIGINT) must be stopped, and their status
+    folder removed only after they have ended, not written into after it is gone."""
+    import signal
+    import time
+
+    mark = tmp_path / "mark"
+    job = f"touch {mark}.started.NAME; for i in $(seq 30); do sleep 0.1; done; touch {mark}.finished.NAME; exit 1"
+    proc = subprocess.Popen(
+        ["utils/run_local.sh", "--max_jobs", "2", "NAME=a,b", str(tmp_path / "NAME.log"), "bash", "-c", job],
+        cwd=SCRIPTS,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as the terminal's foreground group is
+    )
+    while not all(Path(f"{mark}.started.{name}").exists() for name in "ab"):  # both jobs are running
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)  # returns once every process holding its stderr has ended
+    assert proc.returncode == 130
+    assert "No such file or directory" not in stderr, stderr
+    assert not list(tmp_path.glob("mark.finished.*"))  # the interrupt stopped the jobs

@@ -226,3 +226,32 @@ def test_target_mixup_of_inliers_adds_mixed_windows(tiny_dump, tmp_path):
     assert len(mixed["window_clip"]) == 2 * n
     assert np.allclose(mixed["feature_embedding"][:n], plain["feature_embedding"], atol=1e-5)
     assert not np.allclose(mixed["feature_embedding"][n:], plain["feature_embedding"], atol=1e-3)
+
+
+def test_a_damaged_checkpoint_is_one_line_naming_it_wherever_it_is_loaded(tiny_dump, tmp_path):
+    """Issue 36, fault 5: an empty file, half a file, a few bytes: the path, "damaged or incomplete", what to do."""
+    from asd_tools.training.trainer import BEST, LAST, load_weights
+
+    expdir = tmp_path / "exp"
+    expdir.mkdir()
+    config = _config(tmp_path, 1)
+    recipe.training_record(
+        recipe.training_config(config, tiny_dump, "fan"), tiny_dump, list(TINY_MACHINES), expdir
+    ).write()
+    whole = tmp_path / "whole.pt"
+    torch.save({"model": {"w": torch.randn(1000)}, "epoch": 1}, whole)
+    data = whole.read_bytes()
+    for damaged in (b"", data[: len(data) // 2], data[:20]):
+        for name in (BEST, LAST):
+            (expdir / name).write_bytes(damaged)
+        with pytest.raises(ValueError, match="checkpoint-best.pt is damaged or incomplete") as err:
+            load_weights(expdir, "checkpoint-best", "cpu")  # the embedding stage
+        assert "\n" not in str(err.value) and "--force true" in str(err.value)
+        with pytest.raises(ValueError, match="checkpoint-last.pt is damaged or incomplete"):  # resume
+            recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
+
+
+def test_every_checkpoint_is_loaded_by_the_one_helper():
+    sources = Path(__file__).resolve().parents[1] / "asd_tools"
+    loads = [p for p in sources.rglob("*.py") if "torch.load(" in p.read_text()]
+    assert [p.name for p in loads] == ["trainer.py"]

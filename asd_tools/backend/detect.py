@@ -17,7 +17,7 @@ submission files. Output rows: test clips (subset ``test``) and reference clips
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import ClassVar, Dict, List, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ from asd_tools.backend.detectors import (
     pool_windows,
 )
 from asd_tools.backend.embeddings import Embeddings
-from asd_tools.config import choice, config_to_dict, from_dict, read_config
+from asd_tools.config import AT_LEAST_0, AT_LEAST_1, Range, choice, config_to_dict, from_dict, read_config
 from asd_tools.data.corpus import Corpus, manifest_sections
 from asd_tools.provenance import Provenance, file_digest
 from asd_tools.utils import progress, write_csv
@@ -47,12 +47,15 @@ from asd_tools.utils import progress, write_csv
 # written and scores the same columns, so existing experiments stay current)
 DETECT_FORMAT = 2
 INLIER_SETS = ("all", "so", "valid")  # all inlier clips, source-domain ones, validation-list ones
+TOO_FEW_INLIERS = ("stop", "skip")  # what the stage does when a section has fewer inliers than a detector needs
 SECTION_LOGIT = "section_logit"
 
 
 @dataclass
 class DetectConfig:
     """Which post-processes the detector stage computes."""
+
+    RANGES: ClassVar[Dict[str, Range]] = {"ks": AT_LEAST_1, "reference_folds": Range(2), "seed": AT_LEAST_0}
 
     # Detectors and their parameter grids (a parameter the config leaves out takes the values the
     # detector class declares in its GRID), in one of two forms:
@@ -79,6 +82,9 @@ class DetectConfig:
     section_logit_score: bool = True  # the detector-free score (needs section_logits)
     reference_folds: int = 2  # cross-fitting folds for normal reference scores
     seed: int = 0
+    # A section with fewer inlier windows than a detector's fit needs (a small subset of the data): stop
+    # (before fitting anything, naming them) or skip those detectors for the machine type (with a note).
+    too_few_inliers: str = "stop"
 
     def __post_init__(self):
         for name in self.detectors:
@@ -94,10 +100,9 @@ class DetectConfig:
             raise ValueError(f"detectors: {repeated} would be computed twice (a detector or a value listed twice)")
         for name in self.inlier_sets:
             choice(name, INLIER_SETS, "inlier_sets")
+        choice(self.too_few_inliers, TOO_FEW_INLIERS, "too_few_inliers")
         for name in self.poolings:
             check_pooling(name)
-        if self.reference_folds < 2:
-            raise ValueError("reference_folds must be at least 2")
 
     def detector_settings(self) -> list:
         """Every (detector, parameters) pair the stage fits: config order, then grid order."""
@@ -153,19 +158,71 @@ def clip_folds(n_clips, folds, seed):
     return rng.permutation(n_clips) % folds
 
 
+def inlier_shortfalls(inlier: Embeddings, sections, clip_info: pd.DataFrame, cfg: DetectConfig, valid_ids) -> list:
+    """Every (section, inlier set) whose smallest fit has fewer rows than a detector of the grid needs.
+
+    A detector is fitted on a section's inlier windows and, for the reference scores, on each
+    cross-fitting fold's complement; the smallest of these fits decides. Returns one line per
+    shortfall and the labels of the detectors concerned: ([lines], {labels}).
+    """
+    lines, labels = [], set()
+    for section in sections:
+        part = _section_subset(inlier, clip_info, section)
+        for inlier_set in cfg.inlier_sets:
+            chosen = _inlier_choice(part, clip_info, inlier_set, valid_ids)
+            if len(chosen) < cfg.reference_folds:
+                continue  # named by _score_section: cross-fitting itself needs that many clips
+            windows = np.bincount(part.window_clip, minlength=len(part.clip_id))[chosen]
+            folds = clip_folds(len(chosen), cfg.reference_folds, cfg.seed + section)
+            fewest = min(int(windows[folds != fold].sum()) for fold in np.unique(folds))
+            short = [
+                (detector_label(name, params), DETECTORS[name].MIN_INLIERS)
+                for name, params in cfg.detector_settings()
+                if DETECTORS[name].MIN_INLIERS > fewest
+            ]
+            if short:
+                needed = max(n for _, n in short)
+                lines.append(
+                    f"section {section:02d}, inlier set '{inlier_set}': {len(chosen)} inlier clips "
+                    f"({fewest} windows in the smallest cross-fitted fit), {needed} needed by "
+                    + ", ".join(label for label, _ in short)
+                )
+                labels.update(label for label, _ in short)
+    return lines, labels
+
+
+def check_inlier_counts(inlier, sections, clip_info, cfg: DetectConfig, valid_ids, machine) -> set:
+    """Before any fit: stop naming every section too small for a detector of the grid, or (with
+    ``too_few_inliers: skip``) return the detector labels to leave out of this machine type's scores."""
+    lines, labels = inlier_shortfalls(inlier, sections, clip_info, cfg, set(valid_ids))
+    if not lines:
+        return set()
+    if cfg.too_few_inliers == "stop":
+        raise ValueError(
+            f"{machine}: too few inliers for the detector grid: " + "; ".join(lines) + ". Add training clips, "
+            f"or set detect.too_few_inliers: skip to leave those detectors out of {machine}'s scores"
+        )
+    logging.warning(
+        f"{machine}: left out {sorted(labels)} (detect.too_few_inliers: skip): " + "; ".join(lines)
+    )
+    return labels
+
+
 def run_detectors(
-    inlier: Embeddings, test: Embeddings, clip_info: pd.DataFrame, cfg: DetectConfig, valid_ids=()
+    inlier: Embeddings, test: Embeddings, clip_info: pd.DataFrame, cfg: DetectConfig, valid_ids=(), machine=""
 ) -> pd.DataFrame:
     """Scores of test and reference clips for every post-process.
 
     ``clip_info`` is the manifest indexed by clip_id (section and domain are read from it);
-    ``valid_ids`` are the validation-list clips (the "valid" inlier set).
+    ``valid_ids`` are the validation-list clips (the "valid" inlier set); ``machine`` names the
+    machine type in errors.
     """
     if "valid" in cfg.inlier_sets and len(valid_ids) == 0:
         raise ValueError("inlier set 'valid' needs the validation list (valid_ids)")
     valid_ids = set(valid_ids)
     frames = []
     sections = sorted(clip_info.loc[test.clip_id, "section"].unique())
+    skipped = check_inlier_counts(inlier, sections, clip_info, cfg, valid_ids, machine or "this machine type")
     # The fits are many and small: multi-threaded BLAS only adds overhead (6x slower measured).
     with threadpool_limits(1):
         for section in progress(sections, desc="detect"):
@@ -173,7 +230,7 @@ def run_detectors(
             test_part = _section_subset(test, clip_info, section)
             if len(inlier_part.clip_id) == 0:
                 raise ValueError(f"section {section:02d} has no inlier clips: check the inlier lists")
-            frames.append(_score_section(inlier_part, test_part, clip_info, section, cfg, valid_ids))
+            frames.append(_score_section(inlier_part, test_part, clip_info, section, cfg, valid_ids, skipped))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -203,9 +260,9 @@ def _inlier_choice(inlier, clip_info, inlier_set, valid_ids):
     return np.flatnonzero([c in valid_ids for c in inlier.clip_id])
 
 
-def _score_section(inlier, test, clip_info, section, cfg, valid_ids):
+def _score_section(inlier, test, clip_info, section, cfg, valid_ids, skipped=()):
     columns_test, columns_ref = {}, {}
-    settings = cfg.detector_settings()
+    settings = [(det, params) for det, params in cfg.detector_settings() if detector_label(det, params) not in skipped]
     for inlier_set in cfg.inlier_sets:
         chosen = _inlier_choice(inlier, clip_info, inlier_set, valid_ids)
         if len(chosen) < cfg.reference_folds:
@@ -296,7 +353,7 @@ def detect_stage(config_path, dumpdir, machine, embeddir, force=False) -> None:
     inlier = Embeddings.load(embeddir / INLIER_EMBEDDINGS)
     test = Embeddings.load(embeddir / TEST_EMBEDDINGS)
     valid_ids = corpus.ids(machine, "valid") if "valid" in cfg.inlier_sets else ()
-    scores = run_detectors(inlier, test, corpus.manifest(machine), cfg, valid_ids)
+    scores = run_detectors(inlier, test, corpus.manifest(machine), cfg, valid_ids, machine)
     out = embeddir / CLIP_SCORES
     write_csv(scores, out, float_format="%.6g")
     record.write()

@@ -63,6 +63,9 @@ class Detector:
     """
 
     GRID: ClassVar[dict] = {}  # parameter -> default values swept
+    # The fewest inlier rows a fit needs (checked for every section before the detector stage fits
+    # anything: backend/detect.py, inlier_shortfalls).
+    MIN_INLIERS: ClassVar[int] = 1
 
     def __init__(self, seed: int = 0):
         self.seed = seed
@@ -99,6 +102,8 @@ class KDetector(Detector):
 class GMMDetector(KDetector):
     """Gaussian mixture with k full-covariance components; score = negative log-likelihood."""
 
+    MIN_INLIERS = 2  # k is limited to the inliers less one (effective_k); one row has no covariance
+
     REG_COVAR_TRIES = (1e-6, 1e-4, 1e-2)  # raised only when a fit is numerically ill-defined
 
     def fit(self, inliers, domains=None):
@@ -134,6 +139,8 @@ class KNNDetector(KDetector):
 @register_detector("lof")
 class LOFDetector(KDetector):
     """Local outlier factor with k neighbours (novelty mode)."""
+
+    MIN_INLIERS = 2  # a row's neighbours are the others: at least one
 
     def fit(self, inliers, domains=None):
         self.model = LocalOutlierFactor(n_neighbors=self.effective_k(len(inliers)), novelty=True).fit(inliers)

@@ -8,11 +8,20 @@ import sys
 
 from asd_tools.data.dump_arrays import VERIFY_ENV
 from asd_tools.datasets.registry import DATASET_SPECS, DEFAULT, all_machine_types
+from asd_tools.datasets.spec import unknown_machines_line
 from asd_tools.utils import setup_logging
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A command line mistake is one line (the usage text is for --help): under the recipe a stage's
+    output goes to its log, whose last lines the console shows, and a usage dump would bury the error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (--help lists the options)\n")
+
+
 def parser(description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--verbose", type=int, default=1, help="0: warnings, 1: info, 2: debug")
     p.add_argument("--log", default=None, help="also write the log to this file")
     return p
@@ -39,6 +48,16 @@ def verify_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def lock_arg(p: argparse.ArgumentParser) -> None:
+    """``--wait_lock``: what a stage does when another run works in its folder (utils.folder_lock)."""
+    p.add_argument(
+        "--wait_lock",
+        type=bool_arg,
+        default=False,
+        help="true: wait for another run working in the same folder; false: stop, naming it",
+    )
+
+
 def bool_arg(value: str) -> bool:
     """``true`` / ``false`` as the shell scripts write them."""
     if value.lower() in ("true", "false"):
@@ -55,7 +74,7 @@ def machines_arg(value: str):
         raise argparse.ArgumentTypeError(f"no machine types given; known: {' '.join(known)}")
     unknown = [m for m in machines if m not in known]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown machine types {unknown}; known: {' '.join(known)}")
+        raise argparse.ArgumentTypeError(unknown_machines_line(unknown, known))
     return machines
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from asd_tools.artefacts import CONFIG, TEST_EMBEDDINGS
 from asd_tools.backend.detect import detect_stage
-from asd_tools.bin.common import experiment_args, parser, run
+from asd_tools.bin.common import experiment_args, lock_arg, parser, run
+from asd_tools.utils import folder_lock
 
 
 def embedded_checkpoints(expdir):
@@ -22,15 +23,17 @@ def main(argv=None):
     p = parser(__doc__)
     experiment_args(p, checkpoints=True)
     p.add_argument("--force", action="store_true")
+    lock_arg(p)
     args = p.parse_args(argv)
 
     def main_fn(a):
-        names = a.checkpoints or embedded_checkpoints(a.expdir)
-        if not names:
-            raise FileNotFoundError(f"no embeddings in {a.expdir}: run the embed stage (stage 4) first")
-        for name in names:
-            logging.info(f"{a.machine}: detectors on {name}")
-            detect_stage(Path(a.expdir) / CONFIG, a.dumpdir, a.machine, Path(a.expdir) / name, a.force)
+        with folder_lock(a.expdir, a.wait_lock):
+            names = a.checkpoints or embedded_checkpoints(a.expdir)
+            if not names:
+                raise FileNotFoundError(f"no embeddings in {a.expdir}: run the embed stage (stage 4) first")
+            for name in names:
+                logging.info(f"{a.machine}: detectors on {name}")
+                detect_stage(Path(a.expdir) / CONFIG, a.dumpdir, a.machine, Path(a.expdir) / name, a.force)
 
     run(main_fn, args)
 

@@ -1,7 +1,8 @@
 """Stage 2: split each machine type's training clips into train / valid lists (+ test list)."""
 
-from asd_tools.bin.common import machines_arg, parser, run, verify_arg
+from asd_tools.bin.common import lock_arg, machines_arg, parser, run, verify_arg
 from asd_tools.data.split import FOLD_RULES, write_lists
+from asd_tools.utils import folder_lock
 
 
 def main(argv=None):
@@ -18,13 +19,15 @@ def main(argv=None):
     )
     p.add_argument("--force", action="store_true")
     verify_arg(p)
+    lock_arg(p)
     args = p.parse_args(argv)
-    run(
-        lambda a: [
-            write_lists(a.dumpdir, m, a.valid_ratio, a.seed, force=a.force, fold_rule=a.fold_rule) for m in a.machines
-        ],
-        args,
-    )
+
+    def main_fn(a):
+        with folder_lock(a.dumpdir, a.wait_lock):
+            for machine in a.machines:
+                write_lists(a.dumpdir, machine, a.valid_ratio, a.seed, force=a.force, fold_rule=a.fold_rule)
+
+    run(main_fn, args)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,11 @@ def main(argv=None):
     )
     p.add_argument("--force", action="store_true", help="re-score even when the tables are current")
     verify_arg(p)
-    p.add_argument("--where", action="store_true", help="print the results folder of this experiment and exit")
+    p.add_argument(
+        "--where",
+        action="store_true",
+        help="print the results folder of this experiment and exit (an error when it has nothing to score)",
+    )
     p.add_argument(
         "--seeds",
         type=seeds_arg,
@@ -115,14 +119,15 @@ def main(argv=None):
 
     def main_fn(a):
         corpus = Corpus(a.dumpdir)
-        if a.where:
-            print(results_dir(a.expdir, a.machines, a.tag, corpus.spec))
-            return
         tags = [a.tag] if a.seeds is None else [seed_tag(a.tag, seed) for seed in a.seeds]
-        # first: a missing experiment is the one error, whatever else is missing
+        # first: a missing experiment (a mistyped --tag) is the one error, whatever else is missing, and
+        # --where fails with it too, so that the recipe makes no results folder for it
         checkpoints = {
             t: [a.checkpoint] if a.checkpoint else experiment_checkpoints(a.expdir, a.machines, t) for t in tags
         }
+        if a.where:
+            print(results_dir(a.expdir, a.machines, a.tag, corpus.spec))
+            return
         gt_dir = a.ground_truth_dir or default_ground_truth_dir(a.dumpdir, a.machines)
         labelled = labelled_manifest(corpus, a.machines, gt_dir)
         gt_inputs = ground_truth_inputs(corpus.manifest(a.machines), gt_dir, corpus.spec)

@@ -31,6 +31,7 @@ from asd_tools.data.ground_truth import read_eval_data_list
 from asd_tools.data.names import NAME_RULES, clip_splits
 from asd_tools.data.synth_sounds import MACHINE_MODELS, OUTLIER_SOUNDS, at_rms, background, outlier_sound
 from asd_tools.datasets.registry import DEFAULT, TYPES_2022, dataset_spec
+from asd_tools.datasets.spec import unknown_machines_line
 from asd_tools.utils import atomic_path
 
 DONE_FILE = ".synthetic_done.json"
@@ -296,7 +297,7 @@ def generate(root, size_name="small", machines=None, seed=0, anomaly_scale=1.0, 
         raise ValueError(f"unknown synthetic size '{size_name}': choose one of {sorted(SIZES)}")
     unknown = sorted(set(machines) - set(spec.machines()))
     if unknown:
-        raise ValueError(f"unknown machine types {unknown}: {layout} has {' '.join(spec.machines())}")
+        raise ValueError(unknown_machines_line(unknown, spec.machines(), f" in {layout}"))
     settings = {
         "size": size_name,
         "machines": sorted(machines),

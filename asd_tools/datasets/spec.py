@@ -8,10 +8,22 @@ with the code that applies them (``data/names.py``, ``data/ground_truth.py``,
 each year live only in ``datasets/registry.py``.
 """
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
 DATASETS = ("dev", "eval")  # the two halves of every year: development and evaluation
+
+
+def unknown_machines_line(unknown, known, where="") -> str:
+    """One line for machine type names that are not among ``known``: each with the name it was probably
+    meant to be (the same letters in another case, else the closest spelling), then the known ones."""
+    lowered = {name.lower(): name for name in known}
+    guesses = []
+    for name in unknown:
+        guess = lowered.get(name.lower()) or next(iter(difflib.get_close_matches(name, known, n=1)), None)
+        guesses.append(f"'{name}'" + (f" (did you mean '{guess}'?)" if guess else ""))
+    return f"unknown machine type(s) {', '.join(guesses)}{where}; known: {' '.join(known)}"
 
 
 @dataclass(frozen=True)
@@ -72,7 +84,7 @@ class DatasetSpec:
         """The halves (dev, eval) a machine type has data in; ValueError naming the known types otherwise."""
         halves = tuple(d for d in DATASETS if machine in self.machines(d))
         if not halves:
-            raise ValueError(f"'{machine}' is not a machine type of {self.name} (known: {' '.join(self.machines())})")
+            raise ValueError(unknown_machines_line([machine], self.machines(), f" in {self.name}"))
         return halves
 
     def units(self, machine: str, dataset: str) -> Tuple[int, ...]:

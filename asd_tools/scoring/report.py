@@ -22,7 +22,7 @@ import pandas as pd
 from asd_tools.artefacts import BEST, BOARD, BOARD_REPORT, checkpoint_name
 from asd_tools.constants import MIN_METRIC_VALUE
 from asd_tools.datasets.registry import DEFAULT, dataset_spec
-from asd_tools.datasets.spec import DATASETS
+from asd_tools.datasets.spec import DATASETS, unknown_machines_line
 from asd_tools.scoring.choice import (
     CHANCE,
     DEGENERATE,
@@ -66,7 +66,7 @@ def machine_set_name(machines, spec=None) -> str:
         raise ValueError("no machine types given")
     unknown = sorted(set(machines) - set(known))
     if unknown:
-        raise ValueError(f"unknown machine types {unknown}; known in {_spec(spec).name}: {' '.join(known)}")
+        raise ValueError(unknown_machines_line(unknown, known, f" in {_spec(spec).name}"))
     if len(set(machines)) != len(machines):
         raise ValueError(f"machine types given twice: {' '.join(machines)}")
     if set(machines) == set(known):

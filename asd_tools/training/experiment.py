@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from asd_tools.provenance import Provenance
+from asd_tools.utils import LOCK_NAME
 
 REPLACED_PREFIX = "replaced-"
 
@@ -22,15 +23,16 @@ def has_training_outputs(folder: Path) -> bool:
     return any(p.suffix == ".pt" or p.name.endswith(".done") for p in folder.glob("*")) if folder.is_dir() else False
 
 
-def move_aside(folder: Path) -> Path:
+def move_aside(folder: Path, quiet=False) -> Path:
     """Move every output of ``folder`` (all but logs and earlier replaced runs) into ``replaced-<time>/``."""
     target = folder / f"{REPLACED_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}"
     target.mkdir()
     for path in sorted(folder.iterdir()):
-        if path == target or path.name.startswith(REPLACED_PREFIX) or path.suffix == ".log":
+        if path == target or path.name.startswith(REPLACED_PREFIX) or path.suffix == ".log" or path.name == LOCK_NAME:
             continue
         path.rename(target / path.name)
-    logging.warning(f"{folder}: the previous outputs were moved to {target}")
+    if not quiet:
+        logging.warning(f"{folder}: the previous outputs were moved to {target}")
     return target
 
 
@@ -39,10 +41,18 @@ def claim_training_dir(record: Provenance, force: bool, option="--force true") -
 
     Same inputs and settings: resume or skip as the trainer decides. Different, or outputs
     without a record: stop with the differences, unless ``force`` (then the old outputs are
-    moved aside and training starts afresh).
+    moved aside and training starts afresh). A record with no model beside it (a run killed
+    before its first checkpoint) guards nothing: that folder restarts with today's settings.
     """
     folder = record.folder
     changes = record.changes()
+    if changes and not has_training_outputs(folder):
+        leftovers = move_aside(folder, quiet=True)
+        logging.warning(
+            f"{folder}: no model there yet (an earlier run stopped before its first checkpoint); training "
+            f"starts afresh with the settings given now (that run's record and TensorBoard files: {leftovers})"
+        )
+        changes = None
     if changes is None and has_training_outputs(folder):
         changes = [f"no {record.path.name} (trained by an older version of the recipe)"]
     if changes or (force and has_training_outputs(folder)):

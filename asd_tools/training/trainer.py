@@ -22,6 +22,7 @@ Checkpoints hold only tensors, numbers, strings and plain containers (numpy rand
 stored as tensors) and are read with ``weights_only``: loading a file never runs code from it.
 """
 
+import errno
 import logging
 import math
 import pickle
@@ -106,15 +107,46 @@ def load_weights(expdir, checkpoint, device):
 
 
 def load_checkpoint(path, device):
-    """A checkpoint's contents, refusing any pickled object that is not a tensor, number, string or container."""
+    """A checkpoint's contents, refusing any pickled object that is not a tensor, number, string or container.
+
+    Every stage loads checkpoints here, so a damaged file (empty, cut short by a full disk or a copy,
+    overwritten) is one line naming it, whichever stage meets it.
+    """
     try:
         return torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError:  # torch's own message is many lines about trusting the source
+    except pickle.UnpicklingError as err:
+        if "Weights only load failed" not in str(err):
+            raise damaged_checkpoint(path, err) from None
+        # torch's own message is many lines about trusting the source
         raise ValueError(
             f"{path} is not a checkpoint this recipe wrote: it holds pickled objects other than tensors, numbers "
             "and strings, which are never loaded since unpickling them can run code; move it away and re-run "
             "the stage that writes it"
         ) from None
+    except (EOFError, KeyError, RuntimeError, OSError) as err:
+        if not is_damaged_file_error(err):
+            raise
+        raise damaged_checkpoint(path, err) from None
+
+
+def is_damaged_file_error(err: Exception) -> bool:
+    """Whether torch.load's ``err`` means the file's bytes are not a whole checkpoint (rather than, say, a
+    permission or a device error): an empty file gives EOFError, a file cut short a zip-reader
+    RuntimeError (or EINVAL when only a few bytes are left), other bytes a KeyError of the pickle reader."""
+    if isinstance(err, (EOFError, KeyError)):
+        return True
+    if isinstance(err, OSError):
+        return err.errno == errno.EINVAL
+    return "PytorchStreamReader" in str(err) or "zip archive" in str(err)
+
+
+def damaged_checkpoint(path, err: Exception) -> ValueError:
+    reason = f"{type(err).__name__}: {str(err).splitlines()[0][:80]}" if str(err).strip() else type(err).__name__
+    size = Path(path).stat().st_size if Path(path).exists() else 0
+    return ValueError(
+        f"{path} is damaged or incomplete ({size} bytes; torch.load: {reason}); re-run training with --force true "
+        "(the damaged file is moved aside with the rest of that model), or restore the file from a copy"
+    )
 
 
 NDARRAY = "__ndarray__"  # marks a numpy array stored as a tensor

@@ -31,7 +31,10 @@ if ! grep -qw -- "${layout}" <<< "${known_data}"; then
     echo "$0: --layout must be one of: ${known_data}; not '${layout}'" >&2
     exit 1
 fi
-# every machine type of the year unless --machines names some
+# every machine type of the year unless --machines names some (checked here: one line, before any stage)
+if [ -n "${machines}" ]; then
+    python -m asd_tools.bin.layout --layout "${layout}" --check "${machines}" || exit 1
+fi
 machines=${machines:-$(python -m asd_tools.bin.layout --layout "${layout}" --machines)}
 data_root=${data_root:-data/${data_name}}
 dumpdir=${dumpdir:-dump/${data_name}}

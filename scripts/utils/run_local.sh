@@ -22,19 +22,31 @@ if [ -n "${job_var}" ]; then
     fi
     status_dir=$(mktemp -d)
     trap 'rm -rf "${status_dir}"' EXIT
+    # Each job runs in a session of its own (setsid) and writes its exit status itself (ASD_JOB_STATUS).
+    # A background job of a script ignores Ctrl-C, so an interrupt stops each job whole here (TERM to its
+    # process group) and the folder goes only after they have ended: else they would go on working and
+    # then fail to write into the removed folder ("<folder>/<name>: No such file or directory").
+    # shellcheck disable=SC2329  # called by the traps below
+    stop_jobs() {
+        local pid
+        for pid in $(jobs -p); do kill -TERM -- "-${pid}" 2> /dev/null || true; done
+        wait
+        exit "$1"
+    }
+    trap 'stop_jobs 130' INT
+    trap 'stop_jobs 143' TERM
     for name in "${job_names[@]}"; do
         while [ "$(jobs -rp | wc -l)" -ge "${job_max}" ]; do wait -n || true; done
-        (
-            status=0
-            "$0" "${job_log//${job_var}/${name}}" "${job_command[@]//${job_var}/${name}}" || status=$?
-            echo "${status}" > "${status_dir}/${name}"
-        ) &
+        ASD_JOB_STATUS="${status_dir}/${name}" setsid "$0" "${job_log//${job_var}/${name}}" \
+            "${job_command[@]//${job_var}/${name}}" &
     done
     wait
     report_failed_jobs "${status_dir}"
     exit
 fi
 
+status_file=${ASD_JOB_STATUS:-}  # set by the array above for each of its jobs; not for the command
+unset ASD_JOB_STATUS
 mkdir -p "$(dirname "${job_log}")"
 command=$(printf '%q ' "${job_command[@]}")  # quoted as the shell needs it: the header can be run again
 {
@@ -47,6 +59,7 @@ export ASD_CONSOLE_FD=3 ASD_CONSOLE_ID
 status=0
 "${job_command[@]}" 3>&2 >> "${job_log}" 2>&1 || status=$?
 echo "# ended at $(date) with status ${status}" >> "${job_log}"
+[ -z "${status_file}" ] || echo "${status}" > "${status_file}"
 if [ "${status}" -ne 0 ]; then
     echo "ERROR: command failed with status ${status}; last lines of ${job_log}:" >&2
     tail -n 30 "${job_log}" >&2

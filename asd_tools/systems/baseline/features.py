@@ -7,6 +7,7 @@ It is the yardstick of the synthetic set's difficulty and a check of every share
 """
 
 from dataclasses import dataclass
+from typing import ClassVar, Dict
 
 import numpy as np
 import torch
@@ -15,16 +16,21 @@ from asd_tools.audio import log_compress, mel_spectrogram
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.constants import SAMPLE_RATE
 from asd_tools.data.manifest import ClipStore
+from asd_tools.models.frontend import MEL_RANGES, check_mel_settings
 from asd_tools.utils import progress
 
 
 @dataclass
 class LogMelConfig:
+    RANGES: ClassVar[Dict] = MEL_RANGES
     n_fft: int = 1024
     hop_length: int = 512
     n_mels: int = 64
     f_min: float = 50.0
     f_max: float = 7800.0
+
+    def __post_init__(self):
+        check_mel_settings(self)
 
 
 def logmel_statistics(manifest_rows, store: ClipStore, cfg: LogMelConfig) -> Embeddings:

@@ -9,11 +9,11 @@ checkpoints. ``num_workers`` is a loader setting, not part of the recipe.
 """
 
 from dataclasses import dataclass, field
-from typing import ClassVar, List
+from typing import ClassVar, Dict, List
 
 from asd_tools.artefacts import BEST, LAST, interval_checkpoint
 from asd_tools.backend.detect import DetectConfig, check_inlier_sets
-from asd_tools.config import choice
+from asd_tools.config import AT_LEAST_0, AT_LEAST_1, POSITIVE, Range, choice
 from asd_tools.data.split import SUBSETS
 from asd_tools.models.dgmix import EMBEDDING_SIZE, INITS, dgmix_frontend
 from asd_tools.models.frontend import FrontendConfig
@@ -27,6 +27,7 @@ MIXTURE_PASSES = ("joint", "separate")
 
 @dataclass
 class DGMixModelConfig:
+    RANGES: ClassVar[Dict[str, Range]] = {"final_groups": AT_LEAST_1}
     """The extractor's tail, section head and initialisation.
 
     The original (DGMix asd_tools/models/mobilenetv2.py, vicreg.py): final_groups 320, no tail
@@ -48,6 +49,19 @@ class DGMixModelConfig:
 @dataclass
 class StageConfig:
     """One training stage (pre-training or fine-tuning)."""
+
+    RANGES: ClassVar[Dict[str, Range]] = {
+        "epochs": AT_LEAST_1,
+        "batch_size": Range(2),
+        "grad_accum": AT_LEAST_1,
+        "warmup_epochs": AT_LEAST_0,
+        "warmup_lr_init": AT_LEAST_0,
+        "lr_min": AT_LEAST_0,
+        "save_epochs": AT_LEAST_1,
+        "log_interval_epochs": AT_LEAST_1,
+        "num_workers": AT_LEAST_0,
+        "seed": AT_LEAST_0,
+    }
 
     epochs: int = 100
     batch_size: int = 2048
@@ -85,6 +99,12 @@ class StageConfig:
 
 @dataclass
 class VICRegConfig:
+    RANGES: ClassVar[Dict[str, Range]] = {
+        "invariance_weight": AT_LEAST_0,
+        "variance_weight": AT_LEAST_0,
+        "covariance_weight": AT_LEAST_0,
+        "mixup_alpha": POSITIVE,
+    }
     invariance_weight: float = 25.0
     variance_weight: float = 25.0
     covariance_weight: float = 1.0
@@ -100,6 +120,7 @@ class VICRegConfig:
 
 @dataclass
 class DGMixEmbedConfig:
+    RANGES: ClassVar[Dict[str, Range]] = {"n_split": AT_LEAST_0, "batch_size": AT_LEAST_1, "num_workers": AT_LEAST_0}
     inlier_subsets: List[str] = field(default_factory=lambda: ["train", "valid"])  # "all" inliers
     n_split: int = 10  # 2 s windows per clip, pooled to one clip embedding
     pool: str = "mean"  # mean of the windows, or "first": whole clip, first time position (original)

@@ -10,10 +10,10 @@ model constructor's defaults.
 
 import inspect
 from dataclasses import dataclass, field
-from typing import ClassVar, List, Optional
+from typing import ClassVar, Dict, List, Optional
 
 from asd_tools.backend.detect import DetectConfig, check_inlier_sets
-from asd_tools.config import check_params, choice
+from asd_tools.config import AT_LEAST_0, AT_LEAST_1, FRACTION, POSITIVE, Range, check_params, choice
 from asd_tools.data.split import SUBSETS
 from asd_tools.models import MODELS
 from asd_tools.models.frontend import FrontendConfig
@@ -42,6 +42,27 @@ class ModelConfig:
 
 @dataclass
 class OETrainConfig:
+    RANGES: ClassVar[Dict[str, Range]] = {
+        "batch_size": Range(2),
+        "n_target": AT_LEAST_0,
+        "mixup_alpha": POSITIVE,
+        "section_loss_weight": AT_LEAST_0,
+        "pitch_shift_std": AT_LEAST_0,
+        "epochs": AT_LEAST_1,
+        "log_interval_epochs": AT_LEAST_1,
+        "save_interval_epochs": AT_LEAST_1,
+        "grad_clip": AT_LEAST_0,
+        "grad_accum": AT_LEAST_1,
+        "num_workers": AT_LEAST_0,
+        "valid_negatives_per_machine": AT_LEAST_0,
+        "seed": AT_LEAST_0,
+        "target_batch_size": AT_LEAST_0,
+        "target_mix_ratio": FRACTION,
+        "target_machine_weight": AT_LEAST_0,
+        "n_pos": AT_LEAST_0,
+        "n_neg": AT_LEAST_0,
+        "pool_fixed_crops": AT_LEAST_0,
+    }
     batch_size: int = 128  # half positives (this machine type), half negatives (the others)
     n_target: int = 0  # positives replaced by random target-domain clips in every batch
     use_mixup: bool = True
@@ -135,14 +156,19 @@ class OETrainConfig:
             raise ValueError("train.negatives: union draws from the outlier pool; set train.outlier_pool")
         if self.negatives == "union" and self.n_pos + self.n_neg != self.batch_size:
             raise ValueError("train.negatives: union needs train.n_pos + train.n_neg == train.batch_size")
-        if self.pool_fixed_crops < 0:
-            raise ValueError("train.pool_fixed_crops must be >= 0")
         for kind in self.supplemental:
             choice(kind, SUPPLEMENTAL_KINDS, "train.supplemental")
 
 
 @dataclass
 class EmbedConfig:
+    RANGES: ClassVar[Dict[str, Range]] = {
+        "n_split": AT_LEAST_0,
+        "batch_size": AT_LEAST_1,
+        "target_mixup_alpha": POSITIVE,
+        "num_workers": AT_LEAST_0,
+        "seed": AT_LEAST_0,
+    }
     inlier_subsets: List[str] = field(default_factory=lambda: ["valid"])  # inlier clips: valid, or train+valid
     n_split: int = 10  # evenly spaced 2 s windows per clip; 0 = the whole clip once ("10 s" mode)
     batch_size: int = 256  # windows per forward pass (across clips)
