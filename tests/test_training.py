@@ -230,14 +230,15 @@ def test_target_mixup_of_inliers_adds_mixed_windows(tiny_dump, tmp_path):
 
 def test_a_damaged_checkpoint_is_one_line_naming_it_wherever_it_is_loaded(tiny_dump, tmp_path):
     """Issue 36, fault 5: an empty file, half a file, a few bytes: the path, "damaged or incomplete", what to do."""
-    from asd_tools.training.trainer import BEST, LAST, load_weights
+    from asd_tools.artefacts import BEST, LAST
+    from asd_tools.training.trainer import load_weights
 
     expdir = tmp_path / "exp"
     expdir.mkdir()
     config = _config(tmp_path, 1)
-    recipe.training_record(
-        recipe.training_config(config, tiny_dump, "fan"), tiny_dump, list(TINY_MACHINES), expdir
-    ).write()
+    cfg = load_config(config, SerialOEConfig)
+    phases = recipe.SerialOE().training_phases(cfg, Corpus(tiny_dump), "fan", list(TINY_MACHINES), expdir, "cpu")
+    next(phases).record().write()
     whole = tmp_path / "whole.pt"
     torch.save({"model": {"w": torch.randn(1000)}, "epoch": 1}, whole)
     data = whole.read_bytes()
@@ -248,7 +249,7 @@ def test_a_damaged_checkpoint_is_one_line_naming_it_wherever_it_is_loaded(tiny_d
             load_weights(expdir, "checkpoint-best", "cpu")  # the embedding stage
         assert "\n" not in str(err.value) and "--force true" in str(err.value)
         with pytest.raises(ValueError, match="checkpoint-last.pt is damaged or incomplete"):  # resume
-            recipe.train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
+            recipe.SerialOE().train(config, tiny_dump, "fan", list(TINY_MACHINES), expdir, "cpu")
 
 
 def test_every_checkpoint_is_loaded_by_the_one_helper():
