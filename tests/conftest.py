@@ -1,7 +1,9 @@
 """Shared fixtures: a tiny synthetic data set and a tiny System 1 run, made once per test session."""
 
 import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 # Tests never reach a model hub; read at import time by huggingface_hub, so set it first.
@@ -19,7 +21,34 @@ from asd_tools.data.split import write_lists
 from asd_tools.data.synthetic import generate
 
 TINY_MACHINES = ("fan", "valve")
-CONF = Path(__file__).resolve().parents[1] / "scripts" / "conf" / "tuning"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+CONF = SCRIPTS / "conf" / "tuning"
+
+
+def run_recipe(script, *args, cwd=SCRIPTS, env=None):
+    """Run a recipe script (shell, or Python with this interpreter) and return its output."""
+    command = [sys.executable, script] if script.endswith(".py") else [f"./{script}"]
+    result = subprocess.run(
+        [*command, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**(env or os.environ), "PYTHONWARNINGS": "ignore"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def recipe_dirs(tmp_path):
+    """Options that keep a test's data, dump and experiments inside its temporary folder."""
+    return [
+        "--data_root",
+        str(tmp_path / "data"),
+        "--dumpdir",
+        str(tmp_path / "dump"),
+        "--expdir",
+        str(tmp_path / "exp"),
+    ]
 
 
 def shipped_configs(pattern="*.yaml") -> list:
@@ -46,7 +75,7 @@ def pytest_collection_modifyitems(items):
     for item in items:
         definitions = getattr(item, "_fixtureinfo", None)
         scopes = {name: defs[-1].scope for name, defs in (definitions.name2fixturedefs.items() if definitions else [])}
-        if "tiny_job" in scopes:
+        if "tiny_job" in scopes:  # tiny_baseline too: it is made from the tiny job's data
             item.add_marker(pytest.mark.xdist_group("tiny_job"))
             item.add_marker(pytest.mark.e2e)
         elif "module" in scopes.values():
@@ -119,8 +148,6 @@ def make_layout(root, machine="fan", n_train=8, n_test=2, seconds=3.0):
 @pytest.fixture(scope="session")
 def tiny_job(tmp_path_factory):
     """``job.sh`` with the tiny config on tiny data for fan and valve: (folder, its output)."""
-    from tests.test_recipe_baseline import recipe_dirs, run_recipe
-
     folder = tmp_path_factory.mktemp("tiny_job")
     out = run_recipe(
         "job.sh",
@@ -132,4 +159,33 @@ def tiny_job(tmp_path_factory):
         " ".join(TINY_MACHINES),
         *recipe_dirs(folder),
     )
+    before = folder_state(folder)
+    yield folder, out
+    # no test writes into the session's run (a test that adds outputs works on private_copy)
+    changed = sorted(set(folder_state(folder).items()) ^ set(before.items()))
+    assert not changed, f"a test wrote into the session's tiny job: {changed[:5]}"
+
+
+def folder_state(folder: Path) -> dict:
+    """Every file under ``folder`` -> (size, mtime): what a write would change."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_baseline(tiny_job, tmp_path_factory):
+    """``baseline.sh`` stages 3-6 on the tiny job's dump (read only) into its own experiment folder:
+    (the folder that holds this ``exp``, its output). Tests only read it."""
+    job, _ = tiny_job
+    folder = tmp_path_factory.mktemp("tiny_baseline")
+    dirs = ["--data_root", str(job / "data"), "--dumpdir", str(job / "dump"), "--expdir", str(folder / "exp")]
+    out = run_recipe("baseline.sh", "--stage", "3", "--machines", " ".join(TINY_MACHINES), *dirs)
     return folder, out
+
+
+def private_copy(tiny_job, tmp_path) -> Path:
+    """A test's own copy of the session's tiny job (data, dump, experiments), for a test that adds to
+    its outputs: the session's folder is never written into, so no test depends on another's order."""
+    folder, _ = tiny_job
+    return Path(shutil.copytree(folder, tmp_path / "tiny_job", symlinks=True))

@@ -126,9 +126,9 @@ def test_a_mistyped_tag_stops_the_scorer_before_the_recipe_makes_a_results_folde
 def test_a_command_line_mistake_is_one_line_without_the_usage_text():
     result = cli("make_lists", "--dumpdir", "d", "--machines", "Fan", "--valid_ratio", "0.15", "--seed", "0")
     assert result.returncode == 2 and "usage" not in result.stderr.lower()
-    assert result.stderr.strip().splitlines() == [
-        result.stderr.strip()
-    ] and "'Fan' (did you mean 'fan'?)" in result.stderr
+    assert (
+        result.stderr.strip().splitlines() == [result.stderr.strip()] and "'Fan' (did you mean 'fan'?)" in result.stderr
+    )
 
 
 HOLD_LOCK = (

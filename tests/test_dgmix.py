@@ -25,8 +25,7 @@ from asd_tools.systems.dgmix.task import (
 )
 from asd_tools.training.losses import covariance_term, variance_term, vicreg_mixup_loss
 from asd_tools.training.optim import build_optimizer, build_scheduler
-from tests.conftest import CONF, shipped_configs
-from tests.test_recipe_baseline import recipe_dirs, run_recipe
+from tests.conftest import CONF, recipe_dirs, run_recipe, shipped_configs
 from tests.test_training import assert_resume_is_exact
 
 

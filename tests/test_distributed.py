@@ -96,7 +96,7 @@ def test_outside_torchrun_the_world_is_one_process():
 
 
 def test_asd_sh_ngpu_trains_each_model_under_torchrun(tiny_job, tmp_path):
-    from tests.test_recipe_baseline import SCRIPTS, run_recipe
+    from tests.conftest import SCRIPTS, run_recipe
 
     folder, _ = tiny_job
     stage_3 = ["--conf", "conf/tuning/asd_model.tiny.yaml", "--stage", "3", "--stop_stage", "3"]

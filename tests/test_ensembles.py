@@ -44,8 +44,7 @@ from asd_tools.ensembles.domain_weight import (
 )
 from asd_tools.systems.serial_oe.config import SerialOEConfig
 from asd_tools.systems.serial_oe.task import OutlierExposureTask
-from tests.conftest import edited_config
-from tests.test_recipe_baseline import SCRIPTS, recipe_dirs, run_recipe
+from tests.conftest import SCRIPTS, edited_config, private_copy, recipe_dirs, run_recipe
 
 
 def test_weight_fitting_finds_the_informative_predictor():
@@ -287,8 +286,8 @@ def test_outlier_pool_batches_and_loss(tiny_root, tiny_dump, tmp_path):
     assert torch.isfinite(loss) and scalars["machine_loss"] > 0
 
 
-def test_domain_classifier_and_both_ensembles_on_tiny(tiny_job):
-    tmp_path, _ = tiny_job  # System 1's tiny run: one of the ensembles' members
+def test_domain_classifier_and_both_ensembles_on_tiny(tiny_job, tmp_path):
+    tmp_path = private_copy(tiny_job, tmp_path)  # System 1's tiny run: one of the ensembles' members
     dirs = recipe_dirs(tmp_path)
     machines = ["--machines", "fan valve"]
     out = run_recipe(

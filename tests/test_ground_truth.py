@@ -9,7 +9,7 @@ from asd_tools.bin import score
 from asd_tools.data.ground_truth import BadGroundTruth, label_evaluation_clips, read_ground_truth_file
 from asd_tools.data.manifest import load_manifest
 from asd_tools.scoring.report import machine_set_name
-from tests.test_recipe_baseline import recipe_dirs, run_recipe
+from tests.conftest import private_copy, recipe_dirs, run_recipe
 
 TAG = "asd_model.tiny"
 CHECKPOINT = "checkpoint-best"
@@ -157,14 +157,14 @@ def test_score_script_names_what_is_missing(tiny_job, tmp_path):
 def _run_script(*args):
     import subprocess
 
-    from tests.test_recipe_baseline import SCRIPTS
+    from tests.conftest import SCRIPTS
 
     return subprocess.run([f"./{args[0]}", *args[1:]], cwd=SCRIPTS, capture_output=True, text=True)
 
 
 @pytest.mark.e2e
-def test_recipe_scores_subsets_apart(tiny_job):
-    folder, _ = tiny_job
+def test_recipe_scores_subsets_apart(tiny_job, tmp_path):
+    folder = private_copy(tiny_job, tmp_path)
     out = run_recipe(
         "job.sh",
         "--no",

@@ -1,49 +1,20 @@
 """End to end on tiny synthetic data: stages 0-2, the baseline, scoring, submission files."""
 
-import os
+import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.conftest import SCRIPTS, private_copy, recipe_dirs, run_recipe
+
 pytestmark = pytest.mark.e2e
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
-
-def run_recipe(script, *args, cwd=SCRIPTS, env=None):
-    """Run a recipe script (shell, or Python with this interpreter) and return its output."""
-    command = [sys.executable, script] if script.endswith(".py") else [f"./{script}"]
-    result = subprocess.run(
-        [*command, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**(env or os.environ), "PYTHONWARNINGS": "ignore"},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout + result.stderr
-
-
-def recipe_dirs(tmp_path):
-    """Options that keep a test's data, dump and experiments inside its temporary folder."""
-    return [
-        "--data_root",
-        str(tmp_path / "data"),
-        "--dumpdir",
-        str(tmp_path / "dump"),
-        "--expdir",
-        str(tmp_path / "exp"),
-    ]
-
-
-def test_baseline_recipe_on_tiny(tmp_path):
-    dirs = recipe_dirs(tmp_path)
-    out = run_recipe("baseline.sh", "--synthetic_size", "tiny", "--machines", "fan valve", *dirs)
+def test_baseline_recipe_on_tiny(tiny_job, tiny_baseline, tmp_path):
+    folder, out = tiny_baseline
     assert "official score" in out
-    result = tmp_path / "exp/only_fan+valve/baseline/features"
+    result = folder / "exp/only_fan+valve/baseline/features"
     board = pd.read_csv(result / "score.csv")
     assert board["dev_official"].between(0, 1).all() and board["eval_official"].between(0, 1).all()
     assert board["dev_official"].is_monotonic_decreasing
@@ -51,12 +22,14 @@ def test_baseline_recipe_on_tiny(tmp_path):
     assert "Official DCASE 2022 Task 2 score" in md and "NOT the official score" in md
     submission = sorted(p.name for p in (result / "teams/asd_tools/baseline_features").iterdir())
     assert len(submission) == 2 * 3 * 2
-    # logs per stage
-    assert (tmp_path / "dump/dump.log").exists() and (tmp_path / "exp/fan/baseline/detect.log").exists()
-    # re-running skips finished work and gives the same table
-    again = run_recipe("baseline.sh", "--synthetic_size", "tiny", "--machines", "fan valve", *dirs)
-    assert "up to date" in (tmp_path / "dump/dump.log").read_text() + again
-    assert pd.read_csv(result / "score.csv").equals(board)
+    assert (folder / "exp/fan/baseline/detect.log").exists()  # logs per stage
+    # re-running every stage (on a copy: the session's runs stay as they are) skips finished work and gives
+    # the same table
+    copy = private_copy(tiny_job, tmp_path)
+    shutil.copytree(folder / "exp", copy / "exp", dirs_exist_ok=True)
+    again = run_recipe("baseline.sh", "--synthetic_size", "tiny", "--machines", "fan valve", *recipe_dirs(copy))
+    assert "up to date" in (copy / "dump/dump.log").read_text() + again
+    assert pd.read_csv(copy / "exp/only_fan+valve/baseline/features/score.csv").equals(board)
 
 
 def _real_layout(root):

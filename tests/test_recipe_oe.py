@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from tests.test_recipe_baseline import recipe_dirs, run_recipe
+from tests.conftest import recipe_dirs, run_recipe
 
 pytestmark = pytest.mark.e2e
 

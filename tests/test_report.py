@@ -8,7 +8,6 @@ import pandas as pd
 
 from asd_tools.bin import compare, score
 from asd_tools.scoring.plots import CURVES_SIZE, MAP_SIZE, figure_pixels, plot_roc, section_grid_size
-from tests.test_recipe_baseline import recipe_dirs, run_recipe
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SECTIONS = 6  # tiny data has every section of DCASE 2022
@@ -62,11 +61,9 @@ def test_figures_are_deterministic(tiny_job, tmp_path):
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 
 
-def test_baseline_report_and_comparison_with_system1(tiny_job, tmp_path, capsys):
+def test_baseline_report_and_comparison_with_system1(tiny_job, tiny_baseline, capsys):
     folder, _ = tiny_job
-    dirs = recipe_dirs(folder)[:4] + ["--expdir", str(tmp_path / "exp")]  # the job's data, our own experiments
-    run_recipe("baseline.sh", "--synthetic_size", "tiny", "--machines", "fan valve", *dirs)
-    baseline = tmp_path / "exp/only_fan+valve/baseline/features"
+    baseline = tiny_baseline[0] / "exp/only_fan+valve/baseline/features"
     check_report(baseline, ("fan", "valve"), ("roc", "hist", "embedding"))  # no training, no curves
     system1 = folder / "exp/only_fan+valve/asd_model.tiny"
     compare.main([str(baseline), str(system1)])

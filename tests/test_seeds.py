@@ -15,9 +15,8 @@ from asd_tools.config import ConfigError, read_config, set_keys
 from asd_tools.scoring.report import score_experiment
 from asd_tools.scoring.seeds import seed_table, write_seed_tables
 from asd_tools.systems.registry import system_for_config
-from tests.conftest import CONF, TINY_MACHINES
+from tests.conftest import CONF, SCRIPTS, TINY_MACHINES, recipe_dirs, run_recipe
 from tests.test_choice import labelled_clips, with_scores, write_experiment
-from tests.test_recipe_baseline import SCRIPTS, recipe_dirs, run_recipe
 
 
 def test_seeds_option_is_checked():

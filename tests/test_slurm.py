@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.test_recipe_baseline import SCRIPTS, recipe_dirs, run_recipe
+from tests.conftest import SCRIPTS, recipe_dirs, run_recipe
 
 TOOLS = SCRIPTS.parent / "tools"
 MISSING = [p for p in ("sbatch", "squeue", "slurmctld", "slurmd", "munged") if shutil.which(p) is None]

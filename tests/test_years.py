@@ -8,7 +8,7 @@ from asd_tools.data.ground_truth import read_eval_data_list
 from asd_tools.data.names import BadClipName, parse_clip_path
 from asd_tools.datasets.registry import DATASET_SPECS, DEFAULT, dataset_spec
 from asd_tools.scoring.metrics import summarise
-from tests.test_recipe_baseline import recipe_dirs, run_recipe
+from tests.conftest import recipe_dirs, run_recipe
 
 
 @pytest.mark.parametrize(
