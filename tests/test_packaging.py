@@ -48,7 +48,10 @@ def fresh_environment(workdir: Path, wheel: Path) -> Path:
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "--quiet", "--python", python]
-    subprocess.run([*pip, "install", "--no-deps", wheel], check=True)
+    # without PYTHONPATH: a checkout on it (scripts/path.sh puts it there) holds the egg-info that building the
+    # wheel writes, and pip would take that for an installed asd_tools
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run([*pip, "install", "--no-deps", wheel], check=True, env=clean)
     site = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], capture_output=True, text=True
     ).stdout.strip()

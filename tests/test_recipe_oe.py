@@ -3,14 +3,13 @@
 import pandas as pd
 import pytest
 
-from tests.conftest import recipe_dirs, run_recipe
+from tests.conftest import private_copy, recipe_dirs, run_recipe
 
 pytestmark = pytest.mark.e2e
 
 
-def test_job_on_tiny(tiny_job):
+def test_job_on_tiny(tiny_job, tmp_path_factory):
     tmp_path, out = tiny_job
-    dirs = recipe_dirs(tmp_path)
     assert out.count("official score") == 3  # checkpoint-1epochs, -2epochs, -best
     result = tmp_path / "exp/only_fan+valve/asd_model.tiny/checkpoint-best"
     board = pd.read_csv(result / "score.csv")
@@ -27,9 +26,11 @@ def test_job_on_tiny(tiny_job):
         machine_dir = tmp_path / "exp" / machine / "asd_model.tiny"
         assert (machine_dir / "train.log").exists() and (machine_dir / "config.yaml").exists()
         assert list((machine_dir / "tensorboard").iterdir())
-    # a second run skips finished work (training is not repeated)
+    # a second run (on a copy: the session's run stays as it is) skips finished work (training is not repeated)
+    copy = private_copy(tiny_job, tmp_path_factory.mktemp("again"))
     again = run_recipe(
-        "job.sh", "--no", "tiny", "--synthetic_size", "tiny", "--machines", "fan valve", "--start_stage", "3", *dirs
-    )
+        "job.sh", "--no", "tiny", "--synthetic_size", "tiny", "--machines", "fan valve", "--start_stage", "3",
+        *recipe_dirs(copy),
+    )  # fmt: skip
     assert "official score" in again
-    assert "training already finished" in (tmp_path / "exp/fan/asd_model.tiny/train.log").read_text()
+    assert "training already finished" in (copy / "exp/fan/asd_model.tiny/train.log").read_text()

@@ -202,9 +202,7 @@ def check_inlier_counts(inlier, sections, clip_info, cfg: DetectConfig, valid_id
             f"{machine}: too few inliers for the detector grid: " + "; ".join(lines) + ". Add training clips, "
             f"or set detect.too_few_inliers: skip to leave those detectors out of {machine}'s scores"
         )
-    logging.warning(
-        f"{machine}: left out {sorted(labels)} (detect.too_few_inliers: skip): " + "; ".join(lines)
-    )
+    logging.warning(f"{machine}: left out {sorted(labels)} (detect.too_few_inliers: skip): " + "; ".join(lines))
     return labels
 
 

@@ -12,13 +12,12 @@ Usage (from scripts/): local/diagnose_embedding.py exp/synthetic_small asd_model
 FEATURE: a window feature of the embeddings (embedding, section_logits, ...), '+' joins several.
 """
 
-import sys
-
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from asd_tools.backend.detect import subset_clips
 from asd_tools.backend.embeddings import Embeddings
+from asd_tools.bin.common import parser, run
 
 MACHINES = ["bearing", "fan", "gearbox", "slider", "ToyCar", "ToyTrain", "valve"]
 
@@ -64,9 +63,16 @@ def row(machine, feature, n_inliers, values):
     print(f"| {machine} | {feature} | {n_inliers} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
 
 
-def main():
-    expdir, exp = sys.argv[1], sys.argv[2]
-    feats = sys.argv[3:] or ["embedding"]
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("expdir", help="the experiments' folder, e.g. exp/synthetic_small")
+    p.add_argument("experiment", help="<tag>/<checkpoint>, e.g. asd_model.cpu/checkpoint-best")
+    p.add_argument("features", nargs="*", default=["embedding"], help="window features; '+' joins several")
+    run(lambda a: diagnose(a.expdir, a.experiment, a.features), p.parse_args(argv))
+
+
+def diagnose(expdir, exp, feats):
+    """The table of every machine type: the experiment's features beside the baseline's statistics."""
     print("| machine | feature | inlier clips | sec_acc src | sec_acc tgt | auc src | auc tgt |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for m in MACHINES:

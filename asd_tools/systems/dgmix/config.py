@@ -27,13 +27,14 @@ MIXTURE_PASSES = ("joint", "separate")
 
 @dataclass
 class DGMixModelConfig:
-    RANGES: ClassVar[Dict[str, Range]] = {"final_groups": AT_LEAST_1}
     """The extractor's tail, section head and initialisation.
 
     The original (DGMix asd_tools/models/mobilenetv2.py, vicreg.py): final_groups 320, no tail
     BatchNorm, no head ReLU, mobilenet_v2 init. The defaults are this project's first version, so
     that a saved config written before these keys existed still describes its checkpoints.
     """
+
+    RANGES: ClassVar[Dict[str, Range]] = {"final_groups": AT_LEAST_1}
 
     final_groups: int = 8  # groups of the last 1x1 convolution (the original: 320, one scale per channel)
     tail_batchnorm: bool = True  # BatchNorm between the 4x2 depthwise conv and its ReLU6 (the original: none)
