@@ -166,6 +166,9 @@ def test_an_interrupted_job_array_stops_its_jobs_before_removing_their_status_fo
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as the terminal's foreground group is
+        # Ctrl-C's default action, as under a terminal: a pytest-xdist worker may ignore SIGINT, and a shell
+        # that starts with a signal ignored can never trap it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     while not all(Path(f"{mark}.started.{name}").exists() for name in "ab"):  # both jobs are running
         time.sleep(0.05)
