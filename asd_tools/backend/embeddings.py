@@ -9,9 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from asd_tools.data.manifest import dump_identity
-from asd_tools.data.split import lists_identity
-from asd_tools.provenance import Provenance, file_digest
 from asd_tools.utils import atomic_path
 
 
@@ -56,16 +53,3 @@ class Embeddings:
         with np.load(path) as data:
             features = {k[len("feature_") :]: data[k] for k in data.files if k.startswith("feature_")}
             return cls(data["clip_id"], data["window_clip"], features)
-
-
-def embedding_record(outdir, checkpoint_path, dumpdir, machine, subsets, settings: dict) -> Provenance:
-    """What one checkpoint's embeddings are made from: its weights, the dump, the lists and the settings."""
-    checkpoint_path = Path(checkpoint_path)
-    if not checkpoint_path.exists():
-        raise FileNotFoundError(f"{checkpoint_path} is missing: run the training stage first")
-    inputs = {
-        "checkpoint": file_digest(checkpoint_path),
-        f"dump/{machine}": dump_identity(dumpdir, machine),
-        **lists_identity(dumpdir, machine, subsets),
-    }
-    return Provenance(outdir, "embed", inputs, settings)
