@@ -184,3 +184,15 @@ def test_fast_metrics_match_sklearn_with_ties():
         s = np.round(rng.normal(y * rng.uniform(0, 2), 1.0), int(rng.integers(0, 3)))  # rounding makes ties
         assert roc_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12), trial
         assert partial_roc_auc(y, s) == pytest.approx(roc_auc_score(y, s, max_fpr=0.1), abs=1e-12), trial
+
+
+def test_average_ranks_are_scipys_exactly_with_ties():
+    from scipy.stats import rankdata
+
+    from asd_tools.scoring.metrics import average_ranks
+
+    rng = np.random.default_rng(5)
+    for trial in range(100):
+        values = np.round(rng.normal(size=int(rng.integers(1, 80))), int(rng.integers(0, 3)))  # ties
+        assert np.array_equal(average_ranks(values), rankdata(values)), trial  # bit for bit: score.csv stays the same
+    assert np.array_equal(average_ranks([3.0, 1.0, 3.0, 2.0, 3.0]), [4.0, 1.0, 4.0, 2.0, 4.0])

@@ -26,17 +26,24 @@ def rank_column(board: pd.DataFrame):
     return next((c for c in ("dev_official", f"dev{PARTIAL}_official") if c in board), None)
 
 
-def degenerate_sections(test: pd.DataFrame, column: str) -> list:
+def section_rows(test: pd.DataFrame) -> list:
+    """(section name "dev/fan/00", row positions) of every section of ``test``, labelled or not."""
+    groups = test.groupby(["dataset", "machine", "section"], sort=True).indices
+    return [(f"{dataset}/{machine}/{int(section):02d}", rows) for (dataset, machine, section), rows in groups.items()]
+
+
+def degenerate_sections(test: pd.DataFrame, column: str, sections=None) -> list:
     """The sections ("dev/fan/00") on whose test clips ``column`` takes too few distinct values.
 
     Every test clip counts, labelled or not: how many values a scorer gives is no label.
+    ``sections`` (from :func:`section_rows`) saves regrouping when many columns are checked.
     """
+    values = test[column].to_numpy()
     found = []
-    for (dataset, machine, section), part in test.groupby(["dataset", "machine", "section"], sort=True):
-        values = part[column].to_numpy()
-        needed = max(2, int(np.ceil(MIN_DISTINCT_SHARE * len(values))))
-        if len(np.unique(values)) < needed:
-            found.append(f"{dataset}/{machine}/{int(section):02d}")
+    for name, rows in section_rows(test) if sections is None else sections:
+        needed = max(2, int(np.ceil(MIN_DISTINCT_SHARE * len(rows))))
+        if len(np.unique(values[rows])) < needed:
+            found.append(name)
     return found
 
 

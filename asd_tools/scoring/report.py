@@ -30,6 +30,7 @@ from asd_tools.scoring.choice import (
     choice_lines,
     choose_postprocess,
     degenerate_sections,
+    section_rows,
     eligible,
     rank_column,
 )
@@ -141,12 +142,12 @@ def leaderboard(scores: pd.DataFrame, spec=None) -> pd.DataFrame:
     ``MIN_DISTINCT_SHARE``); column ``degenerate`` names the sections that make a row ineligible.
     """
     test = scores[scores["subset"] == "test"].reset_index(drop=True)
-    groups = section_groups(test)
+    groups, sections = section_groups(test), section_rows(test)
     rows = []
     for column in postprocess_columns(scores):
         summary = summarise(section_table(test, column, groups), _spec(spec).metric)
-        row = {"postprocess": column, DEGENERATE: ";".join(degenerate_sections(test, column))}
-        for _, r in summary.iterrows():
+        row = {"postprocess": column, DEGENERATE: ";".join(degenerate_sections(test, column, sections))}
+        for r in summary.to_dict("records"):
             prefix = f"{r['dataset']}" if r["machine"] == "all" else f"{r['dataset']}_{r['machine']}"
             for metric in RANK_METRICS:
                 row[f"{prefix}_{metric}"] = r[metric]
