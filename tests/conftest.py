@@ -12,8 +12,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # or sklearn first loads it, so before any import below). With one thread per core per worker, two
 # workers that each run a 2-thread OpenMP loop on 2 cores spin-wait on each other: sklearn's t-SNE of
 # 108 points took 10.6 s instead of 0.8 s on this project's 2-core machine under load.
-_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+os.environ.setdefault(
+    "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+)
 
 import numpy as np
 import pytest

@@ -30,9 +30,9 @@ from asd_tools.scoring.choice import (
     choice_lines,
     choose_postprocess,
     degenerate_sections,
-    section_rows,
     eligible,
     rank_column,
+    section_rows,
 )
 from asd_tools.scoring.metrics import official_rule, section_groups, section_table, summarise
 from asd_tools.scoring.plots import experiment_figures
