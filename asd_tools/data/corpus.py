@@ -7,16 +7,18 @@ nothing downstream assumes a data set's layout.
 
 import json
 from pathlib import Path
-from typing import Iterable, Union
+from typing import TYPE_CHECKING, Iterable, Union
 
 import pandas as pd
 
 from asd_tools.artefacts import DUMP_STATS, MANIFEST
 from asd_tools.data.manifest import ClipStore, dump_identity, read_manifest
 from asd_tools.data.split import lists_identity, read_list
-from asd_tools.data.windows import WindowDataset
 from asd_tools.datasets.registry import DEFAULT, dataset_spec
 from asd_tools.provenance import read_record
+
+if TYPE_CHECKING:  # torch is imported where windows are read, not by the stages that only read records
+    from asd_tools.data.windows import WindowDataset
 
 Subsets = Union[str, Iterable[str]]
 
@@ -102,8 +104,10 @@ class Corpus:
             self._store = ClipStore(self.dumpdir)
         return self._store
 
-    def windows(self, clips: pd.DataFrame, window: int) -> WindowDataset:
+    def windows(self, clips: pd.DataFrame, window: int) -> "WindowDataset":
         """Windows of ``window`` samples (0: whole clips) of ``clips`` (manifest rows), read from this dump."""
+        from asd_tools.data.windows import WindowDataset  # torch: about 2 s of each stage's start otherwise
+
         return WindowDataset(clips, self.dumpdir, window)
 
     def stats(self, folder: str) -> dict:

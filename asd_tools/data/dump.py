@@ -25,7 +25,6 @@ import pandas as pd
 import soundfile as sf
 
 from asd_tools.artefacts import DUMP_STATS, MANIFEST, record_name
-from asd_tools.audio import resample
 from asd_tools.config import choice, load_config
 from asd_tools.constants import SAMPLE_RATE, SPLITS, SUPPLEMENTAL, UNKNOWN, WINDOW_SAMPLES
 from asd_tools.data.dump_arrays import FLOAT32, PCM16, PCM16_SCALE, array_entry
@@ -150,6 +149,8 @@ def read_clip(row):
     if not np.all(np.isfinite(wave)):
         return None, f"{path}: contains non-finite samples (NaN or Inf)"
     if rate != SAMPLE_RATE:
+        from asd_tools.audio import resample  # torch, only for clips at another rate
+
         wave = resample(wave, rate, SAMPLE_RATE)
     if len(wave) < WINDOW_SAMPLES:
         return None, (

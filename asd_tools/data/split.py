@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
 
 from asd_tools.artefacts import MANIFEST
 from asd_tools.constants import NOISE, SUPPLEMENTAL
@@ -60,6 +59,8 @@ def split_training_clips(df: pd.DataFrame, valid_ratio: float, seed: int, fold_r
             f"{df['machine'].iloc[0]}: a section has only {smallest} source training clips, fewer than the "
             f"{n_splits} folds that valid_ratio={valid_ratio} needs; raise valid_ratio or add clips"
         )
+    from sklearn.model_selection import StratifiedKFold  # here: scoring reads lists without sklearn
+
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     _, valid_positions = next(folds.split(np.zeros(len(source)), source["section"]))
     subset[source.index[valid_positions]] = "valid"

@@ -18,8 +18,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from sklearn.manifold import TSNE
-from sklearn.metrics import roc_curve
 
 from asd_tools.artefacts import FINETUNE, HISTORY, INLIER_EMBEDDINGS, TEST_EMBEDDINGS
 from asd_tools.backend.embeddings import Embeddings
@@ -66,6 +64,8 @@ def _section_axes(fig, sections):
 
 def plot_roc(test: pd.DataFrame, score: str, machine: str, path) -> None:
     """ROC curves of one machine type's sections (``test``: its test clips with labels and ``score``)."""
+    from sklearn.metrics import roc_curve  # here: scoring without figures never loads sklearn
+
     sections = sorted(test["section"].unique())
     fig = _figure(section_grid_size(len(sections)))
     for ax, section in zip(_section_axes(fig, sections), sections):
@@ -132,6 +132,8 @@ def plot_embedding_map(inlier: Embeddings, test: Embeddings, manifest: pd.DataFr
     ids = np.concatenate([inlier.clip_id[keep], test.clip_id])
     info = manifest.loc[ids]
     perplexity = float(min(30, max(2, (len(vectors) - 1) // 3)))
+    from sklearn.manifold import TSNE  # here: scoring without figures never loads sklearn
+
     points = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
         (vectors - vectors.mean(0)) / (vectors.std(0) + 1e-8)
     )
