@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# one xdist worker for the whole module: each script's --help (a Python start) is then run once
+pytestmark = pytest.mark.xdist_group("docs")
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]

@@ -298,6 +298,8 @@ def test_domain_classifier_and_both_ensembles_on_tiny(tiny_job, tmp_path):
         "tiny",
         "--start_stage",
         "3",
+        "--figures",
+        "false",  # the domain classifier's own figures: those of any System 1 run (test_report)
         *machines,
         *dirs,
     )

@@ -175,6 +175,8 @@ def test_recipe_scores_subsets_apart(tiny_job, tmp_path):
         "valve",
         "--stage",
         "2",
+        "--figures",
+        "false",  # figures are tested in test_report
         *recipe_dirs(folder),
     )
     assert "only_valve" in out

@@ -73,6 +73,8 @@ def test_baseline_runs_unchanged_on_a_real_layout_folder(tmp_path):
         str(tmp_path / "dump"),
         "--expdir",
         str(tmp_path / "exp"),
+        "--figures",
+        "false",  # figures are tested in test_report
     )
     assert "official score" in out and "dev" in out
     result = tmp_path / "exp/only_gearbox+ToyCar/baseline/features"

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import SCRIPTS, recipe_dirs, run_recipe
+from tests.conftest import SCRIPTS, run_recipe
 
 TOOLS = SCRIPTS.parent / "tools"
 MISSING = [p for p in ("sbatch", "squeue", "slurmctld", "slurmd", "munged") if shutil.which(p) is None]
@@ -62,13 +62,16 @@ def _backend(env, *args, cwd=SCRIPTS):
     return subprocess.run(["utils/slurm.sh", *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True)
 
 
-def test_the_tiny_recipe_through_slurm_gives_the_local_score(cluster, tmp_path):
-    dirs = recipe_dirs(tmp_path)
-    common = ["--synthetic_size", "tiny", "--machines", "fan valve", "--figures", "false"]
-    out = run_recipe("baseline.sh", *common, *dirs, "--nj", "2", env=cluster)
+def test_the_tiny_recipe_through_slurm_gives_the_local_score(cluster, tiny_root, tiny_dump, tmp_path):
+    # stages 1-2 (dump, lists) as jobs on the node; stages 3-6 on the session's tiny dump (read only)
+    lists = ["--data_root", str(tiny_root), "--dumpdir", str(tmp_path / "dump"), "--stop_stage", "2"]
+    run_recipe("baseline.sh", "--machines", "fan valve", "--stage", "1", *lists, env=cluster)
+    assert (tmp_path / "dump/fan/lists/valid.txt").read_bytes() == (tiny_dump / "fan/lists/valid.txt").read_bytes()
+    common = ["--machines", "fan valve", "--figures", "false", "--dumpdir", str(tiny_dump), "--stage", "3"]
+    out = run_recipe("baseline.sh", *common, "--expdir", str(tmp_path / "exp"), "--nj", "2", env=cluster)
     assert "official score" in out  # the scorer's summary, shown from the job's Slurm output
-    local = [*dirs[:4], "--expdir", str(tmp_path / "local")]  # the same dump, the local backend
-    run_recipe("baseline.sh", *common, *local, "--stage", "3", env={**cluster, "cmd_backend": "local"})
+    local = ["--expdir", str(tmp_path / "local")]  # the same dump, the local backend
+    run_recipe("baseline.sh", *common, *local, env={**cluster, "cmd_backend": "local"})
     result = "only_fan+valve/baseline/features/score.csv"
     assert (tmp_path / "exp" / result).read_bytes() == (tmp_path / "local" / result).read_bytes()
     # each stage's log was written by its job on the node, with the local backend's header and footer

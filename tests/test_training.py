@@ -45,10 +45,15 @@ def test_every_shipped_config_builds_a_model_with_one_logit_per_section():
     files = shipped_configs("asd_model.*.yaml")
     assert len(files) >= 14
     wave = torch.randn(1, 2 * 16000)  # one 2 s window, as training and embedding feed it
+    built = set()
     for path in files:
         cfg = load_config(path, SerialOEConfig)
         if "pretrained" in cfg.model.params:
             cfg.model.params["pretrained"] = False  # tests never download weights
+        model_settings = repr((cfg.model, cfg.frontend))
+        if model_settings in built:  # e.g. 000-003 differ in training only: one build checks them all
+            continue
+        built.add(model_settings)
         with torch.no_grad():
             out = recipe.make_model(cfg, SECTIONS).eval()(wave)
         assert out["section"].shape == (1, len(SECTIONS)), path.name
