@@ -417,3 +417,13 @@ def test_specialization_aligns_members_with_different_reference_clips(tmp_path):
     scores, members = specialization(tables, "fan", manifest, prob, variant)
     assert sorted(scores.loc[scores.subset == "reference", "clip_id"]) == ["r0", "r2"]  # rows both members have
     assert len(members) == 2 and np.isfinite(scores["ensemble"]).all()
+
+
+def test_an_ensemble_record_of_an_older_format_is_named_and_replaced_only_with_overwrite(tmp_path):
+    settings = variant_settings("original", DG_VARIANTS["original"])
+    (tmp_path / "variant.json").write_text(json.dumps({"settings": settings}))  # before records carried a format
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'variant.json'}: written by an older asd_tools \(format None"):
+        check_variant(tmp_path, settings)
+    check_variant(tmp_path, settings, overwrite=True)
+    write_record(tmp_path, settings)
+    check_variant(tmp_path, settings)  # today's record round-trips
