@@ -11,8 +11,10 @@ the stage computes the same record from today's inputs and compares:
   (a model is expensive, and silently retraining would discard it).
 
 The existence of an output file is never taken as proof that it is current. The code version is
-recorded for the reader but is not compared: a code change that alters a stage's output bumps
-that stage's ``FORMAT`` number instead, which is compared.
+recorded for the reader but is not compared. Every record carries the one format number
+:data:`FORMAT`: a code change that alters what any stage writes bumps it, and a record of another
+format is never read (:class:`OtherFormatError` names the file and the fix), so no module keeps
+code for older outputs.
 """
 
 import hashlib
@@ -26,6 +28,9 @@ from asd_tools.artefacts import record_name
 from asd_tools.utils import atomic_write_text
 
 HASH_CHUNK = 1 << 20
+# The format of every output and record. 6: one number for every stage (before it, each stage had its
+# own: dump 3, lists 2, detect 2, score 5, the rest 1); every dump record names its data set (layout).
+FORMAT = 6
 COMPARED = ("stage", "format", "inputs", "settings")  # what makes two records equal
 
 
@@ -73,15 +78,42 @@ def code_version() -> str:
     return f"{__version__}+{commit}" if commit else __version__
 
 
+class OtherFormatError(ValueError):
+    """A record (and so the output beside it) written by an asd_tools of another :data:`FORMAT`."""
+
+
+RERUN = "re-run that stage with --force (asd.sh --force true), or the whole recipe into a new --expdir / --dumpdir"
+
+
+def check_format(path, record: dict, rerun: str = RERUN) -> dict:
+    """``record`` (read from ``path``) when it carries today's :data:`FORMAT`; else the one error for an
+    output of another format: the file, its format and what to do (``rerun``)."""
+    found = record.get("format") if isinstance(record, dict) else None
+    if found == FORMAT:
+        return record
+    if isinstance(found, int) and found > FORMAT:
+        raise OtherFormatError(
+            f"{path}: written by a newer asd_tools (format {found}; this one reads format {FORMAT}): "
+            f"update asd_tools, or {rerun}"
+        )
+    raise OtherFormatError(
+        f"{path}: written by an older asd_tools (format {found}; this one reads format {FORMAT}): {rerun}"
+    )
+
+
 def read_record(folder, stage):
-    """The stored record of ``stage`` in ``folder`` (a dict), or None when there is none."""
+    """The stored record of ``stage`` in ``folder`` (a dict), or None when there is none.
+
+    A record of another format raises :class:`OtherFormatError`: older outputs are never read.
+    """
     path = Path(folder) / record_name(stage)
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None  # a damaged record proves nothing: the output is treated as stale
+    return check_format(path, record)
 
 
 def record_digest(folder, stage) -> str:
@@ -110,9 +142,7 @@ def _flatten(value, prefix=""):
 
 def differences(old: dict, new: dict) -> list:
     """Human-readable differences between a stored record and today's (empty: current)."""
-    lines = [
-        f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in ("stage", "format") if old.get(key) != new.get(key)
-    ]
+    lines = [f"stage: {old.get('stage')!r} -> {new['stage']!r}"] if old.get("stage") != new["stage"] else []
     old_inputs, new_inputs = old.get("inputs", {}), new["inputs"]
     for name in sorted(set(old_inputs) | set(new_inputs)):
         if name not in old_inputs:
@@ -132,15 +162,14 @@ def differences(old: dict, new: dict) -> list:
 class Provenance:
     """The record of one stage's output folder.
 
-    ``inputs``: name -> identity string; ``settings``: the JSON-able settings that shape the output;
-    ``fmt``: the stage's output format number (bump it when the code changes what it writes).
+    ``inputs``: name -> identity string; ``settings``: the JSON-able settings that shape the output.
     """
 
-    def __init__(self, folder, stage: str, inputs: dict, settings: dict, fmt: int = 1, info: dict = None):
+    def __init__(self, folder, stage: str, inputs: dict, settings: dict, info: dict = None):
         self.folder = Path(folder)
         self.record = {
             "stage": stage,
-            "format": fmt,
+            "format": FORMAT,
             "inputs": dict(sorted(inputs.items())),
             "settings": json.loads(json.dumps(settings, sort_keys=True)),
             "code": code_version(),
@@ -159,14 +188,18 @@ class Provenance:
         return differences(old, self.record)
 
     def is_current(self, force=False) -> bool:
-        """True when the stored record equals today's (logged); stale outputs are explained."""
-        changes = self.changes()
-        if changes == [] and not force:
-            logging.info(f"{self.folder}: up to date ({self.record['stage']}); skipping")
-            return True
+        """True when the stored record equals today's (logged); stale outputs are explained.
+
+        ``force`` recomputes without reading the stored record (so it also replaces an output of another format).
+        """
         if force:
             logging.info(f"{self.folder}: recomputing ({self.record['stage']}) as forced")
-        elif changes is None:
+            return False
+        changes = self.changes()
+        if changes == []:
+            logging.info(f"{self.folder}: up to date ({self.record['stage']}); skipping")
+            return True
+        if changes is None:
             logging.info(f"{self.folder}: no {self.path.name}; computing ({self.record['stage']})")
         else:
             logging.warning(

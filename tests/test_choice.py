@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from asd_tools.datasets.registry import dataset_spec
 from asd_tools.ensembles.average import ScoreTable, top_postprocesses
 from asd_tools.scoring.choice import DEGENERATE, choose_postprocess, degenerate_sections, eligible
 from asd_tools.scoring.report import leaderboard, score_experiment
@@ -47,7 +48,7 @@ def with_scores(clips, seed=0, signal=-1.0):
 def test_a_constant_scorer_ranks_last_and_is_never_chosen():
     # the constant column scores exactly 50 (chance), above every real scorer below chance: ranked on
     # the official score alone it would be chosen
-    board = leaderboard(with_scores(labelled_clips()))
+    board = leaderboard(with_scores(labelled_clips()), dataset_spec("dcase2022"))
     flat = board.set_index("postprocess").loc["flat"]
     assert flat["dev_official"] == pytest.approx(0.5)
     assert (board.set_index("postprocess")["dev_official"].drop("flat") < 0.5).all()
@@ -74,7 +75,7 @@ def test_a_section_of_one_machine_type_only_bars_that_machine_type():
 
 
 def test_when_every_post_process_is_constant_the_error_says_so():
-    board = leaderboard(labelled_clips().assign(flat=1.0, flat2=2.0))
+    board = leaderboard(labelled_clips().assign(flat=1.0, flat2=2.0), dataset_spec("dcase2022"))
     with pytest.raises(ValueError, match="every one of the 2 post-processes gives .*constant"):
         choose_postprocess(board)
     assert choose_postprocess(board, "flat2") == "flat2"  # asked for by name: scored, with a warning
@@ -99,7 +100,9 @@ def write_experiment(tmp_path, clips, name="exp"):
 
 def test_score_md_states_chance_the_choice_and_what_was_set_aside(tmp_path):
     files, manifest = write_experiment(tmp_path, with_scores(labelled_clips()))
-    best, summary, _ = score_experiment(files, manifest, tmp_path / "out", figures=False)
+    best, summary, _ = score_experiment(
+        files, manifest, tmp_path / "out", figures=False, spec=dataset_spec("dcase2022")
+    )
     assert best != "flat"
     text = (tmp_path / "out" / "score.md").read_text()
     assert "3 post-processes were compared" in text and "1 of them were set aside" in text

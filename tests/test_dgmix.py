@@ -259,7 +259,8 @@ def test_dgmix_job_on_tiny(tiny_root, tiny_dump, tmp_path):
     assert sorted(board.postprocess) == ["knn_k1_all_embed_mean", "knn_k1_valid_embed_mean"]
     md = (result / "score.md").read_text()
     assert "Official DCASE 2022 Task 2 score" in md and "the DG-Mix README's table" in md and "source_dev" in md
-    assert len(list((result / "teams/asd_tools/dgmix.tiny_checkpoint-3epochs").glob("*.csv"))) == 6  # 3 sections x (anomaly score, decision)
+    teams = result / "teams/asd_tools/dgmix.tiny_checkpoint-3epochs"
+    assert len(list(teams.glob("*.csv"))) == 6  # 3 sections x (anomaly score, decision result)
     assert (tmp_path / "exp/fan/dgmix.tiny/finetune/train.done").exists()
     # Clip embeddings at the end of pre-training and of fine-tuning are spread out, not collapsed to one
     # point. (Not after epoch 1: its 6 steps leave BatchNorm's running statistics near their initial values.)

@@ -186,7 +186,7 @@ def test_a_touched_but_identical_array_passes_after_its_digest_is_checked(tmp_pa
         dump_identity(dumpdir, "fan")
 
 
-def test_a_dump_of_the_previous_format_is_reported_with_the_fix(tmp_path):
+def test_a_dump_of_an_older_format_is_reported_with_the_fix_and_forced_away(tmp_path):
     dumpdir = tmp_path / "dump"
     root = make_layout(tmp_path / "data")
     dump_machine(root, "fan", dumpdir)
@@ -195,9 +195,12 @@ def test_a_dump_of_the_previous_format_is_reported_with_the_fix(tmp_path):
     record["format"] = 2  # as the float32 dumps before 16-bit storage: no arrays' record
     del record["info"]["arrays"]
     record_path.write_text(json.dumps(record))
-    with pytest.raises(ValueError, match=r"dumped by an older version \(format 2\).*--force true"):
+    older = rf"{record_path}: written by an older asd_tools \(format 2; .*--force"
+    with pytest.raises(ValueError, match=older):
         dump_identity(dumpdir, "fan")
-    dump_machine(root, "fan", dumpdir)  # the dump stage itself re-dumps it
+    with pytest.raises(ValueError, match=older):  # the dump stage itself neither reads nor silently replaces it
+        dump_machine(root, "fan", dumpdir)
+    dump_machine(root, "fan", dumpdir, force=True)
     assert dump_identity(dumpdir, "fan")
 
 

@@ -42,6 +42,7 @@ from asd_tools.ensembles.domain_weight import (
     original_predictors,
     target_probabilities,
 )
+from asd_tools.scoring.choice import DEGENERATE
 from asd_tools.systems.serial_oe.config import SerialOEConfig
 from asd_tools.systems.serial_oe.task import OutlierExposureTask
 from tests.conftest import SCRIPTS, edited_config, private_copy, recipe_dirs, run_recipe
@@ -166,6 +167,7 @@ def _toy_tables():
         board["dev_official"] = 1 - board["dev_hauc_mixed"]  # the opposite order
         board["dev_fan_official"] = board["dev_official"]
         board["dev_valve_official"] = board["dev_hauc_mixed"]
+        board[DEGENERATE] = ""  # as score.csv has it: no post-process is constant on a section
         tables.append(ScoreTable(name, board, {"fan": "fan.csv", "valve": "valve.csv"}))
     return tables
 
@@ -205,7 +207,7 @@ def test_original_tables_are_experiments_without_their_best_loss_checkpoint():
 
     def table(checkpoint, values):
         board = pd.DataFrame(
-            {"postprocess": [f"{checkpoint}:{i}" for i in range(len(values))], "dev_hauc_mixed": values}
+            {"postprocess": [f"{checkpoint}:{i}" for i in range(len(values))], "dev_hauc_mixed": values, DEGENERATE: ""}
         )
         return ScoreTable(f"x/{checkpoint}", board, {"fan": "f.csv"}, "x", checkpoint)
 
@@ -232,7 +234,7 @@ def _toy_section_scores(tmp_path):
     manifest["domain"] = ["source", "target", "source", "target", "source", "source", "target"]
     path = tmp_path / "fan.csv"
     manifest[["clip_id", "subset", "pp"]].to_csv(path, index=False)
-    return manifest, ScoreTable("t/ckpt", pd.DataFrame({"postprocess": ["pp"]}), {"fan": str(path)})
+    return manifest, ScoreTable("t/ckpt", pd.DataFrame({"postprocess": ["pp"], DEGENERATE: [""]}), {"fan": str(path)})
 
 
 def test_original_members_are_z_scored_per_section_over_the_test_clips(tmp_path):
@@ -372,23 +374,17 @@ def test_domain_classifier_and_both_ensembles_on_tiny(tiny_job, tmp_path):
             assert record["members"]["fan"] == record["members"]["valve"]
 
 
-def test_missing_inputs_name_the_command_that_makes_them(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "local/domain_generalization_ave.py",
-            "--expdir",
-            str(tmp_path),
-            "--dumpdir",
-            str(tmp_path),
-            "--machines",
-            "fan",
-        ],
-        cwd=SCRIPTS,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 1 and "./job.sh" in result.stderr
+def test_missing_inputs_name_the_command_that_makes_them(tiny_dump, tmp_path):
+    def ensemble(dumpdir):
+        command = ["local/domain_generalization_ave.py", "--expdir", str(tmp_path), "--dumpdir", str(dumpdir)]
+        return subprocess.run(
+            [sys.executable, *command, "--machines", "fan"], cwd=SCRIPTS, capture_output=True, text=True
+        )
+
+    no_dump = ensemble(tmp_path)  # the data set (and so the machine set's folder) comes from the dump's records
+    assert no_dump.returncode == 1 and "holds no dumped data set: run the dump stage" in no_dump.stderr
+    no_scores = ensemble(tiny_dump)  # only read
+    assert no_scores.returncode == 1 and "./job.sh" in no_scores.stderr
 
 
 def test_specialization_aligns_members_with_different_reference_clips(tmp_path):
@@ -411,6 +407,7 @@ def test_specialization_aligns_members_with_different_reference_clips(tmp_path):
                 "postprocess": ["pp"],
                 "dev_fan_auc_source": [0.6 if name == "a" else 0.5],
                 "dev_fan_auc_target": [0.5 if name == "a" else 0.6],
+                DEGENERATE: [""],
             }
         )
         tables.append(ScoreTable(name, board, {"fan": str(path)}))
@@ -419,3 +416,13 @@ def test_specialization_aligns_members_with_different_reference_clips(tmp_path):
     scores, members = specialization(tables, "fan", manifest, prob, variant)
     assert sorted(scores.loc[scores.subset == "reference", "clip_id"]) == ["r0", "r2"]  # rows both members have
     assert len(members) == 2 and np.isfinite(scores["ensemble"]).all()
+
+
+def test_an_ensemble_record_of_an_older_format_is_named_and_replaced_only_with_overwrite(tmp_path):
+    settings = variant_settings("original", DG_VARIANTS["original"])
+    (tmp_path / "variant.json").write_text(json.dumps({"settings": settings}))  # before records carried a format
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'variant.json'}: written by an older asd_tools \(format None"):
+        check_variant(tmp_path, settings)
+    check_variant(tmp_path, settings, overwrite=True)
+    write_record(tmp_path, settings)
+    check_variant(tmp_path, settings)  # today's record round-trips

@@ -8,6 +8,7 @@ import pytest
 from asd_tools.bin import score
 from asd_tools.data.ground_truth import BadGroundTruth, label_evaluation_clips, read_ground_truth_file
 from asd_tools.data.manifest import load_manifest
+from asd_tools.datasets.registry import dataset_spec
 from asd_tools.scoring.report import machine_set_name
 from tests.conftest import private_copy, recipe_dirs, run_recipe
 
@@ -17,7 +18,7 @@ CHECKPOINT = "checkpoint-best"
 
 def test_labels_come_from_the_ground_truth_files(tiny_root, tiny_dump):
     manifest = load_manifest(tiny_dump, ["fan"])
-    labelled = label_evaluation_clips(manifest, tiny_root / "ground_truth")
+    labelled = label_evaluation_clips(manifest, tiny_root / "ground_truth", dataset_spec("dcase2022"))
     eval_test = labelled[(labelled.dataset == "eval") & (labelled.split == "test")]
     assert set(eval_test["state"]) == {"normal", "anomaly"} and set(eval_test["domain"]) == {"source", "target"}
     truth = pd.read_csv(
@@ -27,9 +28,11 @@ def test_labels_come_from_the_ground_truth_files(tiny_root, tiny_dump):
     for name, label in truth.items():
         assert by_name[name] == ("anomaly" if label else "normal")
     # without ground truth the clips stay unlabelled, and the manifest itself is never changed
-    assert set(label_evaluation_clips(manifest, None).query("dataset == 'eval' and split == 'test'")["state"]) == {
-        "unknown"
-    }
+    assert set(
+        label_evaluation_clips(manifest, None, dataset_spec("dcase2022")).query(
+            "dataset == 'eval' and split == 'test'"
+        )["state"]
+    ) == {"unknown"}
     assert set(manifest.query("dataset == 'eval' and split == 'test'")["state"]) == {"unknown"}
 
 
@@ -54,15 +57,17 @@ def test_malformed_ground_truth_names_the_file_and_line(tmp_path, lines, message
 
 
 def test_machine_set_names():
-    assert machine_set_name(["valve", "fan"]) == "only_fan+valve"
-    assert machine_set_name("bearing fan gearbox slider ToyCar ToyTrain valve".split()) == "all"
+    assert machine_set_name(["valve", "fan"], dataset_spec("dcase2022")) == "only_fan+valve"
+    assert (
+        machine_set_name("bearing fan gearbox slider ToyCar ToyTrain valve".split(), dataset_spec("dcase2022")) == "all"
+    )
     for bad, message in (
         ([], "no machine types"),
         (["Fan"], r"unknown machine type\(s\) 'Fan' \(did you mean 'fan'\?\)"),
         (["fan", "fan"], "twice"),
     ):
         with pytest.raises(ValueError, match=message):
-            machine_set_name(bad)
+            machine_set_name(bad, dataset_spec("dcase2022"))
 
 
 def _scored_experiment(tiny_job, tmp_path):

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from asd_tools.datasets.registry import dataset_spec
 from asd_tools.scoring.metrics import section_metrics, section_table, summarise
 from asd_tools.utils import harmonic_mean
 
@@ -140,7 +141,7 @@ def test_original_rankings_mixed_domain_and_per_domain_hauc_per_machine():
     assert summary.loc[("dev", "fan"), "hauc_mixed"] == pytest.approx(
         harmonic_mean(fan[["auc_mixed", "pauc"]].to_numpy().ravel())
     )
-    board = leaderboard(df)
+    board = leaderboard(df, dataset_spec("dcase2022"))
     for column in ("dev_hauc_mixed", "dev_fan_hauc_mixed", "dev_hauc_domain_source", "dev_valve_hauc_domain_target"):
         assert column in board
     fan_source = summary.loc[("dev", "fan"), "hauc_domain_source"]

@@ -1,5 +1,6 @@
 """Stale or mixed outputs are recomputed or refused, never trusted because a file exists."""
 
+import json
 import shutil
 
 import numpy as np
@@ -9,7 +10,7 @@ import yaml
 from asd_tools.data.dump import dump_machine
 from asd_tools.data.manifest import load_manifest
 from asd_tools.data.split import read_list, write_lists
-from asd_tools.provenance import Provenance, differences, read_record
+from asd_tools.provenance import FORMAT, OtherFormatError, Provenance, differences, read_record, record_digest
 from asd_tools.systems.serial_oe import recipe
 from asd_tools.training.experiment import StaleExperiment, claim_training_dir
 from tests.conftest import TINY_MACHINES, edited_config, make_layout, write_wav
@@ -151,3 +152,52 @@ def test_a_folder_killed_before_its_first_checkpoint_restarts_with_the_new_setti
     (tmp_path / "checkpoint-last.pt").write_bytes(b"a model")
     with pytest.raises(StaleExperiment, match="holds a model"):
         claim_training_dir(Provenance(tmp_path, "train", {}, {"train": {"epochs": 4}}), force=False)
+
+
+# One format for every record (provenance.FORMAT): older outputs are never read
+
+
+def test_a_current_record_round_trips_with_todays_format(tmp_path):
+    record = Provenance(tmp_path, "detect", {"embeddings": "e1"}, {"detect": {"ks": [1, 2]}}, info={"note": "x"})
+    record.write()
+    stored = read_record(tmp_path, "detect")
+    assert stored == record.record and stored["format"] == FORMAT
+    assert Provenance(tmp_path, "detect", {"embeddings": "e1"}, {"detect": {"ks": [1, 2]}}).is_current()
+    assert record_digest(tmp_path, "detect") == record_digest(tmp_path, "detect")
+
+
+@pytest.mark.parametrize("older", [FORMAT - 1, 1, None])
+def test_a_record_of_an_older_format_fails_with_one_message_naming_the_file_and_the_fix(tmp_path, older):
+    record = Provenance(tmp_path, "detect", {"embeddings": "e1"}, {})
+    record.write()
+    stored = json.loads(record.path.read_text())
+    if older is None:
+        del stored["format"]  # records before formats were numbered
+    else:
+        stored["format"] = older
+    record.path.write_text(json.dumps(stored))
+    message = (
+        rf"^{record.path}: written by an older asd_tools \(format {older}; this one reads format {FORMAT}\): "
+        r"re-run that stage with --force \(asd.sh --force true\), or the whole recipe"
+    )
+    with pytest.raises(OtherFormatError, match=message):
+        record.is_current()  # never taken as merely stale (that is what kept code for older formats)
+    with pytest.raises(OtherFormatError, match=message):
+        record_digest(tmp_path, "detect")  # nor read by the next stage
+    assert not record.is_current(force=True)  # --force replaces it without reading it
+    record.write()
+    assert record.is_current()
+
+
+def test_a_model_of_an_older_format_is_kept_unless_forced(tmp_path):
+    record = Provenance(tmp_path, "train", {}, {"train": {"epochs": 2}})
+    record.write()
+    (tmp_path / "checkpoint-last.pt").write_bytes(b"model")
+    stored = json.loads(record.path.read_text())
+    record.path.write_text(json.dumps({**stored, "format": FORMAT - 1}))
+    with pytest.raises(OtherFormatError, match="written by an older asd_tools"):
+        claim_training_dir(record, force=False)
+    assert (tmp_path / "checkpoint-last.pt").exists()
+    claim_training_dir(record, force=True)
+    assert [p.name for p in tmp_path.glob("replaced-*/*.pt")] == ["checkpoint-last.pt"]
+    assert read_record(tmp_path, "train")["format"] == FORMAT

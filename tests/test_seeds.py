@@ -12,6 +12,7 @@ from asd_tools.bin.common import seeds_arg
 from asd_tools.bin.compare import comparison_table, results_folders
 from asd_tools.bin.train import seeded_config
 from asd_tools.config import ConfigError, read_config, set_keys
+from asd_tools.datasets.registry import dataset_spec
 from asd_tools.scoring.report import score_experiment
 from asd_tools.scoring.seeds import seed_table, write_seed_tables
 from asd_tools.systems.registry import system_for_config
@@ -56,7 +57,9 @@ def scored_seeds(tmp_path, seeds=(0, 1, 2)):
     for seed in seeds:
         clips = with_scores(labelled_clips(), seed=seed, signal=1.0)
         files, manifest = write_experiment(tmp_path, clips, name=f"s{seed}")
-        score_experiment(files, manifest, tag_dir / f"seed{seed}" / "checkpoint-best", figures=False)
+        score_experiment(
+            files, manifest, tag_dir / f"seed{seed}" / "checkpoint-best", figures=False, spec=dataset_spec("dcase2022")
+        )
     return tag_dir
 
 

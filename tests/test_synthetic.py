@@ -5,6 +5,7 @@ import soundfile as sf
 
 from asd_tools.data.names import parse_clip_path
 from asd_tools.data.synthetic import SIZES, generate
+from asd_tools.datasets.registry import dataset_spec
 
 
 def _digest(root):
@@ -24,7 +25,7 @@ def test_layout_counts_and_names(tiny_root):
             test = sorted((tiny_root / dataset / machine / "test").glob("*.wav"))
             assert len(train) == 3 * (size.train_source + size.train_target)
             assert len(test) == 3 * 4 * size.test_per_domain_state
-            infos = [parse_clip_path(p) for p in train + test]
+            infos = [parse_clip_path(p, dataset_spec("dcase2022")) for p in train + test]
             assert {i.section for i in infos} == set(sections)
             assert all(i.attributes for i in infos if i.split == "train")
             if dataset == "eval":

@@ -40,12 +40,6 @@ from asd_tools.data.corpus import Corpus, manifest_sections
 from asd_tools.provenance import Provenance, file_digest
 from asd_tools.utils import progress, write_csv
 
-# Output format of scores.csv, recorded in the stage's provenance:
-# 2: poolings named by orientation (max -> max_anomaly, upper_mean -> upper_mean_anomaly; new
-#    min_anomaly and lower_mean_anomaly, the original recipe's max and upper_mean)
-# (parameter grids per detector did not change it: the list form detectors + ks is recorded as
-# written and scores the same columns, so existing experiments stay current)
-DETECT_FORMAT = 2
 INLIER_SETS = ("all", "so", "valid")  # all inlier clips, source-domain ones, validation-list ones
 TOO_FEW_INLIERS = ("stop", "skip")  # what the stage does when a section has fewer inliers than a detector needs
 SECTION_LOGIT = "section_logit"
@@ -344,7 +338,7 @@ def detect_stage(config_path, dumpdir, machine, embeddir, force=False) -> None:
     }
     if "valid" in cfg.inlier_sets:
         inputs.update(corpus.lists_identity(machine, "valid"))
-    record = Provenance(embeddir, "detect", inputs, {"detect": config_to_dict(cfg)}, fmt=DETECT_FORMAT)
+    record = Provenance(embeddir, "detect", inputs, {"detect": config_to_dict(cfg)})
     if record.is_current(force):
         return
     record.invalidate()

@@ -70,7 +70,7 @@ def main(argv=None):
             files.append(write_ensemble(a.expdir, name, machine, scores, chosen, settings) / CLIP_SCORES)
         announce(f"{name}: {describe(settings)}")
         members = {m: member_names(chosen) for m, chosen in members.items()}
-        announce(score_ensemble(files, manifest, a.expdir, a.machines, name, settings, members, corpus.spec))
+        announce(score_ensemble(files, manifest, a.expdir, a.machines, name, settings, members, spec=corpus.spec))
 
     run(main_fn, args)
 

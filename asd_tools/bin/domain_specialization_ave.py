@@ -22,8 +22,6 @@ Writes <expdir>/<machine>/<name>/average/ and scores it into <expdir>/<set>/<nam
 (score.md, submission files, histograms, variant.json).
 """
 
-import json
-import logging
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +42,7 @@ from asd_tools.ensembles.average import (
     ensemble_name,
     find_score_tables,
     member_names,
+    read_variant,
     score_ensemble,
     specialization,
     variant_from_args,
@@ -56,6 +55,7 @@ from asd_tools.utils import announce
 NAMES = {"original": "ensemble_ds", "per_machine": "ensemble_ds_per_machine"}
 # The domain weights each variant reads (get_domain_classifier_weight.py's --variant and folder).
 WEIGHT_DIRS = {"original": "domain_weight", "per_machine": "domain_weight_refit"}
+RERUN_WEIGHTS = "re-run local/get_domain_classifier_weight.py (with --overwrite) to make the domain weights"
 
 
 def read_target_prob(weight_dir, machine, div):
@@ -73,12 +73,11 @@ def read_target_prob(weight_dir, machine, div):
 
 
 def weight_settings(weight_dir):
-    """The settings the domain weights were made with (None for weights made before they were recorded)."""
-    path = Path(weight_dir) / RECORD
-    if not path.exists():
-        logging.warning(f"{path} is missing: the domain weights' variant is unknown")
-        return None
-    return json.loads(path.read_text())["settings"]
+    """The settings the domain weights were made with (their ``variant.json``)."""
+    settings = read_variant(weight_dir, rerun=RERUN_WEIGHTS)
+    if settings is None:
+        raise FileNotFoundError(f"{Path(weight_dir) / RECORD} is missing: {RERUN_WEIGHTS}")
+    return settings
 
 
 def main(argv=None):
@@ -122,7 +121,7 @@ def main(argv=None):
             outdir = write_ensemble(a.expdir, name, machine, scores, chosen["source"] + chosen["target"], settings)
             files.append(outdir / CLIP_SCORES)
         announce(f"{name}: {describe({k: v for k, v in settings.items() if k != 'weights'})}; weights {weight_dir}")
-        announce(score_ensemble(files, manifest, a.expdir, a.machines, name, settings, recorded, corpus.spec))
+        announce(score_ensemble(files, manifest, a.expdir, a.machines, name, settings, recorded, spec=corpus.spec))
 
     run(main_fn, args)
 

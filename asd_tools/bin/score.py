@@ -22,12 +22,6 @@ from asd_tools.scoring.report import checkpoint_order, label_coverage, results_d
 from asd_tools.scoring.seeds import SEED_REPORT, seed_lines, seed_tag, write_seed_tables
 from asd_tools.utils import announce
 
-# 2: machine-set folders, ground truth read at scoring, partial sets marked;
-# 3: score.csv adds the mixed-domain and per-domain hAUC per machine type (ensemble rankings);
-# 4: figures, report.md and result.json
-# 5: score.csv names the sections where a post-process is (nearly) constant; such ones are never chosen
-SCORE_FORMAT = 5
-
 
 def experiment_checkpoints(expdir, machines, tag):
     """Checkpoints with a score table for every machine type; errors say which folder is missing."""
@@ -65,7 +59,6 @@ def score_checkpoint(a, tag, corpus, labelled, gt_inputs, checkpoint):
             **gt_inputs,
         },
         settings={"machines": a.machines, "team": a.team, "postprocess": a.postprocess, "figures": a.figures},
-        fmt=SCORE_FORMAT,
     )
     name = f"{tag}/{checkpoint}"
     if record.is_current(a.force):

@@ -7,14 +7,14 @@ nothing downstream assumes a data set's layout.
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Union
+from typing import TYPE_CHECKING, Iterable, Optional, Union
 
 import pandas as pd
 
-from asd_tools.artefacts import DUMP_STATS, MANIFEST
+from asd_tools.artefacts import DUMP_STATS, MANIFEST, record_name
 from asd_tools.data.manifest import ClipStore, dump_identity, read_manifest
 from asd_tools.data.split import lists_identity, read_list
-from asd_tools.datasets.registry import DEFAULT, dataset_spec
+from asd_tools.datasets.registry import dataset_spec
 from asd_tools.provenance import read_record
 
 if TYPE_CHECKING:  # torch is imported where windows are read, not by the stages that only read records
@@ -36,10 +36,12 @@ def manifest_sections(manifest: pd.DataFrame) -> tuple:
     return tuple(sorted(int(s) for s in manifest["section"].unique() if s >= 0))
 
 
-def dump_layout(dumpdir, machine) -> str:
-    """The data set (layout) a machine type's dump was made from; dumps older than the registry are DCASE 2022."""
-    record = read_record(Path(dumpdir) / machine, "dump") or {}
-    return record.get("settings", {}).get("layout", DEFAULT)
+def dump_layout(dumpdir, machine) -> Optional[str]:
+    """The data set (layout) a machine type's dump was made from, as its record names it (None: an outlier pool)."""
+    record = read_record(Path(dumpdir) / machine, "dump")
+    if record is None:
+        raise FileNotFoundError(f"{Path(dumpdir) / machine / record_name('dump')} is missing: run the dump stage first")
+    return record["settings"]["layout"]
 
 
 class Corpus:
@@ -57,12 +59,15 @@ class Corpus:
         if self._spec is None:
             machines = sorted(p.parent.name for p in self.dumpdir.glob(f"*/{MANIFEST}"))
             layouts = {m: dump_layout(self.dumpdir, m) for m in machines}
+            layouts = {m: layout for m, layout in layouts.items() if layout is not None}  # not the outlier pool
+            if not layouts:
+                raise FileNotFoundError(f"{self.dumpdir} holds no dumped data set: run the dump stage (stage 1) first")
             if len(set(layouts.values())) > 1:
                 raise ValueError(
                     f"{self.dumpdir} mixes data sets ({', '.join(f'{m}: {n}' for m, n in layouts.items())}): "
                     "dump each data set into its own --dumpdir"
                 )
-            self._spec = dataset_spec(next(iter(layouts.values()), DEFAULT))
+            self._spec = dataset_spec(next(iter(layouts.values())))
         return self._spec
 
     def manifest(self, machines: Subsets) -> pd.DataFrame:

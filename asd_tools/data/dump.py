@@ -19,6 +19,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -34,9 +35,6 @@ from asd_tools.datasets.registry import DEFAULT, dataset_spec
 from asd_tools.provenance import Provenance, files_fingerprint
 from asd_tools.utils import atomic_path, atomic_write_text, progress, remove_stale_temporaries, write_csv
 
-# 2: evaluation labels are no longer stored in the dump; 3: 16-bit PCM arrays where the clips are 16-bit,
-# each array's storage, size, time and digest in the record
-DUMP_FORMAT = 3
 NORMALISE_CHUNK = 1 << 22
 ARRAY_NAMES = tuple(f"{split}.npy" for split in (*SPLITS, SUPPLEMENTAL))
 UNUSUAL_LENGTHS = "unusual_lengths.csv"  # the clips whose length differs from their machine type's usual one
@@ -115,7 +113,7 @@ def clip_header(path):
     return header.samplerate, int(np.ceil(header.frames * SAMPLE_RATE / header.samplerate)), header.subtype
 
 
-def parse_all(paths, spec=None):
+def parse_all(paths, spec):
     """Parse every name and header; collect every problem instead of stopping at the first."""
     rows, errors = [], []
     for path in paths:
@@ -162,17 +160,14 @@ def read_clip(row):
     return wave, None
 
 
-def dump_record(outdir: Path, paths, root: Path, layout: str = DEFAULT) -> Provenance:
-    """What a dump is made from: the audio files (names, sizes, times), the data set's layout and the
-    dump's format. The default layout is left out of the settings, so dumps made before other layouts
-    existed (all DCASE 2022) stay current."""
-    layout_setting = {} if layout == DEFAULT else {"layout": layout}
+def dump_record(outdir: Path, paths, root: Path, layout: Optional[str]) -> Provenance:
+    """What a dump is made from: the audio files (names, sizes, times) and the data set's layout, which
+    every later stage reads from here (``Corpus.spec``); None for an outlier pool (of no data set)."""
     return Provenance(
         outdir,
         "dump",
         inputs={"audio": files_fingerprint(paths, root)},
-        settings={"sample_rate": SAMPLE_RATE, "clips": len(paths), **layout_setting},
-        fmt=DUMP_FORMAT,
+        settings={"sample_rate": SAMPLE_RATE, "clips": len(paths), "layout": layout},
         info={"data_root": str(Path(root).resolve())},
     )
 
@@ -369,7 +364,7 @@ def dump_pool(folder, dumpdir, force=False):
     if not paths:
         raise FileNotFoundError(f"{folder} holds no .wav files to use as an outlier pool")
     remove_killed_dump_files(outdir)
-    record = dump_record(outdir, paths, folder)
+    record = dump_record(outdir, paths, folder, layout=None)
     if record.is_current(force):
         return
     record.invalidate()

@@ -107,18 +107,12 @@ def _update_time(path: Path, mtime_ns: int) -> None:
 
 def array_entries(folder) -> dict:
     """The record's entries of a dump folder's arrays (file name -> entry); an error naming the folder
-    and the fix when it has no record, or one of a dump older than these entries."""
+    and the fix when it has no record (``read_record`` rejects one of an older format)."""
     folder = Path(folder)
     record = read_record(folder, "dump")
     if record is None:
         raise FileNotFoundError(f"{folder / record_name('dump')} is missing: run the dump stage (stage 1) first")
-    entries = record.get("info", {}).get("arrays")
-    if entries is None:
-        raise DamagedDumpError(
-            f"{folder}: dumped by an older version (format {record.get('format')}) whose arrays cannot be "
-            f"checked; {REDUMP}"
-        )
-    return entries
+    return record["info"]["arrays"]
 
 
 def check_dump(folder, verify=None) -> None:

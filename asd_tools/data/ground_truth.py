@@ -25,7 +25,6 @@ import pandas as pd
 
 from asd_tools.constants import UNKNOWN
 from asd_tools.data.names import parse_name
-from asd_tools.datasets.registry import DEFAULT, dataset_spec
 from asd_tools.provenance import file_digest, read_record
 
 # label_domain_files: manifest column, evaluator folder, the labels its 0 and 1 stand for
@@ -171,18 +170,13 @@ def _unlabelled_sections(manifest):
     return manifest[unlabelled].groupby(["machine", "section"]).groups
 
 
-def _spec(spec):
-    return spec or dataset_spec(DEFAULT)
-
-
-def label_evaluation_clips(manifest: pd.DataFrame, ground_truth_dir, spec=None) -> pd.DataFrame:
+def label_evaluation_clips(manifest: pd.DataFrame, ground_truth_dir, spec) -> pd.DataFrame:
     """A copy of ``manifest`` whose unlabelled test clips get domain and state from the ground truth
-    (in the format of ``spec``, the data set's spec; default DCASE 2022).
+    (in the format of ``spec``, the data set's spec).
 
     A section with no ground-truth files stays unlabelled (with a warning): the score tables then
     leave it out and say that the set is only partly labelled.
     """
-    spec = _spec(spec)
     manifest = manifest.copy()
     for (machine, section), rows in _unlabelled_sections(manifest).items():
         where = f"{machine} {spec.unit_label(section)}"
@@ -201,18 +195,15 @@ def label_evaluation_clips(manifest: pd.DataFrame, ground_truth_dir, spec=None) 
     return manifest
 
 
-def ground_truth_inputs(manifest: pd.DataFrame, ground_truth_dir, spec=None) -> dict:
+def ground_truth_inputs(manifest: pd.DataFrame, ground_truth_dir, spec) -> dict:
     """Identities of the ground-truth files that label ``manifest``'s clips (for a scoring record)."""
-    spec = _spec(spec)
     inputs = {}
     for (machine, section), _ in _unlabelled_sections(manifest).items():
         for rel in ground_truth_files(spec, machine, section):
             path = Path(ground_truth_dir) / rel if ground_truth_dir else None
-            # the 2022 keys as they were, so that earlier score records stay current
-            key = f"ground_truth/{rel.split('/')[0]}/{machine}_{int(section):02d}"
-            if spec.ground_truth.format != "label_domain_files":
-                key = f"ground_truth/{rel}/{machine}_{int(section):02d}"
-            inputs[key] = file_digest(path) if path is not None and path.exists() else "absent"
+            inputs[f"ground_truth/{rel}/{machine}_{int(section):02d}"] = (
+                file_digest(path) if path is not None and path.exists() else "absent"
+            )
     return inputs
 
 

@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from asd_tools.constants import NOISE, SPLITS, SUPPLEMENTAL, UNKNOWN
-from asd_tools.datasets.registry import DEFAULT, dataset_spec
 from asd_tools.datasets.spec import DATASETS
 
 # The suffix is .wav in any case (.WAV too); clip ids drop it, file names keep it exactly,
@@ -154,15 +153,14 @@ def parse_name(name: str, spec):
     return NAME_RULES[spec.naming].parse(name)
 
 
-def parse_clip_path(path, spec=None) -> ClipInfo:
+def parse_clip_path(path, spec) -> ClipInfo:
     """Parse ``.../<dev|eval>/<machine>/<split>/<file name>`` into a :class:`ClipInfo`.
 
-    ``spec`` is the data set's :class:`~asd_tools.datasets.spec.DatasetSpec` (default: DCASE 2022).
+    ``spec`` is the data set's :class:`~asd_tools.datasets.spec.DatasetSpec`.
     The half (dev / eval), machine type and split come from the folders, the rest from the name;
     the split written in a labelled name must agree with its folder, and the section (or ID) must
     be one of that machine type's in that half.
     """
-    spec = spec or dataset_spec(DEFAULT)
     path = Path(path)
     dataset, machine, split, name = path.parent.parent.parent.name, path.parent.parent.name, path.parent.name, path.name
     if dataset not in DATASETS:

@@ -20,7 +20,6 @@ from asd_tools.provenance import Provenance, file_digest
 from asd_tools.utils import atomic_write_text
 
 SUBSETS = ("train", "valid", "test", "supplemental_clean", "supplemental_noise")
-LISTS_FORMAT = 2  # 2: the supplemental lists (older lists are rewritten; train/valid/test stay the same)
 TARGET_VALID_EVERY = 3  # target clip index % 3 == 0 -> validation
 MIN_FOLDS = 2  # a k-fold split needs two folds
 # How many folds valid_ratio gives; the first fold is the source validation share (1 / folds).
@@ -77,7 +76,6 @@ def write_lists(dumpdir, machine, valid_ratio=0.15, seed=0, force=False, fold_ru
         "lists",
         inputs={"dump": dump_identity(dumpdir, machine)},
         settings={"valid_ratio": valid_ratio, "seed": seed, "fold_rule": fold_rule},
-        fmt=LISTS_FORMAT,
     )
     if record.is_current(force):
         return

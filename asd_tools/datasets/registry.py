@@ -144,7 +144,7 @@ DCASE2025 = first_shot(
 )
 
 DATASET_SPECS = {spec.name: spec for spec in (DCASE2020, DCASE2021, DCASE2022, DCASE2023, DCASE2024, DCASE2025)}
-DEFAULT = "dcase2022"  # the recipe's year, and the layout of dumps made before the registry existed
+DEFAULT = "dcase2022"  # the recipe's year: the default of --layout (a dump records its own layout)
 
 
 def dataset_spec(name: str) -> DatasetSpec:

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from asd_tools.artefacts import BEST, CLIP_SCORES, checkpoint_name
+from asd_tools.provenance import FORMAT, OtherFormatError, check_format
 from asd_tools.scoring.choice import eligible
 from asd_tools.scoring.report import (
     FULL_SET,
@@ -54,7 +55,8 @@ from asd_tools.utils import atomic_path, atomic_write_text, write_csv
 ENSEMBLE_PREFIX = "ensemble_"
 CHECKPOINT = "average"
 KEYS = ["clip_id", "subset"]
-RECORD = "variant.json"
+RECORD = "variant.json"  # the settings of an ensemble's or the domain weights' output (with the record FORMAT)
+RERUN_VARIANT = "re-run it with --overwrite, or give another --name / --outdir"
 DOMAINS = ("source", "target")
 SELECTIONS = ("global", "per_machine")
 ZSCORES = ("test", "reference")
@@ -166,13 +168,13 @@ class ScoreTable:
     checkpoint: str = ""
 
 
-def ensemble_name(name, machines, spec=None) -> str:
+def ensemble_name(name, machines, spec) -> str:
     """The ensemble's experiment name: ``name`` over every machine type, ``name.<set>`` over a subset."""
     machine_set = machine_set_name(machines, spec)
     return name if machine_set == FULL_SET else f"{name}.{machine_set}"
 
 
-def find_score_tables(expdir, machines, spec=None) -> list:
+def find_score_tables(expdir, machines, spec) -> list:
     """Every scored experiment over exactly ``machines`` (ensembles themselves excluded)."""
     tables = []
     folder = Path(expdir) / machine_set_name(machines, spec)
@@ -333,18 +335,32 @@ def member_names(chosen) -> list:
     return [f"{table.name}:{column}" for table, column in chosen]
 
 
+def read_variant(folder, rerun=RERUN_VARIANT) -> Optional[dict]:
+    """The settings recorded in ``folder/variant.json`` (None when there is none); a record of another
+    format raises ``OtherFormatError`` naming ``rerun``."""
+    path = Path(folder) / RECORD
+    if not path.exists():
+        return None
+    return check_format(path, json.loads(path.read_text()), rerun)["settings"]
+
+
 def check_variant(folder, settings: dict, overwrite=False, what="ensemble") -> None:
     """Refuse to replace an output made with other settings (unless ``overwrite``).
 
-    ``folder/variant.json`` records the settings of the output there; an output without it
-    (made before variants were recorded) is replaced with a warning.
+    ``folder/variant.json`` records the settings of the output there (written last); an output
+    without it (a run that did not finish) is replaced with a warning.
     """
-    path = Path(folder) / RECORD
-    if not path.exists():
-        if Path(folder).exists() and any(Path(folder).iterdir()):
-            logging.warning(f"{folder} has no {RECORD} (made before variants were recorded): replacing it")
+    try:
+        old = read_variant(folder)
+    except OtherFormatError:
+        if not overwrite:
+            raise
+        logging.warning(f"replacing {folder} (written by another asd_tools format; --overwrite)")
         return
-    old = json.loads(path.read_text()).get("settings")
+    if old is None:
+        if Path(folder).exists() and any(Path(folder).iterdir()):
+            logging.warning(f"{folder} has no {RECORD} (a run that did not finish): replacing it")
+        return
     if old != settings and not overwrite:
         raise FileExistsError(
             f"{folder} holds a {what} made with other settings ({json.dumps(old)}); this run is "
@@ -356,7 +372,8 @@ def check_variant(folder, settings: dict, overwrite=False, what="ensemble") -> N
 
 def write_record(folder, settings: dict, **extra) -> None:
     """Record the settings an output was made with (written last, after the outputs)."""
-    atomic_write_text(Path(folder) / RECORD, json.dumps({"settings": settings, **extra}, indent=2))
+    record = {"format": FORMAT, "settings": settings, **extra}
+    atomic_write_text(Path(folder) / RECORD, json.dumps(record, indent=2))
 
 
 def write_ensemble(expdir, name, machine, scores: pd.DataFrame, chosen, settings=None) -> Path:
@@ -380,7 +397,7 @@ def describe(settings: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in settings.items())
 
 
-def score_ensemble(files, manifest, expdir, machines, name, settings=None, members=None, spec=None) -> str:
+def score_ensemble(files, manifest, expdir, machines, name, settings=None, members=None, *, spec) -> str:
     """Score the ensemble's per-machine tables with the shared module (tables, figures, report.md).
 
     ``manifest`` carries the known evaluation labels (``ground_truth.label_evaluation_clips``);

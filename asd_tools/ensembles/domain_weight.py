@@ -261,7 +261,7 @@ def plot_domain_weights(results: dict, path, div) -> None:
     plt.close(fig)
 
 
-def scored_embeddings_dir(expdir, machines, tag, checkpoint, machine, spec=None) -> Path:
+def scored_embeddings_dir(expdir, machines, tag, checkpoint, machine, spec) -> Path:
     """The embeddings behind one scored checkpoint of the domain classifier (its sources.json)."""
     sources = results_dir(expdir, machines, tag, spec) / checkpoint / SOURCES
     if not sources.exists():

@@ -49,8 +49,6 @@ def degenerate_sections(test: pd.DataFrame, column: str, sections=None) -> list:
 
 def eligible(board: pd.DataFrame, machine=None) -> pd.Series:
     """Rows of a leaderboard that may be chosen: not (nearly) constant on any section (of ``machine``)."""
-    if DEGENERATE not in board:  # a table scored before the check existed
-        return pd.Series(True, index=board.index)
     sections = board[DEGENERATE].fillna("").astype(str).str.split(";")
     if machine is None:
         return sections.map(lambda parts: not any(parts))

@@ -21,7 +21,6 @@ import pandas as pd
 
 from asd_tools.artefacts import BEST, BOARD, BOARD_REPORT, checkpoint_name
 from asd_tools.constants import MIN_METRIC_VALUE
-from asd_tools.datasets.registry import DEFAULT, dataset_spec
 from asd_tools.datasets.spec import DATASETS, unknown_machines_line
 from asd_tools.scoring.choice import (
     CHANCE,
@@ -51,23 +50,19 @@ FULL_SET = "all"
 RANK_METRICS = ("official", "auc_source", "auc_target", "hauc_mixed", "hauc_domain_source", "hauc_domain_target")
 
 
-def _spec(spec):
-    return spec or dataset_spec(DEFAULT)
-
-
-def machine_set_name(machines, spec=None) -> str:
+def machine_set_name(machines, spec) -> str:
     """Folder name of the results over ``machines``: "all" for every machine type of the data set
-    ``spec`` (default DCASE 2022), else "only_<a>+<b>".
+    ``spec``, else "only_<a>+<b>".
 
     Results over different sets of machine types never share a folder (or a submission).
     """
-    known = _spec(spec).machines()
+    known = spec.machines()
     machines = list(machines)
     if not machines:
         raise ValueError("no machine types given")
     unknown = sorted(set(machines) - set(known))
     if unknown:
-        raise ValueError(unknown_machines_line(unknown, known, f" in {_spec(spec).name}"))
+        raise ValueError(unknown_machines_line(unknown, known, f" in {spec.name}"))
     if len(set(machines)) != len(machines):
         raise ValueError(f"machine types given twice: {' '.join(machines)}")
     if set(machines) == set(known):
@@ -80,16 +75,16 @@ def checkpoint_order(names) -> list:
     return sorted(names, key=lambda name: (name != checkpoint_name(BEST), len(name), name))
 
 
-def results_dir(expdir, machines, tag, spec=None) -> Path:
+def results_dir(expdir, machines, tag, spec) -> Path:
     """``<expdir>/<machine set>/<tag>``: the score tables of one experiment over ``machines``."""
     return Path(expdir) / machine_set_name(machines, spec) / tag
 
 
-def label_coverage(test: pd.DataFrame, spec=None) -> dict:
+def label_coverage(test: pd.DataFrame, spec) -> dict:
     """Per set (dev/eval) with test clips: (labelled sections, sections of the set) as (machine, section) lists."""
     coverage = {}
     for dataset, part in test.groupby("dataset"):
-        expected = [(m, s) for m in machines_of(part) for s in _spec(spec).units(m, dataset)]
+        expected = [(m, s) for m in machines_of(part) for s in spec.units(m, dataset)]
         known = part["state"].isin(("normal", "anomaly"))
         labelled = set(zip(part.loc[known, "machine"], part.loc[known, "section"]))
         coverage[dataset] = ([key for key in expected if key in labelled], expected)
@@ -135,7 +130,7 @@ def postprocess_columns(scores: pd.DataFrame):
     return [c for c in scores.columns if c not in META_COLUMNS and c not in LABEL_COLUMNS]
 
 
-def leaderboard(scores: pd.DataFrame, spec=None) -> pd.DataFrame:
+def leaderboard(scores: pd.DataFrame, spec) -> pd.DataFrame:
     """One row per post-process: official score (the year's rule) and per-domain hAUC per set and machine.
 
     Rows are ranked by the development official score, eligible post-processes first (see
@@ -145,7 +140,7 @@ def leaderboard(scores: pd.DataFrame, spec=None) -> pd.DataFrame:
     groups, sections = section_groups(test), section_rows(test)
     rows = []
     for column in postprocess_columns(scores):
-        summary = summarise(section_table(test, column, groups), _spec(spec).metric)
+        summary = summarise(section_table(test, column, groups), spec.metric)
         row = {"postprocess": column, DEGENERATE: ";".join(degenerate_sections(test, column, sections))}
         for r in summary.to_dict("records"):
             prefix = f"{r['dataset']}" if r["machine"] == "all" else f"{r['dataset']}_{r['machine']}"
@@ -175,11 +170,11 @@ def thresholds_for(scores: pd.DataFrame, column: str) -> dict:
 
 
 def score_experiment(
-    score_files, manifest, outdir, system="system", team="asd_tools", postprocess=None, figures=True, spec=None
+    score_files, manifest, outdir, system="system", team="asd_tools", postprocess=None, figures=True, *, spec
 ):
     """Write every table and the submission files; return (chosen post-process, summary, coverage).
 
-    ``spec`` is the data set's spec (default DCASE 2022): its official metric and submission names.
+    ``spec`` is the data set's spec: its official metric and submission names.
 
     ``manifest`` carries the evaluation labels known so far (see ``ground_truth.label_evaluation_clips``).
     ``figures=False`` leaves the figures out of ``report.md`` (drawing them, the t-SNE map above
@@ -187,7 +182,6 @@ def score_experiment(
     """
     outdir = Path(outdir)
     scores = read_scores(score_files, manifest)
-    spec = _spec(spec)
     coverage = label_coverage(scores[scores["subset"] == "test"], spec)
     scores = mark_partial_sets(scores, coverage)
     board = leaderboard(scores, spec)
@@ -224,12 +218,12 @@ def score_experiment(
     return best, summary, coverage
 
 
-def coverage_lines(machines, coverage, spec=None) -> list:
+def coverage_lines(machines, coverage, spec) -> list:
     """What a score table covers: its data set, machine types and, per set, the labelled sections."""
-    known = _spec(spec).machines()
+    known = spec.machines()
     count = f"{len(machines)} of the {len(known)}"
     lines = [
-        f"Data set: {_spec(spec).title}. Machine types: {', '.join(machines)} "
+        f"Data set: {spec.title}. Machine types: {', '.join(machines)} "
         + (f"(all {len(known)})." if set(machines) == set(known) else f"({count}: a subset).")
     ]
     for dataset, (labelled, expected) in sorted(coverage.items()):
@@ -309,7 +303,7 @@ def section_columns(spec) -> tuple:
     return rule.auc_columns + rule.pauc_columns
 
 
-def render_markdown(system, best, board, sections, summary, machines, coverage, spec=None) -> str:
+def render_markdown(system, best, board, sections, summary, machines, coverage, spec) -> str:
     metric_cols = (
         "official",
         "auc",
@@ -322,7 +316,6 @@ def render_markdown(system, best, board, sections, summary, machines, coverage, 
     )
     overall = with_chance(summary[summary["machine"] == "all"][["dataset", "official", "auc", "pauc"]])
     per_machine = with_chance(summary[summary["machine"] != "all"][["dataset", "machine", "official", "auc", "pauc"]])
-    spec = _spec(spec)
     per_section = sections[["dataset", "machine", "section", *section_columns(spec)]]
     domain = summary[summary["machine"] == "all"][
         ["dataset", "hauc_domain_source", "hauc_domain_target", "hauc_domain"]
@@ -358,9 +351,8 @@ def render_markdown(system, best, board, sections, summary, machines, coverage, 
     return "\n".join(parts)
 
 
-def render_report(system, best, sections, summary, machines, coverage, figures, spec=None) -> str:
+def render_report(system, best, sections, summary, machines, coverage, figures, spec) -> str:
     """``report.md``: the official score, the per-section table and every figure, per machine type."""
-    spec = _spec(spec)
     percent = {"official", "auc", "pauc", *section_columns(spec)}
     overall = with_chance(summary[summary["machine"] == "all"][["dataset", "official", "auc", "pauc"]])
     per_machine = with_chance(summary[summary["machine"] != "all"][["dataset", "machine", "official", "auc", "pauc"]])

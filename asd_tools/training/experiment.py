@@ -9,7 +9,7 @@ import logging
 import time
 from pathlib import Path
 
-from asd_tools.provenance import Provenance
+from asd_tools.provenance import OtherFormatError, Provenance
 from asd_tools.utils import LOCK_NAME
 
 REPLACED_PREFIX = "replaced-"
@@ -45,7 +45,12 @@ def claim_training_dir(record: Provenance, force: bool, option="--force true") -
     before its first checkpoint) guards nothing: that folder restarts with today's settings.
     """
     folder = record.folder
-    changes = record.changes()
+    try:
+        changes = record.changes()
+    except OtherFormatError:
+        if not force:
+            raise
+        changes = ["a record of another asd_tools format"]  # forced: replaced like any other stale model
     if changes and not has_training_outputs(folder):
         leftovers = move_aside(folder, quiet=True)
         logging.warning(

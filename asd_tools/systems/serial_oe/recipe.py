@@ -50,10 +50,7 @@ def training_inputs(cfg: SerialOEConfig, corpus: Corpus, machines) -> dict:
 
 
 def training_settings(cfg: SerialOEConfig, machines) -> dict:
-    settings = config_sections(cfg, TRAINING_SECTIONS)
-    if not cfg.train.supplemental:  # records made before the key existed stay current
-        del settings["train"]["supplemental"]
-    return {**settings, "machines": list(machines)}
+    return {**config_sections(cfg, TRAINING_SECTIONS), "machines": list(machines)}
 
 
 def saved_epochs(t: OETrainConfig) -> tuple:
