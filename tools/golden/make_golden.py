@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Regenerate tests/golden/ from a checkout of an original code base (see tools/golden/README.md).
+
+    python tools/golden/make_golden.py --original /path/to/dcase2022_task2_challenge_recipe
+
+The original's package is also called ``asd_tools``: this script puts the checkout first on the path,
+never imports this project's package, and loads the seeded inputs (tests/golden_inputs.py) by file path.
+Each output file records the original's repository, commit, this command and the library versions.
+"""
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPE = "ibkuroyagi/dcase2022_task2_challenge_recipe"
+# how a checkout is recognised: a file only that code base has
+CODE_BASES = {RECIPE: "asd_tools/models/timm_models.py"}
+
+WAVE_SEED, WEIGHT_SEED, SAMPLES = 1, 2, 32000  # 2 s windows at 16 kHz
+BATCH = 3  # >1 so that nothing batch-dependent hides; the BatchNorms run in eval mode
+# the original's configs compared (ours: scripts/conf/tuning/ of the same name)
+RECIPE_MODELS = ("000", "domain_classifier", "100", "200")
+
+
+def load_golden_inputs():
+    spec = importlib.util.spec_from_file_location("golden_inputs", ROOT / "tests" / "golden_inputs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def import_original(checkout: Path):
+    """Put the checkout's ``asd_tools`` first on the path and check that it is the one imported."""
+    sys.path[:] = [str(checkout)] + [p for p in sys.path if p not in ("", ".") and Path(p).resolve() != ROOT]
+    import asd_tools
+
+    if Path(asd_tools.__file__).resolve().parent != (checkout / "asd_tools").resolve():
+        raise SystemExit(f"imported {asd_tools.__file__}, not {checkout}/asd_tools: unset PYTHONPATH and rerun")
+
+
+def provenance(repository: str, checkout: Path) -> str:
+    import numpy
+    import sklearn
+    import torch
+    import torchaudio
+
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        raise SystemExit(
+            f"{checkout}: not a git checkout; clone {repository} (git clone) and pass its folder"
+        ) from None
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "torchaudio": torchaudio.__version__}
+    versions.update(numpy=numpy.__version__, sklearn=sklearn.__version__)
+    with contextlib.suppress(ImportError):
+        import timm
+
+        versions["timm"] = timm.__version__
+    record = {
+        "repository": repository,
+        "commit": commit,
+        "command": "python tools/golden/make_golden.py --original <checkout of the repository>",
+        "versions": versions,
+    }
+    return json.dumps(record, sort_keys=True)
+
+
+def save(out_dir: Path, name: str, record: str, **arrays):
+    """Write one golden file atomically (temp file in the same folder, then rename)."""
+    import numpy as np
+
+    path = out_dir / name
+    with tempfile.NamedTemporaryFile(dir=out_dir, suffix=".npz", delete=False) as tmp:
+        np.savez_compressed(tmp, provenance=np.array(record), **arrays)
+    Path(tmp.name).chmod(0o644)
+    Path(tmp.name).replace(path)
+    print(f"wrote {path} ({path.stat().st_size} bytes)")
+
+
+# ------------------------------------------------------------------ recipe: System 1
+def recipe_model(checkout: Path, config: str):
+    """The original's model of ``asd_model.<config>.yaml``, built as its train.py builds it (no ImageNet download)."""
+    import yaml
+
+    import asd_tools.models
+
+    with open(checkout / "scripts" / "conf" / "tuning" / f"asd_model.{config}.yaml") as f:
+        cfg = yaml.safe_load(f)
+    params = {**cfg["model_params"], **({"pretrained": False} if "pretrained" in cfg["model_params"] else {})}
+    return getattr(asd_tools.models, cfg["model_type"])(**params)
+
+
+def recipe_forward(checkout, gi, out_dir, record):
+    import numpy as np
+    import torch
+
+    waves = gi.seeded_waves(WAVE_SEED, BATCH, SAMPLES)
+    arrays = {"wave_seed": np.array(WAVE_SEED), "weight_seed": np.array(WEIGHT_SEED)}
+    arrays["wave_digest"] = np.array(gi.digest(waves))
+    for config in RECIPE_MODELS:
+        model = recipe_model(checkout, config).eval()
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        seeded = {k: torch.from_numpy(v) for k, v in gi.seeded_state_dict(WEIGHT_SEED, shapes).items()}
+        missing, unexpected = model.load_state_dict(seeded, strict=False)
+        assert not unexpected and all(not gi.is_seeded(k) for k in missing), (missing, unexpected)
+        with torch.no_grad():
+            out = model(torch.from_numpy(waves))
+            mel = model.melspectrogram if hasattr(model, "melspectrogram") else model.spectrogram_extractor
+            arrays[f"{config}/mel"] = mel(torch.from_numpy(waves[:1]))[0].numpy()
+        arrays[f"{config}/state_shapes"] = np.array(json.dumps(shapes))
+        for key, value in out.items():
+            arrays[f"{config}/{key}"] = value.numpy().reshape(BATCH, -1)
+    save(out_dir, "recipe_forward.npz", record, **arrays)
+
+
+def recipe_loss(checkout, gi, out_dir, record):
+    """One batch's loss (train.py's criteria, trainer.py _train_step) with and without mixup_for_asd."""
+    import numpy as np
+    import torch
+    import yaml
+
+    from asd_tools.utils import mixup_for_asd
+
+    with open(checkout / "scripts" / "conf" / "tuning" / "asd_model.000.yaml") as f:
+        cfg = yaml.safe_load(f)
+    batch, n_sections, seed = 8, 6, 3
+    waves = torch.from_numpy(gi.seeded_array(seed, (batch, 64)))
+    machine = torch.tensor([1, 1, 1, 1, 0, 0, 0, 0], dtype=torch.float32)[:, None]
+    section_index = torch.tensor([0, 3, 5, 3, 1, 2, 4, 0])
+    machine_logits = torch.from_numpy(gi.seeded_array(seed + 1, (batch, 1), 2.0))
+    section_logits = torch.from_numpy(gi.seeded_array(seed + 2, (batch, n_sections), 2.0))
+    bce = torch.nn.BCEWithLogitsLoss(reduction="mean")
+    weight = cfg["section_loss_lambda"]
+
+    def loss(machine_target, section_target, rows):
+        m, s = bce(machine_logits, machine_target), bce(section_logits[rows], section_target[rows])
+        return np.array([(m + weight * s).item(), m.item(), s.item()])
+
+    section = torch.nn.functional.one_hot(section_index, n_sections).float()
+    arrays = {"waves": waves.numpy(), "machine": machine.numpy()[:, 0], "section_index": section_index.numpy()}
+    arrays.update(machine_logits=machine_logits.numpy()[:, 0], section_logits=section_logits.numpy())
+    arrays["section_weight"] = np.array(weight)
+    arrays["plain/loss"] = loss(machine, section, machine[:, 0].bool())  # total, machine, section
+    # mixup_for_asd draws lam with np.random.beta, then perm with torch.randperm: seed both, then redraw
+    np.random.seed(seed), torch.manual_seed(seed)
+    mixed = mixup_for_asd(waves, machine, section.clone(), mix_section=True, alpha=cfg["mixup_alpha"])
+    np.random.seed(seed), torch.manual_seed(seed)
+    arrays["mixup/lam"] = np.random.beta(cfg["mixup_alpha"], cfg["mixup_alpha"], batch).astype(np.float32)
+    arrays["mixup/perm"] = torch.randperm(batch).numpy()
+    for key, value in zip(("waves", "machine", "section", "rows"), mixed):
+        arrays[f"mixup/{key}"] = value.numpy()
+    arrays["mixup/loss"] = loss(mixed[1], mixed[2], mixed[3])
+    save(out_dir, "recipe_loss.npz", record, **arrays)
+
+
+def recipe_windows(checkout, gi, out_dir, record):
+    """Test-time windows (datasets/collators.py WaveEvalCollator) of clips of several lengths."""
+    import numpy as np
+    import yaml
+
+    from asd_tools.datasets import WaveEvalCollator
+
+    with open(checkout / "scripts" / "conf" / "tuning" / "asd_model.000.yaml") as f:
+        cfg = yaml.safe_load(f)
+    collator = WaveEvalCollator(sf=cfg["sf"], sec=cfg["sec"], n_split=cfg["n_split"], is_dcase2022=False)
+    lengths = np.array([160000, 160005, 163840, 176000, 192000, 96000, 32009])
+    starts = []
+    for length in lengths:  # a clip's samples are their own indices: a window's first value is its start
+        items = collator([{"wave": np.arange(length, dtype=np.float64)}])
+        starts.append([int(items[f"X{i}"][0, 0]) for i in range(cfg["n_split"])])
+    arrays = {"lengths": lengths, "starts": np.array(starts), "window": np.array(int(cfg["sf"] * cfg["sec"]))}
+    save(out_dir, "recipe_windows.npz", record, n_split=np.array(cfg["n_split"]), **arrays)
+
+
+DETECT_SEED, EMBEDDING_SIZE, SECTIONS = 4, 4, 6  # infer.py loops over six sections, whatever the data
+WINDOWS = 10
+# clips per section: valid source / target (infer.py fits on all, or on source only: "so"), test clips;
+# source-only inliers must outnumber its largest k (32)
+VALID_CLIPS = {"source": 4, "target": 1}
+TEST_CLIPS = 3
+
+
+def detect_tables(gi):
+    """The window feature tables infer.py reads (``<checkpoint>_valid.csv`` / ``_eval.csv``), seeded."""
+    import numpy as np
+    import pandas as pd
+
+    features = ["pred_machine", "embed_norm"] + [f"pred_section{j}" for j in range(SECTIONS)]
+    features += [f"e{i}" for i in range(EMBEDDING_SIZE)]
+    rows = {"valid": [], "eval": []}
+    for s in range(SECTIONS):
+        for domain, clips in VALID_CLIPS.items():
+            names = [f"section_{s:02d}_{domain}_train_normal_{c:04d}.wav" for c in range(clips)]
+            rows["valid"] += [(name, s, 1) for name in names for _ in range(WINDOWS)]
+        states = ["anomaly" if c % 2 == 0 else "normal" for c in range(TEST_CLIPS)]
+        names = [f"section_{s:02d}_source_test_{state}_{c:04d}.wav" for c, state in enumerate(states)]
+        rows["eval"] += [
+            (name, s, int(state == "normal")) for name, state in zip(names, states) for _ in range(WINDOWS)
+        ]
+    tables = {}
+    for i, (part, part_rows) in enumerate(rows.items()):
+        df = pd.DataFrame(part_rows, columns=["path", "section", "is_normal"])
+        values = gi.seeded_array(DETECT_SEED + i, (len(df), len(features))).astype(np.float64)
+        values += df["section"].to_numpy()[:, None] * 0.5  # sections apart, as real embeddings are
+        tables[part] = pd.concat([df, pd.DataFrame(values, columns=features)], axis=1)
+    return tables, features
+
+
+def recipe_detect(checkout, gi, out_dir, record):
+    """bin/infer.py (LOF / GMM / kNN, 1-32, all / so; z-score; max / mean / median / upper_mean) on seeded tables."""
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    from asd_tools.bin import infer
+
+    tables, features = detect_tables(gi)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = Path(tmp) / "checkpoint-best"
+        checkpoint.mkdir()
+        for part, df in tables.items():
+            df.to_csv(checkpoint / f"checkpoint-best_{part}.csv", index=False)
+        config = Path(tmp) / "config.yaml"
+        config.write_text(yaml.safe_dump({"seed": 2022, "model_params": {"embedding_size": EMBEDDING_SIZE}}))
+        argv = sys.argv
+        sys.argv = ["infer.py", "--config", str(config), "--checkpoints", str(checkpoint / "checkpoint-best.pkl")]
+        try:
+            infer.main()
+        finally:
+            sys.argv = argv
+        agg = pd.read_csv(checkpoint / "checkpoint-best_agg.csv")
+    scores = [c for c in agg.columns if c.split("_")[0] in ("LOF", "GMM", "KNN")]
+    arrays = {
+        "paths": agg["path"].to_numpy().astype(str),
+        "columns": np.array(scores),
+        "scores": agg[scores].to_numpy(),
+    }
+    arrays["features"] = np.array(features)
+    arrays.update({f"{part}_digest": np.array(gi.digest(df[features].to_numpy())) for part, df in tables.items()})
+    save(out_dir, "recipe_detect.npz", record, seed=np.array(2022), **arrays)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--original", type=Path, required=True, help="a git checkout of an original code base")
+    parser.add_argument("--out", type=Path, default=ROOT / "tests" / "golden", help="where the golden files go")
+    args = parser.parse_args()
+    checkout = args.original.resolve()
+    found = [repo for repo, marker in CODE_BASES.items() if (checkout / marker).is_file()]
+    if not found:
+        raise SystemExit(f"{checkout}: not a checkout of any of {sorted(CODE_BASES)} (none of their files found)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    gi = load_golden_inputs()
+    import_original(checkout)
+    record = provenance(found[0], checkout)
+    import torch
+
+    torch.set_num_threads(1)  # one thread: the reductions' order is then that of a 1-thread CI
+    if found[0] == RECIPE:
+        for make in (recipe_windows, recipe_loss, recipe_detect, recipe_forward):
+            make(checkout, gi, args.out, record)
+
+
+if __name__ == "__main__":
+    main()
