@@ -20,8 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = "ibkuroyagi/dcase2022_task2_challenge_recipe"
+DGMIX = "ibkuroyagi/DGMix"
 # how a checkout is recognised: a file only that code base has
-CODE_BASES = {RECIPE: "asd_tools/models/timm_models.py"}
+CODE_BASES = {RECIPE: "asd_tools/models/timm_models.py", DGMIX: "asd_tools/models/vicreg.py"}
 
 WAVE_SEED, WEIGHT_SEED, SAMPLES = 1, 2, 32000  # 2 s windows at 16 kHz
 BATCH = 3  # >1 so that nothing batch-dependent hides; the BatchNorms run in eval mode
@@ -249,6 +250,139 @@ def recipe_detect(checkout, gi, out_dir, record):
     save(out_dir, "recipe_detect.npz", record, seed=np.array(2022), **arrays)
 
 
+# ------------------------------------------------------------------ DGMix: System 2
+DGMIX_BATCH = 8  # four (x, y) pairs
+DGMIX_LARS_SEED = 5
+
+
+def dgmix_model(checkout: Path):
+    import yaml
+
+    import asd_tools.models
+
+    with open(checkout / "scripts" / "conf" / "tuning" / "dgmix.original.yaml") as f:
+        cfg = yaml.safe_load(f)
+    return getattr(asd_tools.models, cfg["model_type"])(**cfg["model_params"]), cfg
+
+
+def dgmix_forward(checkout, gi, out_dir, record):
+    """models/vicreg.py VICReg with seeded weights: eval-mode embedding, section head and projector; one
+    training-mode pre-training loss (VICReg, 25 / 25 / 1) and one fine-tuning loss (mixup MSE + section KL),
+    its Beta(0.5, 0.5) weights recorded; the projections of the pre-training pass (a forward hook)."""
+    import numpy as np
+    import torch
+
+    model, cfg = dgmix_model(checkout)
+    waves = gi.seeded_waves(WAVE_SEED, DGMIX_BATCH, SAMPLES)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    seeded = {k: torch.from_numpy(v) for k, v in gi.seeded_state_dict(WEIGHT_SEED, shapes).items()}
+    missing, unexpected = model.load_state_dict(seeded, strict=False)
+    assert not unexpected and all(not gi.is_seeded(k) for k in missing), (missing, unexpected)
+    arrays = {"wave_seed": np.array(WAVE_SEED), "weight_seed": np.array(WEIGHT_SEED)}
+    arrays.update(wave_digest=np.array(gi.digest(waves)), state_shapes=np.array(json.dumps(shapes)))
+    x = torch.from_numpy(waves)
+    with torch.no_grad():
+        model.eval()
+        embedding = model(x, get_only_embed=True)["embedding"]
+        arrays.update(embedding=embedding.numpy(), section=model.section_head(embedding).numpy())
+        arrays["projection"] = model.projector(embedding).numpy()
+        arrays["mel"] = model.melspectrogram(x[:1])[0].numpy()
+        model.train()  # BatchNorm on batch statistics, as in training; the forward draws lam with np.random
+        projections = []
+        hook = model.projector.register_forward_hook(lambda m, i, o: projections.append(o.numpy()))
+        for stage, section in (("pretrain", None), ("finetune", torch.eye(6)[[0, 1, 2, 0, 1, 2, 0, 2]])):
+            state = {k: v.clone() for k, v in model.state_dict().items()}  # train mode moves BN statistics
+            np.random.seed(DGMIX_LARS_SEED)
+            out = model(x, section=section)
+            np.random.seed(DGMIX_LARS_SEED)
+            arrays[f"{stage}/lam"] = np.random.beta(0.5, 0.5, DGMIX_BATCH // 2).astype(np.float32)
+            for key in ("loss", "repr_loss", "std_loss", "cov_loss", "section_loss"):
+                if key in out:
+                    arrays[f"{stage}/{key}"] = np.array(out[key].item())
+            if section is not None:
+                arrays[f"{stage}/section"] = section.numpy()
+            model.load_state_dict(state)
+        hook.remove()
+        arrays["pretrain/projection_xy"], arrays["pretrain/projection_z"] = projections
+    save(out_dir, "dgmix_forward.npz", record, **arrays)
+
+
+def dgmix_lars(checkout, gi, out_dir, record):
+    """optimizers/lars.py: two steps (the second uses the momentum) from seeded weights and gradients,
+    with dgmix.original.yaml's settings."""
+    import numpy as np
+    import torch
+    from asd_tools.optimizers import LARS
+
+    _, cfg = dgmix_model(checkout)
+    shapes = {"conv": (4, 3, 3, 3), "bias": (4,), "linear": (6, 5)}
+    params = [
+        torch.nn.Parameter(torch.from_numpy(gi.seeded_array(DGMIX_LARS_SEED + i, s)))
+        for i, s in enumerate(shapes.values())
+    ]
+    arrays = {f"start/{name}": p.detach().numpy().copy() for name, p in zip(shapes, params)}
+    optimizer = LARS(params, **cfg["optimizer_params"])
+    for step in (1, 2):
+        for i, (name, p) in enumerate(zip(shapes, params)):
+            p.grad = torch.from_numpy(gi.seeded_array(100 * step + i, p.shape, 0.1))
+            arrays[f"grad{step}/{name}"] = p.grad.numpy().copy()
+        optimizer.step()
+        arrays.update({f"step{step}/{name}": p.detach().numpy().copy() for name, p in zip(shapes, params)})
+    arrays["optimizer_params"] = np.array(json.dumps(cfg["optimizer_params"]))
+    save(out_dir, "dgmix_lars.npz", record, **arrays)
+
+
+DGMIX_EMBEDDING_SIZE = 8
+DGMIX_CLIPS = {"train": 6, "valid": 2, "test": 4}  # per section
+
+
+def dgmix_score_table(gi):
+    """The clip embedding table DGMix's infer.py reads (``<checkpoint>.csv``), seeded."""
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for s in range(SECTIONS):
+        for phase, clips in DGMIX_CLIPS.items():
+            for c in range(clips):
+                state = "anomaly" if phase == "test" and c % 2 == 0 else "normal"
+                domain = "target" if c == clips - 1 else "source"
+                rows.append((f"section_{s:02d}_{domain}_{phase}_{state}_{c:04d}.wav", s, phase, domain))
+    df = pd.DataFrame(rows, columns=["path", "section", "phase", "domain"])
+    features = [f"e{i}" for i in range(DGMIX_EMBEDDING_SIZE)]
+    values = gi.seeded_array(DETECT_SEED, (len(df), len(features))).astype(np.float64)
+    return pd.concat([df, pd.DataFrame(values, columns=features)], axis=1), features
+
+
+def dgmix_knn(checkout, gi, out_dir, record):
+    """bin/infer.py: the 1-NN distance of each test clip to the section's train + valid (all) or valid clips."""
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    from asd_tools.bin import infer
+
+    table, features = dgmix_score_table(gi)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = Path(tmp) / "checkpoint-120epochs"
+        checkpoint.mkdir()
+        table.to_csv(checkpoint / "checkpoint-120epochs.csv", index=False)
+        config = Path(tmp) / "config.yaml"
+        config.write_text(yaml.safe_dump({"seed": 0, "model_params": {"embedding_size": DGMIX_EMBEDDING_SIZE}}))
+        argv = sys.argv
+        sys.argv = ["infer.py", "--config", str(config), "--checkpoints", str(checkpoint / "checkpoint-120epochs.pkl")]
+        try:
+            infer.main()
+        finally:
+            sys.argv = argv
+        agg = pd.read_csv(checkpoint / "checkpoint-120epochs_agg.csv")
+    test = agg[agg["phase"] == "test"]
+    arrays = {"paths": test["path"].to_numpy().astype(str), "columns": np.array(["KNN_1_all", "KNN_1_valid"])}
+    arrays["scores"] = test[["KNN_1_all", "KNN_1_valid"]].to_numpy()
+    arrays["table_digest"] = np.array(gi.digest(table[features].to_numpy()))
+    save(out_dir, "dgmix_knn.npz", record, **arrays)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--original", type=Path, required=True, help="a git checkout of an original code base")
@@ -265,9 +399,10 @@ def main():
     import torch
 
     torch.set_num_threads(1)  # one thread: the reductions' order is then that of a 1-thread CI
-    if found[0] == RECIPE:
-        for make in (recipe_windows, recipe_loss, recipe_detect, recipe_forward):
-            make(checkout, gi, args.out, record)
+    makers = {RECIPE: (recipe_windows, recipe_loss, recipe_detect, recipe_forward)}
+    makers[DGMIX] = (dgmix_lars, dgmix_knn, dgmix_forward)
+    for make in makers[found[0]]:
+        make(checkout, gi, args.out, record)
 
 
 if __name__ == "__main__":
