@@ -21,8 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = "ibkuroyagi/dcase2022_task2_challenge_recipe"
 DGMIX = "ibkuroyagi/DGMix"
+EVALUATOR_2022 = "Kota-Dohi/dcase2022_evaluator"
 # how a checkout is recognised: a file only that code base has
-CODE_BASES = {RECIPE: "asd_tools/models/timm_models.py", DGMIX: "asd_tools/models/vicreg.py"}
+CODE_BASES = {
+    RECIPE: "asd_tools/models/timm_models.py",
+    DGMIX: "asd_tools/models/vicreg.py",
+    EVALUATOR_2022: "dcase2022_task2_evaluator.py",
+}
 
 WAVE_SEED, WEIGHT_SEED, SAMPLES = 1, 2, 32000  # 2 s windows at 16 kHz
 BATCH = 3  # >1 so that nothing batch-dependent hides; the BatchNorms run in eval mode
@@ -383,6 +388,79 @@ def dgmix_knn(checkout, gi, out_dir, record):
     save(out_dir, "dgmix_knn.npz", record, **arrays)
 
 
+# ------------------------------------------------------------------ the DCASE 2022 evaluator
+EVALUATOR_MACHINES = ("fan", "valve")
+EVALUATOR_SECTIONS = (3, 4, 5)
+EVALUATOR_CLIPS = 6  # per section, domain and state (normal / anomaly)
+CONSTANT_SECTION = ("fan", 4)  # every clip of this section gets one score in the "constant_section" system
+
+
+def evaluator_inputs(gi):
+    """Seeded ground truth (one row per clip: machine, section, name, anomaly 0/1, target 0/1) and systems
+    (name -> scores in the same row order): random, heavily tied, one all-equal section, informative."""
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for machine in EVALUATOR_MACHINES:
+        for section in EVALUATOR_SECTIONS:
+            labels = [(a, t) for t in (0, 1) for a in (0, 1) for _ in range(EVALUATOR_CLIPS)]
+            order = np.random.default_rng([section, len(machine)]).permutation(len(labels))  # names hide the labels
+            for i, k in enumerate(order):
+                rows.append((machine, section, f"section_{section:02d}_{i:04d}.wav", *labels[k]))
+    truth = pd.DataFrame(rows, columns=["machine", "section", "name", "anomaly", "target"])
+    noise = gi.seeded_array(DETECT_SEED, len(truth)).astype(np.float64)
+    constant = (truth["machine"] == CONSTANT_SECTION[0]) & (truth["section"] == CONSTANT_SECTION[1])
+    systems = {
+        "random": noise,
+        "ties": np.round(noise * 2) / 2,
+        "constant_section": np.where(constant, 0.5, noise),
+        "informative": truth["anomaly"].to_numpy() + 0.8 * noise,
+    }
+    return truth, systems
+
+
+def evaluator_2022(checkout, gi, out_dir, record):
+    """dcase2022_task2_evaluator.py output_result on seeded ground truth and submissions: its result CSV."""
+    import os
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("evaluator", checkout / CODE_BASES[EVALUATOR_2022])
+    evaluator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluator)
+    truth, systems = evaluator_inputs(gi)
+    arrays = {"truth_digest": np.array(gi.digest(truth[["anomaly", "target"]].to_numpy()))}
+    cwd = Path.cwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)  # the evaluator reads and writes folders relative to where it runs
+        try:
+            for kind, column in (("data", "anomaly"), ("domain", "target")):
+                Path(f"ground_truth_{kind}").mkdir()
+                for (machine, section), rows in truth.groupby(["machine", "section"]):
+                    lines = [f"{n},{v}" for n, v in zip(rows["name"], rows[column])]
+                    Path(f"ground_truth_{kind}/ground_truth_{machine}_section_{section:02d}_test.csv").write_text(
+                        "\n".join(lines) + "\n"
+                    )
+            machines = evaluator.get_machines(load_dir="ground_truth_data")
+            section_ids = evaluator.get_section_ids(target_dir="ground_truth_data")
+            for name, scores in systems.items():
+                team = Path("teams") / "team" / name
+                team.mkdir(parents=True)
+                for (machine, section), rows in truth.assign(score=scores).groupby(["machine", "section"]):
+                    decisions = (rows["score"] > rows["score"].median()).astype(int)
+                    for prefix, values in (("anomaly_score", rows["score"]), ("decision_result", decisions)):
+                        lines = [f"{n},{v!r}" for n, v in zip(rows["name"], values)]
+                        (team / f"{prefix}_{machine}_section_{section:02d}_test.csv").write_text(
+                            "\n".join(lines) + "\n"
+                        )
+                assert evaluator.output_result(str(team), machines, section_ids) == 0
+                arrays[f"result/{name}"] = np.array(Path(f"teams_result/{name}_result.csv").read_text())
+        finally:
+            os.chdir(cwd)
+    save(out_dir, "evaluator_2022.npz", record, **arrays)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--original", type=Path, required=True, help="a git checkout of an original code base")
@@ -394,13 +472,15 @@ def main():
         raise SystemExit(f"{checkout}: not a checkout of any of {sorted(CODE_BASES)} (none of their files found)")
     args.out.mkdir(parents=True, exist_ok=True)
     gi = load_golden_inputs()
-    import_original(checkout)
+    if (checkout / "asd_tools").is_dir():
+        import_original(checkout)
     record = provenance(found[0], checkout)
     import torch
 
     torch.set_num_threads(1)  # one thread: the reductions' order is then that of a 1-thread CI
     makers = {RECIPE: (recipe_windows, recipe_loss, recipe_detect, recipe_forward)}
     makers[DGMIX] = (dgmix_lars, dgmix_knn, dgmix_forward)
+    makers[EVALUATOR_2022] = (evaluator_2022,)
     for make in makers[found[0]]:
         make(checkout, gi, args.out, record)
 
