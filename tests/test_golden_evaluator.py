@@ -1,15 +1,16 @@
-"""The official DCASE 2022 metric against the official evaluator's own result files.
+"""The official metric of 2022-2024 against each year's official evaluator's own result files.
 
-tests/golden/evaluator_2022.npz holds what Kota-Dohi/dcase2022_evaluator (``output_result``) wrote for
-four seeded submissions (random scores, heavily tied scores, one section of all-equal scores, informative
-scores) on seeded ground truth of two machine types x three sections (tools/golden/make_golden.py).
-Every figure of it that this project computes must agree to 1e-9.
+tests/golden/evaluator_<year>.npz holds what the evaluator's ``output_result`` wrote (2022:
+Kota-Dohi/dcase2022_evaluator; 2023, 2024: nttcslab/dcase202x_task2_evaluator) for four seeded submissions
+(random scores, heavily tied scores, one section of all-equal scores, informative scores) on seeded ground
+truth of two machine types of that year (tools/golden/make_golden.py). Every figure of it that this project
+computes must agree to 1e-9, with the metric the data-set registry names for the year.
 
 Not compared: the decision figures (precision, recall, F1: not computed here), the arithmetic means, the
-jackknife interval, and the per-machine "source / target harmonic mean" rows, which slice the list of
-[source AUCs, target AUCs] at half the number of sections (1 of 3 here), so that "source" is section
-03's source AUC alone (``output_result``, ``performance[:, :len(section_ids)//2]``); the overall
-source / target rows slice correctly and are compared.
+jackknife interval, and the per-machine "source / target harmonic mean" rows. The 2022 evaluator slices
+those at half the number of sections (1 of 3 here, ``performance[:, :len(section_ids)//2]``), so that its
+"source" is the first section's source AUC alone; 2023 and 2024 slice them correctly, but ours has no
+per-machine source/target row to compare. The overall source / target rows are compared.
 """
 
 import csv
@@ -21,6 +22,7 @@ import pandas as pd
 import pytest
 
 import tests.golden_inputs as gi
+from asd_tools.datasets.registry import dataset_spec
 from asd_tools.scoring.metrics import section_table, summarise
 from tests.golden_inputs import GOLDEN_DIR, digest, load_golden
 
@@ -29,21 +31,24 @@ SECTION_FIGURES = {"AUC (all)": "auc_mixed", "AUC (source)": "auc_source", "AUC 
 OVERALL = "over all machine types, sections, and domains"
 
 
-@pytest.fixture(scope="module")
-def golden():
-    g = load_golden("evaluator_2022.npz")
-    assert g["provenance"]["repository"] == "Kota-Dohi/dcase2022_evaluator"
-    return g
+YEARS = (2022, 2023, 2024)
+SYSTEMS = ("random", "ties", "constant_section", "informative")
 
 
 @pytest.fixture(scope="module")
-def inputs(golden):
+def make_golden():
     spec = importlib.util.spec_from_file_location("make_golden", GOLDEN_DIR.parents[1] / "tools/golden/make_golden.py")
-    make_golden = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_golden)
-    truth, systems = make_golden.evaluator_inputs(gi)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def golden_and_inputs(make_golden, year):
+    golden = load_golden(f"evaluator_{year}.npz")
+    assert make_golden.EVALUATORS[golden["provenance"]["repository"]] == year == int(golden["year"])
+    truth, systems = make_golden.evaluator_inputs(gi, year)
     assert digest(truth[["anomaly", "target"]].to_numpy()) == str(golden["truth_digest"]), "inputs changed"
-    return truth, systems
+    return golden, truth, systems
 
 
 def parse_result(text):
@@ -69,7 +74,7 @@ def parse_result(text):
     return sections, machine_means, overall, official
 
 
-def our_figures(truth, scores):
+def our_figures(truth, scores, year):
     df = pd.DataFrame(
         {
             "dataset": "eval",
@@ -81,15 +86,16 @@ def our_figures(truth, scores):
         }
     )
     sections = section_table(df, "score")
-    return sections, summarise(sections, "source_target_hmean").set_index("machine")
+    return sections, summarise(sections, dataset_spec(f"dcase{year}").metric).set_index("machine")
 
 
-@pytest.mark.parametrize("system", ["random", "ties", "constant_section", "informative"])
-def test_every_figure_equals_the_official_2022_evaluator(golden, inputs, system):
-    truth, systems = inputs
+@pytest.mark.parametrize("system", SYSTEMS)
+@pytest.mark.parametrize("year", YEARS)
+def test_every_figure_equals_the_official_evaluator(make_golden, year, system):
+    golden, truth, systems = golden_and_inputs(make_golden, year)
     theirs_sections, theirs_machines, theirs_overall, theirs_official = parse_result(str(golden[f"result/{system}"]))
-    sections, summary = our_figures(truth, systems[system])
-    assert len(theirs_sections) == len(sections) == 6
+    sections, summary = our_figures(truth, systems[system], year)
+    assert len(theirs_sections) == len(sections) == truth.groupby(["machine", "section"]).ngroups
     for row in sections.itertuples():
         theirs = theirs_sections[(row.machine, row.section)]
         for figure, column in SECTION_FIGURES.items():
@@ -109,11 +115,13 @@ def test_every_figure_equals_the_official_2022_evaluator(golden, inputs, system)
     assert everything["official"] == pytest.approx(theirs_official, abs=TOLERANCE)
 
 
-def test_the_constant_section_scores_chance(golden, inputs):
+@pytest.mark.parametrize("year", YEARS)
+def test_the_constant_section_scores_chance(make_golden, year):
     """The submission with one all-equal section: the evaluator gives it AUC and pAUC 0.5, and so do we."""
-    truth, systems = inputs
+    golden, truth, systems = golden_and_inputs(make_golden, year)
+    key = (make_golden.EVALUATOR_MACHINES[year][0], make_golden.EVALUATOR_SECTIONS[year][-1])
     theirs_sections, *_ = parse_result(str(golden["result/constant_section"]))
-    assert theirs_sections[("fan", 4)]["AUC (source)"] == theirs_sections[("fan", 4)]["pAUC"] == 0.5
-    sections, _ = our_figures(truth, systems["constant_section"])
-    row = sections.set_index(["machine", "section"]).loc[("fan", 4)]
+    assert theirs_sections[key]["AUC (source)"] == theirs_sections[key]["pAUC"] == 0.5
+    sections, _ = our_figures(truth, systems["constant_section"], year)
+    row = sections.set_index(["machine", "section"]).loc[key]
     assert row["auc_source"] == row["auc_target"] == row["pauc"] == pytest.approx(0.5, abs=TOLERANCE)

@@ -21,12 +21,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = "ibkuroyagi/dcase2022_task2_challenge_recipe"
 DGMIX = "ibkuroyagi/DGMix"
-EVALUATOR_2022 = "Kota-Dohi/dcase2022_evaluator"
+# the official evaluators of the years whose result files share one layout (a CSV per submission)
+EVALUATORS = {
+    "Kota-Dohi/dcase2022_evaluator": 2022,
+    "nttcslab/dcase2023_task2_evaluator": 2023,
+    "nttcslab/dcase2024_task2_evaluator": 2024,
+}
 # how a checkout is recognised: a file only that code base has
 CODE_BASES = {
     RECIPE: "asd_tools/models/timm_models.py",
     DGMIX: "asd_tools/models/vicreg.py",
-    EVALUATOR_2022: "dcase2022_task2_evaluator.py",
+    **{repo: f"dcase{year}_task2_evaluator.py" for repo, year in EVALUATORS.items()},
 }
 
 WAVE_SEED, WEIGHT_SEED, SAMPLES = 1, 2, 32000  # 2 s windows at 16 kHz
@@ -388,29 +393,30 @@ def dgmix_knn(checkout, gi, out_dir, record):
     save(out_dir, "dgmix_knn.npz", record, **arrays)
 
 
-# ------------------------------------------------------------------ the DCASE 2022 evaluator
-EVALUATOR_MACHINES = ("fan", "valve")
-EVALUATOR_SECTIONS = (3, 4, 5)
+# ------------------------------------------------------------------ the official evaluators, 2022-2024
+# machine types of each year's evaluation set (2023 and 2024 name result columns after them)
+EVALUATOR_MACHINES = {2022: ("fan", "valve"), 2023: ("ToyDrone", "bandsaw"), 2024: ("3DPrinter", "HairDryer")}
+EVALUATOR_SECTIONS = {2022: (3, 4, 5), 2023: (0,), 2024: (0,)}
 EVALUATOR_CLIPS = 6  # per section, domain and state (normal / anomaly)
-CONSTANT_SECTION = ("fan", 4)  # every clip of this section gets one score in the "constant_section" system
 
 
-def evaluator_inputs(gi):
+def evaluator_inputs(gi, year):
     """Seeded ground truth (one row per clip: machine, section, name, anomaly 0/1, target 0/1) and systems
-    (name -> scores in the same row order): random, heavily tied, one all-equal section, informative."""
+    (name -> scores in the same row order): random, heavily tied, one all-equal section (the first machine
+    type's last section), informative."""
     import numpy as np
     import pandas as pd
 
     rows = []
-    for machine in EVALUATOR_MACHINES:
-        for section in EVALUATOR_SECTIONS:
+    for machine in EVALUATOR_MACHINES[year]:
+        for section in EVALUATOR_SECTIONS[year]:
             labels = [(a, t) for t in (0, 1) for a in (0, 1) for _ in range(EVALUATOR_CLIPS)]
             order = np.random.default_rng([section, len(machine)]).permutation(len(labels))  # names hide the labels
             for i, k in enumerate(order):
                 rows.append((machine, section, f"section_{section:02d}_{i:04d}.wav", *labels[k]))
     truth = pd.DataFrame(rows, columns=["machine", "section", "name", "anomaly", "target"])
     noise = gi.seeded_array(DETECT_SEED, len(truth)).astype(np.float64)
-    constant = (truth["machine"] == CONSTANT_SECTION[0]) & (truth["section"] == CONSTANT_SECTION[1])
+    constant = (truth["machine"] == EVALUATOR_MACHINES[year][0]) & (truth["section"] == EVALUATOR_SECTIONS[year][-1])
     systems = {
         "random": noise,
         "ties": np.round(noise * 2) / 2,
@@ -420,45 +426,63 @@ def evaluator_inputs(gi):
     return truth, systems
 
 
-def evaluator_2022(checkout, gi, out_dir, record):
-    """dcase2022_task2_evaluator.py output_result on seeded ground truth and submissions: its result CSV."""
+def write_lines(path, pairs):
+    Path(path).write_text("".join(f"{a},{b}\n" for a, b in pairs))
+
+
+def write_evaluator_inputs(truth, systems):
+    """The evaluator's folders, in the current directory: ground truth (labels, domains, attributes: each
+    clip's full name, which a submission may use instead) and one submission folder per system."""
+    for kind, column in (("data", "anomaly"), ("domain", "target"), ("attributes", None)):
+        Path(f"ground_truth_{kind}").mkdir()
+        for (machine, section), rows in truth.groupby(["machine", "section"]):
+            path = f"ground_truth_{kind}/ground_truth_{machine}_section_{section:02d}_test.csv"
+            if column:
+                write_lines(path, zip(rows["name"], rows[column]))
+            else:
+                write_lines(path, [(n, n[: -len(".wav")] + "_full_name") for n in rows["name"]])
+    for name, scores in systems.items():
+        team = Path("teams") / "team" / name
+        team.mkdir(parents=True)
+        for (machine, section), rows in truth.assign(score=scores).groupby(["machine", "section"]):
+            decisions = (rows["score"] > rows["score"].median()).astype(int)
+            for prefix, values in (("anomaly_score", rows["score"]), ("decision_result", decisions)):
+                write_lines(
+                    team / f"{prefix}_{machine}_section_{section:02d}_test.csv", zip(rows["name"], map(repr, values))
+                )
+
+
+def evaluator_results(checkout, gi, out_dir, record):
+    """The evaluator's ``output_result`` on seeded ground truth and submissions: its result CSV per system."""
     import os
 
     import numpy as np
 
-    spec = importlib.util.spec_from_file_location("evaluator", checkout / CODE_BASES[EVALUATOR_2022])
+    year = EVALUATORS[json.loads(record)["repository"]]
+    sys.path.insert(0, str(checkout))  # 2023 and 2024 import their tools/ package
+    spec = importlib.util.spec_from_file_location("evaluator", checkout / f"dcase{year}_task2_evaluator.py")
     evaluator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(evaluator)
-    truth, systems = evaluator_inputs(gi)
+    truth, systems = evaluator_inputs(gi, year)
     arrays = {"truth_digest": np.array(gi.digest(truth[["anomaly", "target"]].to_numpy()))}
     cwd = Path.cwd()
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # the evaluator reads and writes folders relative to where it runs
         try:
-            for kind, column in (("data", "anomaly"), ("domain", "target")):
-                Path(f"ground_truth_{kind}").mkdir()
-                for (machine, section), rows in truth.groupby(["machine", "section"]):
-                    lines = [f"{n},{v}" for n, v in zip(rows["name"], rows[column])]
-                    Path(f"ground_truth_{kind}/ground_truth_{machine}_section_{section:02d}_test.csv").write_text(
-                        "\n".join(lines) + "\n"
-                    )
+            write_evaluator_inputs(truth, systems)
             machines = evaluator.get_machines(load_dir="ground_truth_data")
             section_ids = evaluator.get_section_ids(target_dir="ground_truth_data")
-            for name, scores in systems.items():
-                team = Path("teams") / "team" / name
-                team.mkdir(parents=True)
-                for (machine, section), rows in truth.assign(score=scores).groupby(["machine", "section"]):
-                    decisions = (rows["score"] > rows["score"].median()).astype(int)
-                    for prefix, values in (("anomaly_score", rows["score"]), ("decision_result", decisions)):
-                        lines = [f"{n},{v!r}" for n, v in zip(rows["name"], values)]
-                        (team / f"{prefix}_{machine}_section_{section:02d}_test.csv").write_text(
-                            "\n".join(lines) + "\n"
-                        )
-                assert evaluator.output_result(str(team), machines, section_ids) == 0
+            for name in systems:
+                team = str(Path("teams") / "team" / name)
+                if year == 2022:
+                    status = evaluator.output_result(team, machines, section_ids)
+                else:
+                    status = evaluator.output_result(team, machines, section_ids, "teams_result", "extra", 0, "")[0]
+                assert status == 0, f"the evaluator stopped on {name}"
                 arrays[f"result/{name}"] = np.array(Path(f"teams_result/{name}_result.csv").read_text())
         finally:
             os.chdir(cwd)
-    save(out_dir, "evaluator_2022.npz", record, **arrays)
+    save(out_dir, f"evaluator_{year}.npz", record, year=np.array(year), **arrays)
 
 
 def main():
@@ -480,7 +504,7 @@ def main():
     torch.set_num_threads(1)  # one thread: the reductions' order is then that of a 1-thread CI
     makers = {RECIPE: (recipe_windows, recipe_loss, recipe_detect, recipe_forward)}
     makers[DGMIX] = (dgmix_lars, dgmix_knn, dgmix_forward)
-    makers[EVALUATOR_2022] = (evaluator_2022,)
+    makers.update({repo: (evaluator_results,) for repo in EVALUATORS})
     for make in makers[found[0]]:
         make(checkout, gi, args.out, record)
 
