@@ -1,16 +1,19 @@
-"""The official metric of 2022-2024 against each year's official evaluator's own result files.
+"""The official metric of 2021-2024 against each year's official evaluator's own result files.
 
-tests/golden/evaluator_<year>.npz holds what the evaluator's ``output_result`` wrote (2022:
-Kota-Dohi/dcase2022_evaluator; 2023, 2024: nttcslab/dcase202x_task2_evaluator) for four seeded submissions
+tests/golden/evaluator_<year>.npz holds what the evaluator's ``output_result`` wrote (2021:
+y-kawagu/dcase2021_task2_evaluator, per section and domain; 2022: Kota-Dohi/dcase2022_evaluator; 2023,
+2024: nttcslab/dcase202x_task2_evaluator) for four seeded submissions
 (random scores, heavily tied scores, one section of all-equal scores, informative scores) on seeded ground
 truth of two machine types of that year (tools/golden/make_golden.py). Every figure of it that this project
 computes must agree to 1e-9, with the metric the data-set registry names for the year.
 
 Not compared: the decision figures (precision, recall, F1: not computed here), the arithmetic means, the
-jackknife interval, and the per-machine "source / target harmonic mean" rows. The 2022 evaluator slices
+jackknife interval, and the per-machine "source / target harmonic mean" rows. The 2021 evaluator slices
+those at half the number of machine types, the 2022 evaluator
 those at half the number of sections (1 of 3 here, ``performance[:, :len(section_ids)//2]``), so that its
 "source" is the first section's source AUC alone; 2023 and 2024 slice them correctly, but ours has no
-per-machine source/target row to compare. The overall source / target rows are compared.
+per-machine source/target row to compare. The overall source / target rows are compared from 2022 on
+(2021's are harmonic means of AUCs alone per domain, which ours does not report).
 """
 
 import csv
@@ -23,7 +26,7 @@ import pytest
 
 import tests.golden_inputs as gi
 from asd_tools.datasets.registry import dataset_spec
-from asd_tools.scoring.metrics import section_table, summarise
+from asd_tools.scoring.metrics import DOMAIN_COLUMNS, section_table, summarise
 from tests.golden_inputs import GOLDEN_DIR, digest, load_golden
 
 TOLERANCE = 1e-9
@@ -31,7 +34,7 @@ SECTION_FIGURES = {"AUC (all)": "auc_mixed", "AUC (source)": "auc_source", "AUC 
 OVERALL = "over all machine types, sections, and domains"
 
 
-YEARS = (2022, 2023, 2024)
+YEARS = (2021, 2022, 2023, 2024)
 SYSTEMS = ("random", "ties", "constant_section", "informative")
 
 
@@ -52,8 +55,8 @@ def golden_and_inputs(make_golden, year):
 
 
 def parse_result(text):
-    """The evaluator's result CSV: {(machine, section): {figure: value}}, {machine: harmonic-mean row},
-    {overall row label: row}, official score."""
+    """The evaluator's result CSV: {(machine, section): {figure: value}} (2021: keyed by (machine, section,
+    domain)), {machine: harmonic-mean row}, {overall row label: row}, official score."""
     sections, machine_means, overall, official = {}, {}, {}, None
     machine, header = None, None
     for row in csv.reader(io.StringIO(text)):
@@ -63,6 +66,8 @@ def parse_result(text):
             machine = row[0]
         elif row[0] == "section":
             header = row
+        elif row[0].isdigit() and header[1] == "domain":  # 2021
+            sections[(machine, int(row[0]), row[1])] = {h: float(v) for h, v in zip(header[2:], row[2:])}
         elif row[0].isdigit():
             sections[(machine, int(row[0]))] = {h: float(v) for h, v in zip(header[1:], row[1:])}
         elif row[0] == "harmonic mean":
@@ -95,23 +100,31 @@ def test_every_figure_equals_the_official_evaluator(make_golden, year, system):
     golden, truth, systems = golden_and_inputs(make_golden, year)
     theirs_sections, theirs_machines, theirs_overall, theirs_official = parse_result(str(golden[f"result/{system}"]))
     sections, summary = our_figures(truth, systems[system], year)
-    assert len(theirs_sections) == len(sections) == truth.groupby(["machine", "section"]).ngroups
+    domains = ("source", "target") if year == 2021 else (None,)
+    assert (
+        len(theirs_sections)
+        == len(sections) * len(domains)
+        == truth.groupby(["machine", "section"]).ngroups * len(domains)
+    )
     for row in sections.itertuples():
-        theirs = theirs_sections[(row.machine, row.section)]
-        for figure, column in SECTION_FIGURES.items():
-            assert getattr(row, column) == pytest.approx(theirs[figure], abs=TOLERANCE), (
-                row.machine,
-                row.section,
-                figure,
-            )
+        for domain in domains:
+            if domain:  # 2021: AUC and pAUC on one domain's clips
+                theirs = theirs_sections[(row.machine, row.section, domain)]
+                figures = {"AUC": f"dom_auc_{domain}", "pAUC": f"dom_pauc_{domain}"}
+            else:
+                theirs, figures = theirs_sections[(row.machine, row.section)], SECTION_FIGURES
+            for figure, column in figures.items():
+                where = (row.machine, row.section, domain, figure)
+                assert getattr(row, column) == pytest.approx(theirs[figure], abs=TOLERANCE), where
     for machine, theirs in theirs_machines.items():
         assert summary.loc[machine, "auc"] == pytest.approx(theirs["AUC"], abs=TOLERANCE), machine
         assert summary.loc[machine, "pauc"] == pytest.approx(theirs["pAUC"], abs=TOLERANCE), machine
     everything = summary.loc["all"]
     assert everything["auc"] == pytest.approx(theirs_overall["harmonic mean"]["AUC"], abs=TOLERANCE)
     assert everything["pauc"] == pytest.approx(theirs_overall["harmonic mean"]["pAUC"], abs=TOLERANCE)
-    assert everything["auc_source"] == pytest.approx(theirs_overall["source harmonic mean"]["AUC"], abs=TOLERANCE)
-    assert everything["auc_target"] == pytest.approx(theirs_overall["target harmonic mean"]["AUC"], abs=TOLERANCE)
+    if year >= 2022:
+        assert everything["auc_source"] == pytest.approx(theirs_overall["source harmonic mean"]["AUC"], abs=TOLERANCE)
+        assert everything["auc_target"] == pytest.approx(theirs_overall["target harmonic mean"]["AUC"], abs=TOLERANCE)
     assert everything["official"] == pytest.approx(theirs_official, abs=TOLERANCE)
 
 
@@ -121,7 +134,9 @@ def test_the_constant_section_scores_chance(make_golden, year):
     golden, truth, systems = golden_and_inputs(make_golden, year)
     key = (make_golden.EVALUATOR_MACHINES[year][0], make_golden.EVALUATOR_SECTIONS[year][-1])
     theirs_sections, *_ = parse_result(str(golden["result/constant_section"]))
-    assert theirs_sections[key]["AUC (source)"] == theirs_sections[key]["pAUC"] == 0.5
+    theirs = [theirs_sections[(*key, d)] for d in ("source", "target")] if year == 2021 else [theirs_sections[key]]
+    assert {v for t in theirs for f, v in t.items() if "AUC" in f} == {0.5}
     sections, _ = our_figures(truth, systems["constant_section"], year)
     row = sections.set_index(["machine", "section"]).loc[key]
-    assert row["auc_source"] == row["auc_target"] == row["pauc"] == pytest.approx(0.5, abs=TOLERANCE)
+    columns = ["auc_source", "auc_target", "pauc", *DOMAIN_COLUMNS]
+    assert row[columns].tolist() == pytest.approx([0.5] * len(columns), abs=TOLERANCE)

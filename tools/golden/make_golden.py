@@ -23,6 +23,7 @@ RECIPE = "ibkuroyagi/dcase2022_task2_challenge_recipe"
 DGMIX = "ibkuroyagi/DGMix"
 # the official evaluators of the years whose result files share one layout (a CSV per submission)
 EVALUATORS = {
+    "y-kawagu/dcase2021_task2_evaluator": 2021,
     "Kota-Dohi/dcase2022_evaluator": 2022,
     "nttcslab/dcase2023_task2_evaluator": 2023,
     "nttcslab/dcase2024_task2_evaluator": 2024,
@@ -393,10 +394,11 @@ def dgmix_knn(checkout, gi, out_dir, record):
     save(out_dir, "dgmix_knn.npz", record, **arrays)
 
 
-# ------------------------------------------------------------------ the official evaluators, 2022-2024
+# ------------------------------------------------------------------ the official evaluators, 2021-2024
 # machine types of each year's evaluation set (2023 and 2024 name result columns after them)
-EVALUATOR_MACHINES = {2022: ("fan", "valve"), 2023: ("ToyDrone", "bandsaw"), 2024: ("3DPrinter", "HairDryer")}
-EVALUATOR_SECTIONS = {2022: (3, 4, 5), 2023: (0,), 2024: (0,)}
+EVALUATOR_MACHINES = {2021: ("fan", "valve"), 2022: ("fan", "valve"), 2023: ("ToyDrone", "bandsaw")}
+EVALUATOR_MACHINES[2024] = ("3DPrinter", "HairDryer")
+EVALUATOR_SECTIONS = {2021: (3, 4), 2022: (3, 4, 5), 2023: (0,), 2024: (0,)}
 EVALUATOR_CLIPS = 6  # per section, domain and state (normal / anomaly)
 
 
@@ -428,6 +430,27 @@ def evaluator_inputs(gi, year):
 
 def write_lines(path, pairs):
     Path(path).write_text("".join(f"{a},{b}\n" for a, b in pairs))
+
+
+def write_evaluator_inputs_2021(truth, systems):
+    """The 2021 evaluator's folders: one ground-truth and one submission file per section and domain."""
+    Path("ground_truth_data").mkdir()
+    split = truth.assign(domain=truth["target"].map({0: "source", 1: "target"}))
+    for (machine, section, domain), rows in split.groupby(["machine", "section", "domain"]):
+        write_lines(
+            f"ground_truth_data/ground_truth_{machine}_section_{section:02d}_{domain}_test.csv",
+            zip(rows["name"], rows["anomaly"]),
+        )
+    for name, scores in systems.items():
+        team = Path("teams") / "team" / name
+        team.mkdir(parents=True)
+        for (machine, section, domain), rows in split.assign(score=scores).groupby(["machine", "section", "domain"]):
+            decisions = (rows["score"] > rows["score"].median()).astype(int)
+            for prefix, values in (("anomaly_score", rows["score"]), ("decision_result", decisions)):
+                write_lines(
+                    team / f"{prefix}_{machine}_section_{section:02d}_{domain}_test.csv",
+                    zip(rows["name"], map(repr, values)),
+                )
 
 
 def write_evaluator_inputs(truth, systems):
@@ -469,12 +492,12 @@ def evaluator_results(checkout, gi, out_dir, record):
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # the evaluator reads and writes folders relative to where it runs
         try:
-            write_evaluator_inputs(truth, systems)
+            (write_evaluator_inputs_2021 if year == 2021 else write_evaluator_inputs)(truth, systems)
             machines = evaluator.get_machines(load_dir="ground_truth_data")
             section_ids = evaluator.get_section_ids(target_dir="ground_truth_data")
             for name in systems:
                 team = str(Path("teams") / "team" / name)
-                if year == 2022:
+                if year in (2021, 2022):
                     status = evaluator.output_result(team, machines, section_ids)
                 else:
                     status = evaluator.output_result(team, machines, section_ids, "teams_result", "extra", 0, "")[0]
