@@ -1,6 +1,7 @@
-"""The official metric of 2021-2024 against each year's official evaluator's own result files.
+"""The official metric of 2020-2024 against each year's official evaluator's own result files.
 
-tests/golden/evaluator_<year>.npz holds what the evaluator's ``output_result`` wrote (2021:
+tests/golden/evaluator_<year>.npz holds what the evaluator's ``output_result`` wrote (2020:
+y-kawagu/dcase2020_task2_evaluator, per machine ID; 2021:
 y-kawagu/dcase2021_task2_evaluator, per section and domain; 2022: Kota-Dohi/dcase2022_evaluator; 2023,
 2024: nttcslab/dcase202x_task2_evaluator) for four seeded submissions
 (random scores, heavily tied scores, one section of all-equal scores, informative scores) on seeded ground
@@ -140,3 +141,30 @@ def test_the_constant_section_scores_chance(make_golden, year):
     row = sections.set_index(["machine", "section"]).loc[key]
     columns = ["auc_source", "auc_target", "pauc", *DOMAIN_COLUMNS]
     assert row[columns].tolist() == pytest.approx([0.5] * len(columns), abs=TOLERANCE)
+
+
+def parse_result_2020(text):
+    """The 2020 evaluator's result CSV: {(machine, id): (AUC, pAUC)}, {machine: (average AUC, average pAUC)}."""
+    ids, averages, machine = {}, {}, None
+    for row in csv.reader(io.StringIO(text)):
+        if len(row) == 1:
+            machine = row[0]
+        elif row and row[0].isdigit():
+            ids[(machine, int(row[0]))] = (float(row[1]), float(row[2]))
+        elif row and row[0] == "Average":
+            averages[machine] = (float(row[1]), float(row[2]))
+    return ids, averages
+
+
+@pytest.mark.parametrize("system", SYSTEMS)
+def test_every_figure_equals_the_official_2020_evaluator(make_golden, system):
+    """2020: AUC and pAUC per machine ID on all its clips (no domains) and their arithmetic mean per machine
+    type; the evaluator reports no overall score. Our sections are its machine IDs."""
+    golden, truth, systems = golden_and_inputs(make_golden, 2020)
+    theirs_ids, theirs_averages = parse_result_2020(str(golden[f"result/{system}"]))
+    sections, summary = our_figures(truth.assign(target=0), systems[system], 2020)
+    assert len(theirs_ids) == len(sections) == 4
+    for row in sections.itertuples():
+        assert (row.auc_mixed, row.pauc) == pytest.approx(theirs_ids[(row.machine, row.section)], abs=TOLERANCE)
+    for machine, (auc, pauc) in theirs_averages.items():
+        assert (summary.loc[machine, "auc"], summary.loc[machine, "pauc"]) == pytest.approx((auc, pauc), abs=TOLERANCE)

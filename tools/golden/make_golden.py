@@ -23,6 +23,7 @@ RECIPE = "ibkuroyagi/dcase2022_task2_challenge_recipe"
 DGMIX = "ibkuroyagi/DGMix"
 # the official evaluators of the years whose result files share one layout (a CSV per submission)
 EVALUATORS = {
+    "y-kawagu/dcase2020_task2_evaluator": 2020,
     "y-kawagu/dcase2021_task2_evaluator": 2021,
     "Kota-Dohi/dcase2022_evaluator": 2022,
     "nttcslab/dcase2023_task2_evaluator": 2023,
@@ -33,6 +34,7 @@ CODE_BASES = {
     RECIPE: "asd_tools/models/timm_models.py",
     DGMIX: "asd_tools/models/vicreg.py",
     **{repo: f"dcase{year}_task2_evaluator.py" for repo, year in EVALUATORS.items()},
+    "y-kawagu/dcase2020_task2_evaluator": "evaluator.py",
 }
 
 WAVE_SEED, WEIGHT_SEED, SAMPLES = 1, 2, 32000  # 2 s windows at 16 kHz
@@ -394,11 +396,16 @@ def dgmix_knn(checkout, gi, out_dir, record):
     save(out_dir, "dgmix_knn.npz", record, **arrays)
 
 
-# ------------------------------------------------------------------ the official evaluators, 2021-2024
+# ------------------------------------------------------------------ the official evaluators, 2020-2024
 # machine types of each year's evaluation set (2023 and 2024 name result columns after them)
-EVALUATOR_MACHINES = {2021: ("fan", "valve"), 2022: ("fan", "valve"), 2023: ("ToyDrone", "bandsaw")}
+EVALUATOR_MACHINES = {
+    2020: ("fan", "valve"),
+    2021: ("fan", "valve"),
+    2022: ("fan", "valve"),
+    2023: ("ToyDrone", "bandsaw"),
+}
 EVALUATOR_MACHINES[2024] = ("3DPrinter", "HairDryer")
-EVALUATOR_SECTIONS = {2021: (3, 4), 2022: (3, 4, 5), 2023: (0,), 2024: (0,)}
+EVALUATOR_SECTIONS = {2020: (1, 3), 2021: (3, 4), 2022: (3, 4, 5), 2023: (0,), 2024: (0,)}
 EVALUATOR_CLIPS = 6  # per section, domain and state (normal / anomaly)
 
 
@@ -430,6 +437,27 @@ def evaluator_inputs(gi, year):
 
 def write_lines(path, pairs):
     Path(path).write_text("".join(f"{a},{b}\n" for a, b in pairs))
+
+
+def write_evaluator_inputs_2020(truth, systems):
+    """The 2020 evaluator's inputs: eval_data_list.csv (a machine type's name on its own line, then its clips:
+    name, name, label; sorted by name, the order the evaluator pairs with the sorted scores) and one
+    submission file per machine ID (the section here), with no domains."""
+    named = truth.assign(
+        name=[f"id_{s:02d}_{n[len('section_00_') :]}" for s, n in zip(truth["section"], truth["name"])]
+    )
+    lines = []
+    for machine, rows in named.groupby("machine"):
+        lines.append(machine)
+        lines += [f"{n},{n},{a}" for n, a in sorted(zip(rows["name"], rows["anomaly"]))]
+    Path("eval_data_list.csv").write_text("\n".join(lines) + "\n")
+    for name, scores in systems.items():
+        team = Path("teams") / name
+        team.mkdir(parents=True)
+        for (machine, section), rows in named.assign(score=scores).groupby(["machine", "section"]):
+            write_lines(
+                team / f"anomaly_score_{machine}_id_{section:02d}.csv", zip(rows["name"], map(repr, rows["score"]))
+            )
 
 
 def write_evaluator_inputs_2021(truth, systems):
@@ -475,6 +503,39 @@ def write_evaluator_inputs(truth, systems):
                 )
 
 
+def run_evaluator_2020(evaluator, truth, systems):
+    import csv
+
+    import numpy as np
+
+    write_evaluator_inputs_2020(truth, systems)
+    with open("eval_data_list.csv") as f:
+        evaluator.eval_data_list = list(csv.reader(f))  # its __main__ reads this global
+    results = {}
+    for name in systems:
+        evaluator.output_result(str(Path("teams") / name), list(EVALUATOR_MACHINES[2020]))
+        results[f"result/{name}"] = np.array(Path(f"teams/result_{name}.csv").read_text())
+    return results
+
+
+def run_evaluator(evaluator, year, truth, systems):
+    import numpy as np
+
+    (write_evaluator_inputs_2021 if year == 2021 else write_evaluator_inputs)(truth, systems)
+    machines = evaluator.get_machines(load_dir="ground_truth_data")
+    section_ids = evaluator.get_section_ids(target_dir="ground_truth_data")
+    results = {}
+    for name in systems:
+        team = str(Path("teams") / "team" / name)
+        if year in (2021, 2022):
+            status = evaluator.output_result(team, machines, section_ids)
+        else:
+            status = evaluator.output_result(team, machines, section_ids, "teams_result", "extra", 0, "")[0]
+        assert status == 0, f"the evaluator stopped on {name}"
+        results[f"result/{name}"] = np.array(Path(f"teams_result/{name}_result.csv").read_text())
+    return results
+
+
 def evaluator_results(checkout, gi, out_dir, record):
     """The evaluator's ``output_result`` on seeded ground truth and submissions: its result CSV per system."""
     import os
@@ -483,7 +544,7 @@ def evaluator_results(checkout, gi, out_dir, record):
 
     year = EVALUATORS[json.loads(record)["repository"]]
     sys.path.insert(0, str(checkout))  # 2023 and 2024 import their tools/ package
-    spec = importlib.util.spec_from_file_location("evaluator", checkout / f"dcase{year}_task2_evaluator.py")
+    spec = importlib.util.spec_from_file_location("evaluator", checkout / CODE_BASES[json.loads(record)["repository"]])
     evaluator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(evaluator)
     truth, systems = evaluator_inputs(gi, year)
@@ -492,17 +553,10 @@ def evaluator_results(checkout, gi, out_dir, record):
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # the evaluator reads and writes folders relative to where it runs
         try:
-            (write_evaluator_inputs_2021 if year == 2021 else write_evaluator_inputs)(truth, systems)
-            machines = evaluator.get_machines(load_dir="ground_truth_data")
-            section_ids = evaluator.get_section_ids(target_dir="ground_truth_data")
-            for name in systems:
-                team = str(Path("teams") / "team" / name)
-                if year in (2021, 2022):
-                    status = evaluator.output_result(team, machines, section_ids)
-                else:
-                    status = evaluator.output_result(team, machines, section_ids, "teams_result", "extra", 0, "")[0]
-                assert status == 0, f"the evaluator stopped on {name}"
-                arrays[f"result/{name}"] = np.array(Path(f"teams_result/{name}_result.csv").read_text())
+            if year == 2020:
+                arrays.update(run_evaluator_2020(evaluator, truth, systems))
+            else:
+                arrays.update(run_evaluator(evaluator, year, truth, systems))
         finally:
             os.chdir(cwd)
     save(out_dir, f"evaluator_{year}.npz", record, year=np.array(year), **arrays)
