@@ -69,7 +69,12 @@ def mixup(waves, targets, alpha, generator):
     lam = torch.distributions.Beta(alpha, alpha).sample((n,)) if alpha > 0 else torch.ones(n)
     # Beta sampling uses the global RNG; the partner permutation uses the task's generator.
     perm = torch.randperm(n, generator=generator)
-    lam, perm = lam.to(waves.device), perm.to(waves.device)
+    return mix(waves, targets, lam.to(waves.device), perm.to(waves.device))
+
+
+def mix(waves, targets, lam, perm):
+    """Sample i becomes lam_i * sample i + (1 - lam_i) * sample perm_i; targets (list of tensors) alike.
+    Kept apart from the draws so that a test can fix lam and perm (tests/test_golden_recipe.py)."""
     mixed = lam[:, None] * waves + (1 - lam[:, None]) * waves[perm]
     mixed_targets = [
         lam.view(-1, *[1] * (t.dim() - 1)) * t + (1 - lam.view(-1, *[1] * (t.dim() - 1))) * t[perm] for t in targets
