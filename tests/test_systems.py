@@ -27,7 +27,8 @@ from tests.conftest import CONF, shipped_configs
 @pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: p.name)
 def test_every_config_names_a_registered_system_whose_schema_reads_it(path):
     system = system_for_config(path)
-    expected = {"asd_model": "serial_oe", "dgmix": "dgmix", "baseline": "baseline", "dcase_ae": "dcase_ae"}[path.name.split(".")[0]]
+    names = {"asd_model": "serial_oe", "dgmix": "dgmix", "baseline": "baseline", "dcase_ae": "dcase_ae"}
+    expected = names[path.name.split(".")[0]]
     assert system.name == expected
     assert system.load_config(path).system == expected
 
