@@ -185,7 +185,7 @@ def test_tiny_recipe_trains_scores_and_writes_submissions(tiny_job, tmp_path):
     dirs = ["--data_root", str(job / "data"), "--dumpdir", str(job / "dump"), "--expdir", str(tmp_path / "exp")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # a 0.3 M-parameter MLP: more threads only contend
     out = run_recipe(
-        "asd.sh",
+        "dcase_ae.sh",
         "--conf",
         "conf/tuning/dcase_ae.tiny.yaml",
         "--stage",
