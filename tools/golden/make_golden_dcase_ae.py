@@ -125,7 +125,8 @@ def main(argv=None):
         net.cov_source.data, net.cov_target.data = cov_source, cov_target
         mahala = []
         for cov in (cov_source, cov_target):  # their eval(): precision, reduction=False, row means, sum / count
-            m_loss, num = loss_function_mahala(recon, x, 128, cov=torch.inverse(cov), use_precision=True, reduction=False)
+            precision = torch.inverse(cov)
+            m_loss, num = loss_function_mahala(recon, x, 128, cov=precision, use_precision=True, reduction=False)
             mahala.append(float(torch.sum(torch.mean(m_loss, dim=1)) / num))
         mse = float(F.mse_loss(recon, x, reduction="none").mean())
     batch_scores = rng.gamma(2.0, 0.5, size=300) + 3.0  # their fit_anomaly_score_distribution / calc_decision_threshold
