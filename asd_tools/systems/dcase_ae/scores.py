@@ -75,10 +75,10 @@ def fit_covariances(batches: Iterable[Tuple[torch.Tensor, np.ndarray]], block_si
 
 
 def precisions(model) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The inverses of the model's source and target covariances."""
+    """The inverses of the model's source and target covariances, on the CPU (where the scores are taken)."""
     out = []
     for name in ("cov_source", "cov_target"):
-        cov = getattr(model, name).double()
+        cov = getattr(model, name).detach().cpu().double()
         try:
             out.append(torch.linalg.inv(cov))
         except RuntimeError:
