@@ -10,11 +10,16 @@ import torch
 import torchaudio
 
 
-def mel_spectrogram(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, power=1.0, normalized=True):
-    """A centred (reflect-padded) mel spectrogram module.
+def mel_spectrogram(
+    sample_rate, n_fft, hop_length, n_mels, f_min, f_max, power=1.0, normalized=True, librosa_compatible=False
+):
+    """A centred mel spectrogram module (reflect-padded, HTK mel scale, unnormalised filters).
 
     ``normalized``: divide the STFT by the window's L2 norm (sqrt(sum w^2), about 27.7 for a
     2048-point Hann window); false keeps torchaudio's raw STFT scale.
+    ``librosa_compatible``: the defaults of ``librosa.feature.melspectrogram`` (librosa >= 0.10)
+    instead, as the official DCASE baseline computes it: zero padding, Slaney mel scale and
+    Slaney-normalised (area 1) filters; use it with ``normalized=False``.
     """
     return torchaudio.transforms.MelSpectrogram(
         sample_rate=sample_rate,
@@ -26,7 +31,9 @@ def mel_spectrogram(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, power=
         power=power,
         normalized=normalized,
         center=True,
-        pad_mode="reflect",
+        pad_mode="constant" if librosa_compatible else "reflect",
+        mel_scale="slaney" if librosa_compatible else "htk",
+        norm="slaney" if librosa_compatible else None,
     )
 
 

@@ -19,6 +19,7 @@ from asd_tools.config import (
     set_keys,
 )
 from asd_tools.systems.baseline.config import BaselineConfig
+from asd_tools.systems.dcase_ae.config import DcaseAEConfig
 from asd_tools.systems.dgmix.config import DGMixConfig
 from asd_tools.systems.registry import system_for_config
 from asd_tools.systems.serial_oe.config import SerialOEConfig
@@ -71,7 +72,7 @@ def test_bad_enum_values_are_errors():
         from_dict(DetectConfig, {"detectors": ["svm"]})
 
 
-SCHEMAS = {"asd_model": SerialOEConfig, "dgmix": DGMixConfig, "baseline": BaselineConfig}
+SCHEMAS = {"asd_model": SerialOEConfig, "dgmix": DGMixConfig, "baseline": BaselineConfig, "dcase_ae": DcaseAEConfig}
 
 
 def schema_of(path):

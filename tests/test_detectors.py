@@ -21,6 +21,7 @@ from asd_tools.backend.detectors import (
 from asd_tools.backend.embeddings import Embeddings
 from asd_tools.config import ConfigError, config_to_dict, from_dict, load_config, read_config
 from asd_tools.systems.baseline.config import BaselineConfig
+from asd_tools.systems.dcase_ae.config import DcaseAEConfig
 from asd_tools.systems.dgmix.config import DGMixConfig
 from asd_tools.systems.serial_oe.config import SerialOEConfig
 from tests.conftest import shipped_configs
@@ -260,10 +261,16 @@ def test_mahalanobis_scores_far_points_higher_even_with_more_features_than_inlie
 
 @pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: p.name)
 def test_shipped_configs_keep_their_record_and_post_process_names(path):
-    """Every shipped config uses the list form: same detect record, same ``<detector>_k<k>`` names in the same order."""
-    schema = {"asd_model": SerialOEConfig, "dgmix": DGMixConfig, "baseline": BaselineConfig}[path.name.split(".")[0]]
+    """Every shipped config uses the list form: same detect record, same ``<detector>_k<k>`` names in the same
+    order; dcase_ae's parameterless ``clip_score`` is named as it is written."""
+    schema = {"asd_model": SerialOEConfig, "dgmix": DGMixConfig, "baseline": BaselineConfig, "dcase_ae": DcaseAEConfig}[
+        path.name.split(".")[0]
+    ]
     stated = read_config(path)["detect"]
     detect = load_config(path, schema).detect
+    if schema is DcaseAEConfig:
+        assert [detector_label(name, params) for name, params in detect.detector_settings()] == ["clip_score"]
+        return
     record = config_to_dict(detect)
     assert record["detectors"] == stated["detectors"] and record["ks"] == stated["ks"]
     labels = [detector_label(name, params) for name, params in detect.detector_settings()]

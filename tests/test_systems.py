@@ -27,7 +27,8 @@ from tests.conftest import CONF, shipped_configs
 @pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: p.name)
 def test_every_config_names_a_registered_system_whose_schema_reads_it(path):
     system = system_for_config(path)
-    expected = {"asd_model": "serial_oe", "dgmix": "dgmix", "baseline": "baseline"}[path.name.split(".")[0]]
+    names = {"asd_model": "serial_oe", "dgmix": "dgmix", "baseline": "baseline", "dcase_ae": "dcase_ae"}
+    expected = names[path.name.split(".")[0]]
     assert system.name == expected
     assert system.load_config(path).system == expected
 
@@ -148,7 +149,7 @@ def test_an_unregistered_system_stops_training_with_the_known_names(tmp_path, ca
     argv = ["--config", str(config), "--dumpdir", ".", "--machine", "fan", "--machines", "fan", "--expdir", "x"]
     with pytest.raises(SystemExit):
         train_bin.main(argv)
-    known = "known systems: ['baseline', 'dgmix', 'serial_oe']"
+    known = "known systems: ['baseline', 'dcase_ae', 'dgmix', 'serial_oe']"
     assert f"system 'toy' is not registered; {known}" in capsys.readouterr().err
 
 

@@ -47,7 +47,7 @@ fi
 # Time limits (seconds) of the steps: 8 minutes in all on one GPU, where step 5 is skipped; step 5 adds its own
 # on two. Estimates: the check has not run on a GPU yet.
 limit_data=30
-limit_recipe=70        # each system's tiny recipe in step 1
+limit_recipe=52        # each system's tiny recipe in step 1 (four systems)
 limit_fp32=120         # a tiny recipe on the CPU, then on CUDA
 limit_benchmark=80
 limit_dgmix_memory=40

@@ -191,6 +191,26 @@ class DomainMahalanobisDetector(Detector):
         return np.min([self.model.mahalanobis(x - mean) for mean in self.means], axis=0)
 
 
+@register_detector("clip_score")
+class ClipScoreDetector(Detector):
+    """No detector: the one feature column is the anomaly score already (fits nothing).
+
+    For a system whose embeddings are its own clip scores, higher = more anomalous (``dcase_ae``'s
+    MSE and MAHALA), so that they go through the shared detector stage, reports and submission files.
+    """
+
+    def fit(self, inliers, domains=None):
+        return self
+
+    def score(self, x):
+        if x.shape[1] != 1:
+            raise ValueError(
+                f"clip_score takes a feature set of one column (a clip score), not {x.shape[1]}: give it "
+                "one score per feature set in detect.feature_sets"
+            )
+        return x[:, 0]
+
+
 def build_detector(name: str, params: dict, seed: int = 0) -> Detector:
     """Instantiate a registered detector by name with one point of its grid."""
     if name not in DETECTORS:

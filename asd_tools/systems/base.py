@@ -5,7 +5,8 @@ A system (one module, registered in ``systems/registry.py``) implements only wha
 - ``training_phases(cfg, corpus, machine, machines, expdir, device)``: its training runs, in order, each a
   :class:`TrainingPhase` (its folder, what it is made from, how to build its trainer); a generator,
   so that a phase can be made from the outputs of the one before. None for a system without a model;
-- ``checkpoint_names(cfg)``: the models that the embed stage embeds;
+- ``checkpoint_names(cfg)``: the models that the embed stage embeds (``model_file`` / ``model_files``: the
+  weights each is made from, digested into its embeddings' record);
 - ``load_model(cfg, corpus, machine, expdir, checkpoint, device)`` (what ``embed_clips`` needs of a
   checkpoint: its model, on ``device``) and ``embed_clips(cfg, model, corpus, machine, clips, part,
   device) -> Embeddings`` (``part``: "inlier" or "test").
@@ -95,6 +96,13 @@ class System:
         """The weights that ``checkpoint`` names (None: a system without a model)."""
         return expdir / f"{checkpoint}.pt"
 
+    def model_files(self, cfg, corpus: Corpus, machine: str, expdir: Path, checkpoint: str) -> dict:
+        """Every file of weights that ``checkpoint``'s embeddings are made from, by the name its record
+        gives it: ``model_file`` as "checkpoint" (none for a system without a model). A system with
+        several models per checkpoint (one per section) names them all."""
+        model_file = self.model_file(expdir, checkpoint)
+        return {} if model_file is None else {"checkpoint": model_file}
+
     def load_model(self, cfg, corpus: Corpus, machine: str, expdir: Path, checkpoint: str, device):
         """What ``embed_clips`` needs of ``checkpoint``: its model on ``device``, ready to embed (and
         whatever else the system's features are made with)."""
@@ -132,11 +140,10 @@ class System:
     def embedding_record(self, cfg, corpus: Corpus, machine: str, expdir: Path, checkpoint: str) -> Provenance:
         """What one checkpoint's embeddings are made from: its weights, the dump, the lists and the settings."""
         inputs = {}
-        model_file = self.model_file(expdir, checkpoint)
-        if model_file is not None:
+        for name, model_file in self.model_files(cfg, corpus, machine, expdir, checkpoint).items():
             if not model_file.exists():
                 raise FileNotFoundError(f"{model_file} is missing: run the training stage first")
-            inputs["checkpoint"] = file_digest(model_file)
+            inputs[name] = file_digest(model_file)
         inputs[f"dump/{machine}"] = corpus.identity(machine)
         inputs.update(corpus.lists_identity(machine, self.embedding_lists(cfg)))
         return Provenance(expdir / checkpoint, "embed", inputs, self.embedding_settings(cfg))

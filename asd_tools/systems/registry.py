@@ -17,10 +17,11 @@ from asd_tools.artefacts import CONFIG
 from asd_tools.config import ConfigError, read_config
 from asd_tools.systems.base import System
 from asd_tools.systems.baseline.recipe import Baseline
+from asd_tools.systems.dcase_ae.recipe import DcaseAE
 from asd_tools.systems.dgmix.recipe import DGMix
 from asd_tools.systems.serial_oe.recipe import SerialOE
 
-SYSTEMS: Dict[str, Type[System]] = {cls.name: cls for cls in (SerialOE, DGMix, Baseline)}
+SYSTEMS: Dict[str, Type[System]] = {cls.name: cls for cls in (SerialOE, DGMix, Baseline, DcaseAE)}
 
 
 def system_name(config_path) -> str:
