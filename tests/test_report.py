@@ -94,3 +94,13 @@ def test_scoring_without_figures_and_then_with_them(tiny_job, tmp_path, capsys):
     assert "up to date" not in capsys.readouterr().out
     check_report(result, ("fan",), ("roc", "hist", "embedding", "training"))
     pd.testing.assert_frame_equal(pd.read_csv(result / "summary.csv"), summary)  # figures change no number
+
+
+def test_roc_of_unlabelled_and_one_class_sections_is_drawn_without_curves(tmp_path):
+    """An evaluation section without ground truth is marked "no labels"; a domain whose normals are
+    missing gets no curve (one class: no ROC), and neither stops the figure."""
+    dev = dict(dataset="dev", section=0, domain="source")
+    rows = [dict(dev, state="normal", s=0.1), dict(dev, state="anomaly", s=0.9)]
+    rows += [dict(dataset="eval", section=1, domain="unknown", state="unknown", s=float(i)) for i in range(4)]
+    plot_roc(pd.DataFrame(rows), "s", "fan", tmp_path / "roc.png")
+    assert png_size(tmp_path / "roc.png") == figure_pixels(section_grid_size(2))
