@@ -108,6 +108,18 @@ def pytest_collection_finish(session):
         pytest.exit(message, returncode=pytest.ExitCode.USAGE_ERROR)
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread, as tools/golden/make_golden.py ran: the same order of every sum (and much faster
+    on a shared CPU) for the golden comparisons."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def edited_config(path, name, **changes):
     """Shipped config ``name`` (its bases merged) with ``section__key=value`` changes, written to ``path``.
 

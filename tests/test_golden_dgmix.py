@@ -30,12 +30,7 @@ DGMIX = "ibkuroyagi/DGMix"
 FINETUNE_CLASSES = [0, 1, 2, 0, 1, 2, 0, 2]  # the sections of the golden fine-tuning batch
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # as make_golden.py ran (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -27,13 +27,7 @@ from tests.test_training import CONF
 RECIPE = "ibkuroyagi/dcase2022_task2_challenge_recipe"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread, as make_golden.py ran: the same order of every sum (and much faster on a shared CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # as make_golden.py ran (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
