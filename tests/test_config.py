@@ -344,8 +344,15 @@ def test_attention_heads_must_divide_the_mel_bands(tmp_path, name):
             lambda data: data.update(inlier_subsets=["train"], detect={"inlier_sets": ["valid"]}),
             "inlier_subsets",
         ),
+        (
+            "dcase_ae.tiny.yaml",
+            lambda data: data.update(
+                embed={**data["embed"], "inlier_subsets": ["train"]}, detect={"inlier_sets": ["valid"]}
+            ),
+            "embed.inlier_subsets",
+        ),
     ],
-    ids=["system1", "dgmix", "baseline"],
+    ids=["system1", "dgmix", "baseline", "dcase_ae"],
 )
 def test_the_valid_inlier_set_needs_valid_inliers(tmp_path, name, edit, subsets_key):
     # without the rule, the detector stage fails after training: "only 0 'valid' inlier clips"

@@ -10,7 +10,7 @@ their legacy 2020-2022 scripts (one model per section, ``tools/01_train_legacy.s
 from dataclasses import dataclass, field
 from typing import ClassVar, Dict, List
 
-from asd_tools.backend.detect import DetectConfig
+from asd_tools.backend.detect import DetectConfig, check_inlier_sets
 from asd_tools.config import AT_LEAST_0, AT_LEAST_1, FRACTION, POSITIVE, Range, choice
 from asd_tools.constants import SAMPLE_RATE
 from asd_tools.data.split import SUBSETS
@@ -96,3 +96,4 @@ class DcaseAEConfig:
         check_system_field(self, "dcase_ae")
         for subset in self.embed.inlier_subsets:
             choice(subset, SUBSETS[:2], "embed.inlier_subsets")
+        check_inlier_sets(self.detect, self.embed.inlier_subsets, "embed.inlier_subsets")
