@@ -229,29 +229,39 @@ def detect_tables(gi):
     return tables, features
 
 
-def recipe_detect(checkout, gi, out_dir, record):
-    """bin/infer.py (LOF / GMM / kNN, 1-32, all / so; z-score; max / mean / median / upper_mean) on seeded tables."""
-    import numpy as np
+def run_original_infer(checkpoint_name: str, files: dict, seed: int, embedding_size: int):
+    """The original code base's bin/infer.py (both recipes have one, with the same command line) on the
+    score tables ``files`` (file name -> DataFrame) of a checkpoint folder ``checkpoint_name``; returns
+    the ``<checkpoint>_agg.csv`` it writes."""
     import pandas as pd
     import yaml
 
     from asd_tools.bin import infer
 
-    tables, features = detect_tables(gi)
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = Path(tmp) / "checkpoint-best"
+        checkpoint = Path(tmp) / checkpoint_name
         checkpoint.mkdir()
-        for part, df in tables.items():
-            df.to_csv(checkpoint / f"checkpoint-best_{part}.csv", index=False)
+        for name, df in files.items():
+            df.to_csv(checkpoint / name, index=False)
         config = Path(tmp) / "config.yaml"
-        config.write_text(yaml.safe_dump({"seed": 2022, "model_params": {"embedding_size": EMBEDDING_SIZE}}))
+        config.write_text(yaml.safe_dump({"seed": seed, "model_params": {"embedding_size": embedding_size}}))
         argv = sys.argv
-        sys.argv = ["infer.py", "--config", str(config), "--checkpoints", str(checkpoint / "checkpoint-best.pkl")]
+        sys.argv = ["infer.py", "--config", str(config), "--checkpoints", str(checkpoint / f"{checkpoint_name}.pkl")]
         try:
             infer.main()
         finally:
             sys.argv = argv
-        agg = pd.read_csv(checkpoint / "checkpoint-best_agg.csv")
+        return pd.read_csv(checkpoint / f"{checkpoint_name}_agg.csv")
+
+
+def recipe_detect(checkout, gi, out_dir, record):
+    """bin/infer.py (LOF / GMM / kNN, 1-32, all / so; z-score; max / mean / median / upper_mean) on seeded tables."""
+    import numpy as np
+
+
+    tables, features = detect_tables(gi)
+    files = {f"checkpoint-best_{part}.csv": df for part, df in tables.items()}
+    agg = run_original_infer("checkpoint-best", files, seed=2022, embedding_size=EMBEDDING_SIZE)
     scores = [c for c in agg.columns if c.split("_")[0] in ("LOF", "GMM", "KNN")]
     arrays = {
         "paths": agg["path"].to_numpy().astype(str),
@@ -370,25 +380,11 @@ def dgmix_score_table(gi):
 def dgmix_knn(checkout, gi, out_dir, record):
     """bin/infer.py: the 1-NN distance of each test clip to the section's train + valid (all) or valid clips."""
     import numpy as np
-    import pandas as pd
-    import yaml
 
-    from asd_tools.bin import infer
 
     table, features = dgmix_score_table(gi)
-    with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = Path(tmp) / "checkpoint-120epochs"
-        checkpoint.mkdir()
-        table.to_csv(checkpoint / "checkpoint-120epochs.csv", index=False)
-        config = Path(tmp) / "config.yaml"
-        config.write_text(yaml.safe_dump({"seed": 0, "model_params": {"embedding_size": DGMIX_EMBEDDING_SIZE}}))
-        argv = sys.argv
-        sys.argv = ["infer.py", "--config", str(config), "--checkpoints", str(checkpoint / "checkpoint-120epochs.pkl")]
-        try:
-            infer.main()
-        finally:
-            sys.argv = argv
-        agg = pd.read_csv(checkpoint / "checkpoint-120epochs_agg.csv")
+    files = {"checkpoint-120epochs.csv": table}
+    agg = run_original_infer("checkpoint-120epochs", files, seed=0, embedding_size=DGMIX_EMBEDDING_SIZE)
     test = agg[agg["phase"] == "test"]
     arrays = {"paths": test["path"].to_numpy().astype(str), "columns": np.array(["KNN_1_all", "KNN_1_valid"])}
     arrays["scores"] = test[["KNN_1_all", "KNN_1_valid"]].to_numpy()
