@@ -145,7 +145,9 @@ class _Columns:
         return np.stack([self.columns[name][self.rows] for name in names], axis=1)
 
 
-def _columns(group, columns):
+def _columns(group: _Columns, columns) -> np.ndarray:
+    """The values of ``columns`` in ``group``, row by row (the order a DataFrame's ``to_numpy().ravel()``
+    gives)."""
     return group[list(columns)].ravel()
 
 
@@ -227,10 +229,10 @@ def summarise(sections: pd.DataFrame, metric: str = "source_target_hmean") -> pd
                     **rule.figures(group),
                     "auc_source": _hmean(group["auc_source"]),
                     "auc_target": _hmean(group["auc_target"]),
-                    "hauc_domain": _hmean(group[list(DOMAIN_COLUMNS)].ravel()),
-                    "hauc_domain_source": _hmean(group[["dom_auc_source", "dom_pauc_source"]].ravel()),
-                    "hauc_domain_target": _hmean(group[["dom_auc_target", "dom_pauc_target"]].ravel()),
-                    "hauc_mixed": _hmean(group[["auc_mixed", "pauc"]].ravel()),
+                    "hauc_domain": _hmean(_columns(group, DOMAIN_COLUMNS)),
+                    "hauc_domain_source": _hmean(_columns(group, ("dom_auc_source", "dom_pauc_source"))),
+                    "hauc_domain_target": _hmean(_columns(group, ("dom_auc_target", "dom_pauc_target"))),
+                    "hauc_mixed": _hmean(_columns(group, ("auc_mixed", "pauc"))),
                     "sections": int(rows_of.sum()),
                 }
             )
